@@ -1,0 +1,145 @@
+//! Cleanup: what a role created is removed when it ends, normally or by Ctrl-C.
+//!
+//! A kernel object with a name (a FIFO, a shared memory object, a message queue) outlives
+//! the process that made it; if nobody removes it, it stays until reboot. So every object
+//! a demo creates gets a [`Guard`] whose `Drop` removes it. `Drop` runs when `run()`
+//! returns, with or without an error, but not when a signal kills the process, so
+//! [`exit_on_interrupt`] installs a SIGINT/SIGTERM handler (the `ctrlc` crate, which
+//! uses a thread) that runs the pending guards and exits with 130.
+//!
+//! Two rules from `design.md` keep this safe:
+//! - install the handler only *after* the last `fork()`: a thread and `fork` do not mix
+//!   (fork(2): only the calling thread is copied into the child);
+//! - a forked child inherits a copy of the pending guards but must not run them (the
+//!   objects are its parent's): [`crate::process::fork_role`] forgets them in the child
+//!   and leaves the child with `_exit`.
+//!
+//! A process killed with SIGKILL cannot clean up at all; each demo's `clean` subcommand
+//! exists for that.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::narrate::Narrator;
+
+type Action = Box<dyn FnOnce() + Send>;
+
+/// The pending actions, oldest first, each with its guard's id.
+static PENDING: Mutex<Vec<(u64, Action)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn pending() -> MutexGuard<'static, Vec<(u64, Action)>> {
+    // A panic while the lock was held leaves the list as it was; keep using it.
+    PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs its action once: when dropped, or from the interrupt handler, whichever is first.
+#[must_use = "the object is removed as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct Guard {
+    id: u64,
+}
+
+impl Guard {
+    /// Registers `action` (for example, unlinking a path) to run when the guard drops.
+    pub fn new(action: impl FnOnce() + Send + 'static) -> Guard {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        pending().push((id, Box::new(action)));
+        Guard { id }
+    }
+
+    /// Forgets the action without running it: the object now belongs to someone else.
+    pub fn disarm(self) {
+        take(self.id);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(action) = take(self.id) {
+            action();
+        }
+    }
+}
+
+fn take(id: u64) -> Option<Action> {
+    let mut list = pending();
+    let at = list.iter().position(|(i, _)| *i == id)?;
+    Some(list.remove(at).1)
+}
+
+/// Runs every pending action, newest first (the reverse of creation, as `Drop` would).
+pub fn run_all() {
+    loop {
+        // Take one action at a time and release the lock before running it, so that an
+        // action may itself create or drop guards.
+        let Some((_, action)) = pending().pop() else {
+            return;
+        };
+        action();
+    }
+}
+
+/// Installs the SIGINT/SIGTERM handler: it says what happened, runs the pending guards
+/// and exits with 130. Call it after the last `fork()` of the process.
+pub fn exit_on_interrupt(n: &Narrator) -> Result<()> {
+    let n = n.clone();
+    ctrlc::set_handler(move || {
+        n.announce("interrupted (SIGINT or SIGTERM): removing what I created, then exit 130");
+        run_all();
+        std::process::exit(130);
+    })
+    .map_err(|e| Error::bad_data("sigaction(SIGINT/SIGTERM) via ctrlc", e.to_string()))
+}
+
+/// In a child right after `fork()`: drops the inherited copies of the parent's actions
+/// without running them.
+pub(crate) fn forget_inherited() {
+    // No other thread exists in the child, so the lock is free unless the parent forked
+    // while holding it, which the rule "no handler thread before fork" prevents; try_lock
+    // keeps the child from hanging even then.
+    if let Ok(mut list) = PENDING.try_lock() {
+        list.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_guard_runs_once_when_dropped_and_a_disarmed_one_never() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        drop(Guard::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let r = runs.clone();
+        Guard::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .disarm();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_guard_already_run_by_run_all_does_not_run_again_on_drop() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let guard = Guard::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        // run_all also runs guards of other tests in this process; they tolerate it
+        // because each counts its own runs only.
+        run_all();
+        drop(guard);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,23 @@
+//! `main() -> ExitCode` around `run()`, as ripgrep's `main.rs` does it.
+//!
+//! Every demo's `main` is one line, `common::exit::main_with("pipe-demo", run)`. The error
+//! is printed once, on standard error, and decides the exit code: 0 done, 1 a failed
+//! operation, 2 bad usage (clap exits with 2 by itself), 130 interrupted.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::error::Result;
+
+/// Runs `run`, prints its error (if any) as `program: error`, and returns the exit code.
+pub fn main_with(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
+    let result = run();
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

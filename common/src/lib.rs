@@ -1,0 +1,31 @@
+//! What every ipc-demos program shares, and nothing mechanism-specific.
+//!
+//! - [`error`]: the error type (call, errno, hint) and its exit codes;
+//! - [`exit`]: `main() -> ExitCode` around `run()`;
+//! - [`narrate`]: `[producer 4242] pipe() = [3, 4]`, `--quiet` and `--step`;
+//! - [`message`]: the demo frame (seq, len, payload, crc32) and its untrusting decoder;
+//! - [`stream`]: frames over a byte stream (pipe, FIFO, stream socket);
+//! - [`tally`]: the consumer's checks and its summary line;
+//! - [`timing`]: stopwatch, rates, percentiles;
+//! - [`cleanup`]: guards that remove kernel objects, also on Ctrl-C;
+//! - [`process`]: fork a role, wait for it;
+//! - [`paths`]: a private per-user folder for paths;
+//! - [`units`]: sizes on the command line.
+//!
+//! A pipe, a queue or a shared memory segment never appears here; those live in their
+//! demos, where the book quotes them.
+
+pub mod cleanup;
+pub mod error;
+pub mod exit;
+pub mod message;
+pub mod narrate;
+pub mod paths;
+pub mod process;
+pub mod stream;
+pub mod tally;
+pub mod timing;
+pub mod units;
+
+pub use error::{Context, Error, Result};
+pub use narrate::{NarrationArgs, Narrator};

@@ -1,0 +1,276 @@
+//! Narration: every system call that matters, printed as it happens.
+//!
+//! A line looks like a line of `strace`, tagged with the role and the pid of the process
+//! that made the call, so that two processes writing to one terminal can be told apart:
+//!
+//! ```text
+//! [producer 4242] pipe() = [3, 4]
+//! [producer 4242] fork() = 4243
+//! [consumer 4243] close(4) = 0      the consumer never writes; see below why it must close
+//! ```
+//!
+//! `--quiet` turns narration off (the summary line is still printed), and `--step` waits
+//! for Enter before each narrated call, so a class can look at the kernel object from
+//! another terminal between two calls. A loop of thousands of calls narrates the first
+//! few and then [`Narrator::mute`]s itself, saying so.
+//!
+//! This module prints; it does not decide what is worth printing. Each demo does.
+
+use std::fmt::{self, Display};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::unistd::{self, Pid};
+
+use crate::error::{Error, Result, errno_name};
+
+/// The options every demo takes for narration; `#[command(flatten)]` them into a CLI.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct NarrationArgs {
+    /// Print only the summary (and errors), no narration.
+    #[arg(long, global = true, conflicts_with = "step")]
+    pub quiet: bool,
+    /// Wait for Enter before each narrated system call (for walking through in class).
+    #[arg(long, global = true)]
+    pub step: bool,
+}
+
+/// Prints what one role of one process does. Cheap to clone; a clone shares the mute switch.
+#[derive(Debug, Clone)]
+pub struct Narrator {
+    role: &'static str,
+    pid: Pid,
+    quiet: bool,
+    /// `--step` is on; it turns itself off when standard input ends.
+    step: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
+}
+
+impl Narrator {
+    /// A narrator for `role` in this process.
+    pub fn new(role: &'static str, args: NarrationArgs) -> Narrator {
+        let n = Narrator {
+            role,
+            pid: unistd::getpid(),
+            quiet: args.quiet,
+            step: Arc::new(AtomicBool::new(args.step && !args.quiet)),
+            muted: Arc::new(AtomicBool::new(false)),
+        };
+        if n.step.load(Ordering::Relaxed) {
+            n.say(format_args!(
+                "--step: I wait for Enter before each system call (Ctrl-D stops waiting)"
+            ));
+        }
+        n
+    }
+
+    /// A narrator for a new role in *this* process: call it in a child right after
+    /// `fork()`, so that its lines carry the child's own pid.
+    pub fn for_role(&self, role: &'static str) -> Narrator {
+        Narrator {
+            role,
+            pid: unistd::getpid(),
+            quiet: self.quiet,
+            step: Arc::new(AtomicBool::new(self.step.load(Ordering::Relaxed))),
+            muted: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The role this narrator speaks for (`producer`, `consumer`, ...).
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// Whether narration is off, by `--quiet` or by [`Narrator::mute`].
+    pub fn is_silent(&self) -> bool {
+        self.quiet || self.muted.load(Ordering::Relaxed)
+    }
+
+    /// Prints one tagged line, unless silent: `[producer 4242] text`.
+    pub fn say(&self, text: impl Display) {
+        if !self.is_silent() {
+            self.print(format_args!("{text}"));
+        }
+    }
+
+    /// Prints a tagged line even when muted (but not with `--quiet`): for things that
+    /// happen once, such as the end of the stream, after a loop has muted the narrator.
+    pub fn announce(&self, text: impl Display) {
+        if !self.quiet {
+            self.print(format_args!("{text}"));
+        }
+    }
+
+    fn print(&self, text: fmt::Arguments<'_>) {
+        // One write per line: lines of two processes sharing a terminal do not mix.
+        let line = format!("[{} {}] {}\n", self.role, self.pid, text);
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+
+    /// Stops narrating calls from here on, and says why (`why` is printed once).
+    pub fn mute(&self, why: impl Display) {
+        if !self.is_silent() {
+            self.print(format_args!("{why}"));
+        }
+        self.muted.store(true, Ordering::Relaxed);
+    }
+
+    /// Makes one system call, narrated: waits for Enter first under `--step`, runs `f`,
+    /// then prints `desc = result` (or `desc = -1 EPIPE (Broken pipe)`).
+    ///
+    /// `desc` is the call as a man page writes it, with its arguments, e.g.
+    /// `format_args!("write({fd}, buf, {len})")`; it names the call in the error too.
+    pub fn call<T: Shown>(
+        &self,
+        desc: impl Display,
+        f: impl FnOnce() -> nix::Result<T>,
+    ) -> Result<T> {
+        self.step(&desc);
+        let silent = self.is_silent();
+        match f() {
+            Ok(value) => {
+                if !silent {
+                    self.print(format_args!("{desc} = {}", value.shown()));
+                }
+                Ok(value)
+            }
+            Err(errno) => {
+                if !silent {
+                    self.print(format_args!("{desc} = -1 {}", errno_name(errno)));
+                }
+                Err(Error::sys(desc.to_string(), errno))
+            }
+        }
+    }
+
+    /// Under `--step` (and not silent): shows the next call and waits for a line on
+    /// standard input. [`Narrator::call`] does this by itself; call it directly only
+    /// before a call that cannot go through `call`, such as `fork()`.
+    pub fn step(&self, desc: impl Display) {
+        if self.is_silent() || !self.step.load(Ordering::Relaxed) {
+            return;
+        }
+        self.print(format_args!("next: {desc}  [Enter]"));
+        // Read byte by byte with read(2) rather than through Rust's buffered stdin: after
+        // fork() two processes may share this terminal, and a buffer could swallow a line
+        // meant for the other one.
+        let mut byte = [0u8; 1];
+        loop {
+            match unistd::read(std::io::stdin(), &mut byte) {
+                Ok(1) if byte[0] != b'\n' => continue,
+                Ok(1) => return,
+                Err(Errno::EINTR) => continue,
+                // End of input (Ctrl-D, or no terminal at all): stop waiting from now on.
+                _ => {
+                    self.step.store(false, Ordering::Relaxed);
+                    self.print(format_args!("standard input ended: --step stops waiting"));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How a system call's result is printed after ` = `, the way `strace` prints it.
+pub trait Shown {
+    /// The result as text: a number, or `[3, 4]` for the two ends of a pipe.
+    fn shown(&self) -> String;
+}
+
+impl Shown for () {
+    fn shown(&self) -> String {
+        "0".into()
+    }
+}
+
+impl Shown for usize {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for i32 {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for Pid {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for OwnedFd {
+    fn shown(&self) -> String {
+        self.as_raw_fd().to_string()
+    }
+}
+
+impl Shown for (OwnedFd, OwnedFd) {
+    fn shown(&self) -> String {
+        format!("[{}, {}]", self.0.as_raw_fd(), self.1.as_raw_fd())
+    }
+}
+
+impl Shown for nix::sys::wait::WaitStatus {
+    fn shown(&self) -> String {
+        use nix::sys::wait::WaitStatus::*;
+        match *self {
+            Exited(pid, code) => format!("{pid} (exited with status {code})"),
+            Signaled(pid, sig, _) => format!("{pid} (killed by {sig})"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Narrator {
+        Narrator::new(
+            "test",
+            NarrationArgs {
+                quiet: true,
+                step: false,
+            },
+        )
+    }
+
+    #[test]
+    fn a_failed_call_becomes_an_error_naming_it() {
+        let err = quiet()
+            .call("close(-1)", || Err::<(), _>(Errno::EBADF))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "close(-1) failed: EBADF (Bad file descriptor)"
+        );
+    }
+
+    #[test]
+    fn a_successful_call_returns_its_value() {
+        assert_eq!(quiet().call("getpid()", || Ok(7usize)), Ok(7));
+    }
+
+    #[test]
+    fn mute_silences_the_narrator_and_its_clones() {
+        let n = Narrator::new("test", NarrationArgs::default());
+        let clone = n.clone();
+        assert!(!clone.is_silent());
+        n.mute("enough");
+        assert!(clone.is_silent());
+        assert!(!n.for_role("child").is_silent());
+    }
+
+    #[test]
+    fn pipe_ends_are_shown_as_strace_shows_them() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let shown = (r, w).shown();
+        assert!(shown.starts_with('[') && shown.contains(", "), "{shown}");
+    }
+}

@@ -1,0 +1,98 @@
+//! `fork()` and `waitpid()` for the demos that run both roles in one terminal.
+//!
+//! [`fork_role`] makes the child, runs the child's role in it, and ends the child with
+//! `_exit(2)` so that it never returns into the parent's code (it would run the parent's
+//! destructors and remove the parent's objects). [`wait_for`] reaps the child and turns
+//! an unhappy end into an error. The demos call these where the notes say "fork".
+
+use std::io::Write;
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{self, ForkResult, Pid};
+
+use crate::cleanup;
+use crate::error::{Error, Result, errno_name};
+use crate::narrate::Narrator;
+
+/// Forks. In the parent, returns the child's pid. In the child, runs `child` with a
+/// narrator for `role` and leaves with `_exit`: 0 if it succeeded, else the error's
+/// exit code after printing the error.
+///
+/// Call it before any thread is started (no interrupt handler yet, see
+/// [`crate::cleanup`]).
+pub fn fork_role(
+    n: &Narrator,
+    role: &'static str,
+    child: impl FnOnce(&Narrator) -> Result<()>,
+) -> Result<Pid> {
+    n.step("fork()");
+    // Anything still in our stdout buffer would be printed twice, once by each process.
+    let _ = std::io::stdout().flush();
+    // SAFETY: fork() in a multi-threaded process may leave the child with locks held by
+    // threads that no longer exist. The demos call fork_role before starting any thread
+    // (design.md: no interrupt-handler thread before fork), so this process has one
+    // thread and the child is a complete copy of it.
+    let forked = unsafe { unistd::fork() };
+    match forked {
+        Err(errno) => {
+            n.say(format_args!("fork() = -1 {}", errno_name(errno)));
+            Err(Error::sys("fork()", errno).hint("too many processes? see `ulimit -u`"))
+        }
+        Ok(ForkResult::Parent { child }) => {
+            n.say(format_args!(
+                "fork() = {child}   (in the parent: the child's pid)"
+            ));
+            Ok(child)
+        }
+        Ok(ForkResult::Child) => {
+            cleanup::forget_inherited();
+            let me = n.for_role(role);
+            me.say(
+                "fork() = 0   (in the child: a copy of the parent, with copies of its descriptors)",
+            );
+            let code = match child(&me) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("[{role} {}] {e}", unistd::getpid());
+                    i32::from(e.exit_code())
+                }
+            };
+            let _ = std::io::stdout().flush();
+            // SAFETY: _exit(2) ends the process at once, without running atexit handlers
+            // or Rust destructors: exactly what a forked child must do, so that it does
+            // not remove its parent's objects. nix has no wrapper for it.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Waits for `child` with `waitpid(2)`. A child that exited with a status other than 0,
+/// or was killed by a signal, is an error with exit code 1.
+pub fn wait_for(n: &Narrator, child: Pid, role: &str) -> Result<()> {
+    let status = n.call(format_args!("waitpid({child}, &status, 0)"), || {
+        waitpid(child, None)
+    })?;
+    match status {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        WaitStatus::Exited(_, code) => Err(Error::bad_data(
+            format!("the {role} (pid {child})"),
+            format!("it exited with status {code}"),
+        )
+        .hint(format!("the {role}'s own error message above says why"))),
+        WaitStatus::Signaled(_, signal, _) => Err(Error::bad_data(
+            format!("the {role} (pid {child})"),
+            format!("it was killed by {signal}"),
+        )),
+        other => Err(Error::bad_data(
+            format!("waitpid({child})"),
+            format!("unexpected status {other:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // fork_role and wait_for are exercised by every demo's integration tests, which run
+    // the demos as real processes; forking inside the multi-threaded test harness would
+    // break the very rule fork_role documents.
+}

@@ -1,0 +1,207 @@
+//! Frames over a byte stream: `read(2)` and `write(2)` on a file descriptor, narrated.
+//!
+//! A pipe, a FIFO and a stream socket all carry bytes, not messages: one `write` of 80
+//! bytes may arrive as two `read`s of 40, and two writes may arrive as one read. So a
+//! receiver reads the 12-byte header first, learns the length, and then reads exactly
+//! that many bytes more (see [`crate::message`] for the layout). Each real system call
+//! is narrated, so a student sees a 1 MiB message arrive in 64 KiB pieces.
+//!
+//! This is mechanism-free: any descriptor works. What an error *means* (EPIPE on a pipe
+//! is "the consumer has exited") is said by the demo, which adds its own hint.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::errno::Errno;
+use nix::unistd;
+
+use crate::error::{Error, Result};
+use crate::message::{self, Frame, HEADER_LEN, TRAILER_LEN};
+use crate::narrate::Narrator;
+
+/// A file descriptor that carries frames, with the narrator that reports its calls.
+#[derive(Debug)]
+pub struct FdStream<F> {
+    fd: F,
+    n: Narrator,
+}
+
+impl<F: AsFd> FdStream<F> {
+    /// Wraps `fd`; calls on it are narrated by `n`.
+    pub fn new(fd: F, n: &Narrator) -> FdStream<F> {
+        FdStream { fd, n: n.clone() }
+    }
+
+    /// The descriptor, e.g. to close it explicitly.
+    pub fn into_inner(self) -> F {
+        self.fd
+    }
+
+    /// One `read(2)`: returns how many bytes arrived, 0 at end of stream.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let fd = self.fd.as_fd();
+        let len = buf.len();
+        loop {
+            // EINTR: a signal arrived before any data did; the read simply starts again
+            // (signal(7), "Interruption of system calls").
+            match self
+                .n
+                .call(format_args!("read({}, buf, {len})", fd.as_raw_fd()), || {
+                    unistd::read(fd, buf)
+                }) {
+                Err(e) if e.errno() == Some(Errno::EINTR) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads until `buf` is full. Returns `false` if the stream ended before the first
+    /// byte; ending part of the way through is an error, since a frame was cut.
+    pub fn read_full(&mut self, buf: &mut [u8]) -> Result<bool> {
+        let mut have = 0;
+        while have < buf.len() {
+            let got = self.read(&mut buf[have..])?;
+            if got == 0 {
+                return if have == 0 {
+                    Ok(false)
+                } else {
+                    Err(Error::bad_data(
+                        format!("read({})", self.fd.as_fd().as_raw_fd()),
+                        format!(
+                            "end of stream after {have} of {} bytes of a frame",
+                            buf.len()
+                        ),
+                    )
+                    .hint("the sender stopped in the middle of a message (was it killed?)"))
+                };
+            }
+            have += got;
+        }
+        Ok(true)
+    }
+
+    /// Writes all of `buf`, one `write(2)` at a time (a write may take fewer bytes than
+    /// offered, see write(2)).
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
+        let fd = self.fd.as_fd();
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = &buf[done..];
+            match self.n.call(
+                format_args!("write({}, buf, {})", fd.as_raw_fd(), rest.len()),
+                || unistd::write(fd, rest),
+            ) {
+                Ok(wrote) => done += wrote,
+                Err(e) if e.errno() == Some(Errno::EINTR) => continue,
+                Err(e) if e.errno() == Some(Errno::EPIPE) => {
+                    return Err(e.hint(
+                        "no process has the reading end open any more: the receiver exited. \
+                         (Rust ignores SIGPIPE, so write() returns EPIPE instead of killing us.)",
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one frame into `buf`. `Ok(None)` means the stream ended cleanly between
+    /// frames. A length over `max_len` is refused before anything is allocated for it.
+    pub fn read_frame<'b>(
+        &mut self,
+        buf: &'b mut Vec<u8>,
+        max_len: usize,
+    ) -> Result<Option<Frame<'b>>> {
+        buf.resize(HEADER_LEN, 0);
+        if !self.read_full(buf)? {
+            return Ok(None);
+        }
+        let fd = self.fd.as_fd().as_raw_fd();
+        let call = || format!("frame from fd {fd}");
+        let header = message::parse_header(buf, max_len).map_err(|e| {
+            Error::bad_data(call(), e.to_string()).hint(
+                "the bytes on the stream are not a demo frame (a foreign writer, or lost framing)",
+            )
+        })?;
+        buf.resize(HEADER_LEN + header.len + TRAILER_LEN, 0);
+        if !self.read_full(&mut buf[HEADER_LEN..])? {
+            return Err(
+                Error::bad_data(call(), "end of stream right after a frame header")
+                    .hint("the sender stopped in the middle of a message (was it killed?)"),
+            );
+        }
+        let buf: &'b [u8] = buf;
+        let frame = message::check_frame(header, buf)
+            .map_err(|e| Error::bad_data(call(), e.to_string()))?;
+        Ok(Some(frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::NarrationArgs;
+
+    fn quiet() -> Narrator {
+        Narrator::new(
+            "test",
+            NarrationArgs {
+                quiet: true,
+                step: false,
+            },
+        )
+    }
+
+    #[test]
+    fn frames_cross_a_real_pipe_and_the_end_is_clean() {
+        let (r, w) = unistd::pipe().unwrap();
+        let n = quiet();
+        let mut out = Vec::new();
+        message::encode_into(5, 100, &mut out);
+        let mut writer = FdStream::new(w, &n);
+        writer.write_all(&out).unwrap();
+        drop(writer);
+        let mut reader = FdStream::new(r, &n);
+        let mut buf = Vec::new();
+        let f = reader.read_frame(&mut buf, 1000).unwrap().unwrap();
+        assert_eq!((f.seq, f.payload.len(), f.intact), (5, 100, true));
+        assert_eq!(reader.read_frame(&mut buf, 1000).unwrap(), None);
+    }
+
+    #[test]
+    fn a_frame_cut_short_is_an_error() {
+        let (r, w) = unistd::pipe().unwrap();
+        let n = quiet();
+        let mut out = Vec::new();
+        message::encode_into(0, 100, &mut out);
+        FdStream::new(w, &n).write_all(&out[..50]).unwrap();
+        let err = FdStream::new(r, &n)
+            .read_frame(&mut Vec::new(), 1000)
+            .unwrap_err();
+        assert!(err.to_string().contains("end of stream"), "{err}");
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused() {
+        let (r, w) = unistd::pipe().unwrap();
+        let n = quiet();
+        let mut out = Vec::new();
+        message::encode_into(0, 100, &mut out);
+        FdStream::new(w, &n).write_all(&out).unwrap();
+        let err = FdStream::new(r, &n)
+            .read_frame(&mut Vec::new(), 99)
+            .unwrap_err();
+        assert!(err.to_string().contains("over the limit of 99"), "{err}");
+    }
+
+    #[test]
+    fn writing_to_a_pipe_without_readers_is_epipe_with_a_hint() {
+        let (r, w) = unistd::pipe().unwrap();
+        drop(r);
+        let err = FdStream::new(w, &quiet()).write_all(b"x").unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::EPIPE));
+        assert!(
+            err.to_string()
+                .contains("hint: no process has the reading end open")
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Sizes on the command line: `64`, `4K`, `1M`, `1MiB` (binary multiples, as `dd` and
+//! `truncate` read them), each demo with its own limits.
+
+/// Parses a size and checks it is within `min..=max` bytes; the error is clap's message.
+pub fn size_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
+    let size = parse_size(text)?;
+    if size < min || size > max {
+        return Err(format!(
+            "{size} bytes is outside this mechanism's range of {} to {}",
+            bytes(min),
+            bytes(max)
+        ));
+    }
+    Ok(size)
+}
+
+/// Parses `64`, `4K`, `4k`, `4KiB`, `1M`, `1MiB`, `1G`, `1GiB` into bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 64, 4K, 1MiB)"))?;
+    let shift = match suffix {
+        "" | "B" => 0,
+        "K" | "k" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => {
+            return Err(format!(
+                "unknown size suffix `{suffix}` (use K, M or G: powers of 1024)"
+            ));
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// A byte count as a person reads it: `65536 bytes (64 KiB)`.
+pub fn bytes(n: usize) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{n} bytes ({} {unit})", n >> shift);
+        }
+    }
+    format!("{n} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_and_without_suffixes() {
+        assert_eq!(parse_size("64"), Ok(64));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("4KiB"), Ok(4096));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_a_reason() {
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(
+            parse_size("12X")
+                .unwrap_err()
+                .contains("unknown size suffix")
+        );
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn limits_are_checked_and_named() {
+        assert_eq!(size_in("1K", 1, 4096), Ok(1024));
+        let err = size_in("0", 1, 4096).unwrap_err();
+        assert!(err.contains("1 bytes to 4096 bytes (4 KiB)"), "{err}");
+        assert!(size_in("5K", 1, 4096).is_err());
+    }
+}
