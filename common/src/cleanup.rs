@@ -11,7 +11,7 @@
 //! - install the handler only *after* the last `fork()`: a thread and `fork` do not mix
 //!   (fork(2): only the calling thread is copied into the child);
 //! - a forked child inherits a copy of the pending guards but must not run them (the
-//!   objects are its parent's): [`crate::process::fork_role`] forgets them in the child
+//!   objects are its parent's): [`crate::process::fork`] forgets them in the child
 //!   and leaves the child with `_exit`.
 //!
 //! A process killed with SIGKILL cannot clean up at all; each demo's `clean` subcommand

@@ -8,7 +8,7 @@
 //! - [`tally`]: the consumer's checks and its summary line;
 //! - [`timing`]: stopwatch, rates, percentiles;
 //! - [`cleanup`]: guards that remove kernel objects, also on Ctrl-C;
-//! - [`process`]: fork a role, wait for it;
+//! - [`process`]: fork, exit a child, wait for it;
 //! - [`paths`]: a private per-user folder for paths;
 //! - [`units`]: sizes on the command line.
 //!

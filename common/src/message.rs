@@ -107,17 +107,32 @@ pub fn fill_payload(seq: u64, payload: &mut [u8]) {
     }
 }
 
-/// Writes the frame for message `seq` with a `size`-byte payload into `out` (cleared
-/// first), so that one buffer serves a whole run without reallocating.
+/// Writes the frame for message `seq` with a `size`-byte payload of [`fill_payload`]'s
+/// letters into `out` (cleared first), so that one buffer serves a whole run.
 pub fn encode_into(seq: u64, size: usize, out: &mut Vec<u8>) {
-    // A payload longer than u32::MAX cannot be described by the header; every demo's
-    // command line keeps sizes far below that, so this is a bug if it ever fires.
+    push_header(seq, size, out);
+    out.resize(HEADER_LEN + size, 0);
+    fill_payload(seq, &mut out[HEADER_LEN..]);
+    push_crc(out);
+}
+
+/// Writes the frame for message `seq` carrying `payload` into `out` (cleared first).
+pub fn encode_payload(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    push_header(seq, payload.len(), out);
+    out.extend_from_slice(payload);
+    push_crc(out);
+}
+
+fn push_header(seq: u64, size: usize, out: &mut Vec<u8>) {
+    // A payload over u32::MAX bytes cannot be described by the header. Every demo's
+    // command line keeps sizes far below that, so reaching this panic is a bug.
     let len = u32::try_from(size).unwrap_or_else(|_| panic!("payload of {size} bytes"));
     out.clear();
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&len.to_le_bytes());
-    out.resize(HEADER_LEN + size, 0);
-    fill_payload(seq, &mut out[HEADER_LEN..]);
+}
+
+fn push_crc(out: &mut Vec<u8>) {
     let crc = crc32fast::hash(out);
     out.extend_from_slice(&crc.to_le_bytes());
 }
@@ -205,6 +220,13 @@ mod tests {
         assert_eq!(&bytes[..12], &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]);
         assert_eq!(&bytes[12..14], b"bc");
         assert_eq!(bytes[14..], crc32fast::hash(&bytes[..14]).to_le_bytes());
+    }
+
+    #[test]
+    fn a_given_payload_is_framed_the_same_way() {
+        let mut out = Vec::new();
+        encode_payload(41, &frame(41, 30)[HEADER_LEN..HEADER_LEN + 30], &mut out);
+        assert_eq!(out, frame(41, 30));
     }
 
     #[test]

@@ -14,15 +14,21 @@
 //! another terminal between two calls. A loop of thousands of calls narrates the first
 //! few and then [`Narrator::mute`]s itself, saying so.
 //!
+//! Narration is written to a copy of standard output made when the narrator is created
+//! (and `--step` reads from a copy of standard input), both close-on-exec. So a child
+//! that `dup2`s a pipe onto its fd 0 or 1, as a shell does for `ls | grep`, still
+//! narrates to the terminal, and the programs it `exec`s never see the copies.
+//!
 //! This module prints; it does not decide what is worth printing. Each demo does.
 
 use std::fmt::{self, Display};
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, fcntl};
 use nix::unistd::{self, Pid};
 
 use crate::error::{Error, Result, errno_name};
@@ -47,6 +53,34 @@ pub struct Narrator {
     /// `--step` is on; it turns itself off when standard input ends.
     step: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
+    /// Where narration goes and where `--step` reads (see the module documentation).
+    terminal: Arc<Terminal>,
+}
+
+/// Close-on-exec copies of standard output and input; `None` if a copy could not be made,
+/// and then the process's own descriptor is used.
+#[derive(Debug)]
+struct Terminal {
+    output: Option<OwnedFd>,
+    input: Option<OwnedFd>,
+}
+
+impl Terminal {
+    fn copy() -> Terminal {
+        fn dup_cloexec(fd: std::os::fd::BorrowedFd<'_>) -> Option<OwnedFd> {
+            // F_DUPFD_CLOEXEC gives the lowest free descriptor >= 100, with FD_CLOEXEC set.
+            // Starting high leaves 3, 4, ... to the demo, so that `pipe()` returns [3, 4]
+            // as in the man pages and the notes.
+            let raw = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(100)).ok()?;
+            // SAFETY: fcntl just returned `raw` as a new descriptor that nothing else
+            // owns, so OwnedFd may take it and close it when dropped.
+            Some(unsafe { OwnedFd::from_raw_fd(raw) })
+        }
+        Terminal {
+            output: dup_cloexec(std::io::stdout().as_fd()),
+            input: dup_cloexec(std::io::stdin().as_fd()),
+        }
+    }
 }
 
 impl Narrator {
@@ -58,6 +92,7 @@ impl Narrator {
             quiet: args.quiet,
             step: Arc::new(AtomicBool::new(args.step && !args.quiet)),
             muted: Arc::new(AtomicBool::new(false)),
+            terminal: Arc::new(Terminal::copy()),
         };
         if n.step.load(Ordering::Relaxed) {
             n.say(format_args!(
@@ -76,6 +111,7 @@ impl Narrator {
             quiet: self.quiet,
             step: Arc::new(AtomicBool::new(self.step.load(Ordering::Relaxed))),
             muted: Arc::new(AtomicBool::new(false)),
+            terminal: self.terminal.clone(),
         }
     }
 
@@ -107,7 +143,25 @@ impl Narrator {
     fn print(&self, text: fmt::Arguments<'_>) {
         // One write per line: lines of two processes sharing a terminal do not mix.
         let line = format!("[{} {}] {}\n", self.role, self.pid, text);
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        let stdout = std::io::stdout();
+        // Whatever println! has buffered goes first, so lines keep their order.
+        let _ = stdout.lock().flush();
+        match &self.terminal.output {
+            Some(fd) => {
+                let mut rest = line.as_bytes();
+                while !rest.is_empty() {
+                    match unistd::write(fd, rest) {
+                        Ok(wrote) => rest = &rest[wrote..],
+                        Err(Errno::EINTR) => continue,
+                        // Nowhere left to narrate to (the terminal is gone): stay silent.
+                        Err(_) => return,
+                    }
+                }
+            }
+            None => {
+                let _ = stdout.lock().write_all(line.as_bytes());
+            }
+        }
     }
 
     /// Stops narrating calls from here on, and says why (`why` is printed once).
@@ -116,6 +170,11 @@ impl Narrator {
             self.print(format_args!("{why}"));
         }
         self.muted.store(true, Ordering::Relaxed);
+    }
+
+    /// Narrates calls again after [`Narrator::mute`] (a loop is over).
+    pub fn unmute(&self) {
+        self.muted.store(false, Ordering::Relaxed);
     }
 
     /// Makes one system call, narrated: waits for Enter first under `--step`, runs `f`,
@@ -159,7 +218,11 @@ impl Narrator {
         // meant for the other one.
         let mut byte = [0u8; 1];
         loop {
-            match unistd::read(std::io::stdin(), &mut byte) {
+            let read = match &self.terminal.input {
+                Some(fd) => unistd::read(fd, &mut byte),
+                None => unistd::read(std::io::stdin(), &mut byte),
+            };
+            match read {
                 Ok(1) if byte[0] != b'\n' => continue,
                 Ok(1) => return,
                 Err(Errno::EINTR) => continue,
@@ -172,6 +235,21 @@ impl Narrator {
             }
         }
     }
+}
+
+/// Prints a result line such as the summary on standard output. Unlike `println!`, a
+/// closed standard output (`pipe-demo | head -1`) is an error to report, not a panic.
+pub fn print_summary(line: impl Display) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            Error::sys(
+                "write(1, summary)",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+            .hint("standard output was closed early (for example by `| head`)")
+        })
 }
 
 /// How a system call's result is printed after ` = `, the way `strace` prints it.

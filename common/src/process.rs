@@ -1,9 +1,10 @@
 //! `fork()` and `waitpid()` for the demos that run both roles in one terminal.
 //!
-//! [`fork_role`] makes the child, runs the child's role in it, and ends the child with
-//! `_exit(2)` so that it never returns into the parent's code (it would run the parent's
-//! destructors and remove the parent's objects). [`wait_for`] reaps the child and turns
-//! an unhappy end into an error. The demos call these where the notes say "fork".
+//! [`fork`] is `fork(2)` narrated, returned as an enum to `match` on, the way a C
+//! program writes `switch (fork())`. In the child arm, the demo runs the child's role and
+//! ends with [`exit_child`], which leaves by `_exit(2)`: the child must never return into
+//! the parent's code, where it would run the parent's destructors and remove the
+//! parent's objects. [`wait_for`] reaps a child and turns an unhappy end into an error.
 
 use std::io::Write;
 
@@ -14,26 +15,31 @@ use crate::cleanup;
 use crate::error::{Error, Result, errno_name};
 use crate::narrate::Narrator;
 
-/// Forks. In the parent, returns the child's pid. In the child, runs `child` with a
-/// narrator for `role` and leaves with `_exit`: 0 if it succeeded, else the error's
-/// exit code after printing the error.
+/// Which side of `fork()` we are on.
+#[derive(Debug)]
+pub enum Fork {
+    /// The original process; `child` is the new one's pid.
+    Parent {
+        /// The child's pid, for [`wait_for`].
+        child: Pid,
+    },
+    /// The new process, with a narrator that speaks for its role and pid.
+    Child(Narrator),
+}
+
+/// `fork(2)`, narrated in both processes. The child's narrator speaks for `child_role`.
 ///
 /// Call it before any thread is started (no interrupt handler yet, see
 /// [`crate::cleanup`]).
-pub fn fork_role(
-    n: &Narrator,
-    role: &'static str,
-    child: impl FnOnce(&Narrator) -> Result<()>,
-) -> Result<Pid> {
+pub fn fork(n: &Narrator, child_role: &'static str) -> Result<Fork> {
     n.step("fork()");
     // Anything still in our stdout buffer would be printed twice, once by each process.
     let _ = std::io::stdout().flush();
     // SAFETY: fork() in a multi-threaded process may leave the child with locks held by
-    // threads that no longer exist. The demos call fork_role before starting any thread
+    // threads that no longer exist. The demos fork before starting any thread
     // (design.md: no interrupt-handler thread before fork), so this process has one
     // thread and the child is a complete copy of it.
-    let forked = unsafe { unistd::fork() };
-    match forked {
+    match unsafe { unistd::fork() } {
         Err(errno) => {
             n.say(format_args!("fork() = -1 {}", errno_name(errno)));
             Err(Error::sys("fork()", errno).hint("too many processes? see `ulimit -u`"))
@@ -42,28 +48,32 @@ pub fn fork_role(
             n.say(format_args!(
                 "fork() = {child}   (in the parent: the child's pid)"
             ));
-            Ok(child)
+            Ok(Fork::Parent { child })
         }
         Ok(ForkResult::Child) => {
             cleanup::forget_inherited();
-            let me = n.for_role(role);
-            me.say(
-                "fork() = 0   (in the child: a copy of the parent, with copies of its descriptors)",
-            );
-            let code = match child(&me) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("[{role} {}] {e}", unistd::getpid());
-                    i32::from(e.exit_code())
-                }
-            };
-            let _ = std::io::stdout().flush();
-            // SAFETY: _exit(2) ends the process at once, without running atexit handlers
-            // or Rust destructors: exactly what a forked child must do, so that it does
-            // not remove its parent's objects. nix has no wrapper for it.
-            unsafe { libc::_exit(code) }
+            let me = n.for_role(child_role);
+            me.say("fork() = 0   (in the child: a copy of the parent, descriptors and all)");
+            Ok(Fork::Child(me))
         }
     }
+}
+
+/// Ends a forked child: prints its error if it has one, and leaves with `_exit` (status 0,
+/// or the error's exit code) without running any destructor.
+pub fn exit_child(me: &Narrator, result: Result<()>) -> ! {
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("[{} {}] {e}", me.role(), unistd::getpid());
+            i32::from(e.exit_code())
+        }
+    };
+    let _ = std::io::stdout().flush();
+    // SAFETY: _exit(2) ends the process at once, without running atexit handlers or Rust
+    // destructors: exactly what a forked child must do, so that it does not remove its
+    // parent's objects. nix has no wrapper for it.
+    unsafe { libc::_exit(code) }
 }
 
 /// Waits for `child` with `waitpid(2)`. A child that exited with a status other than 0,
@@ -92,7 +102,7 @@ pub fn wait_for(n: &Narrator, child: Pid, role: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    // fork_role and wait_for are exercised by every demo's integration tests, which run
+    // fork, exit_child and wait_for are exercised by every demo's integration tests, which run
     // the demos as real processes; forking inside the multi-threaded test harness would
-    // break the very rule fork_role documents.
+    // break the very rule fork documents.
 }

@@ -9,7 +9,7 @@
 //! This is mechanism-free: any descriptor works. What an error *means* (EPIPE on a pipe
 //! is "the consumer has exited") is said by the demo, which adds its own hint.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::unistd;
@@ -134,6 +134,13 @@ impl<F: AsFd> FdStream<F> {
             .map_err(|e| Error::bad_data(call(), e.to_string()))?;
         Ok(Some(frame))
     }
+}
+
+/// `close(2)`, narrated. Closing is how a process tells the kernel it is done with its
+/// end: a reader sees end-of-file only when *every* copy of the write end is closed.
+pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {
+    let raw = fd.as_raw_fd();
+    n.call(format_args!("close({raw})"), || unistd::close(fd))
 }
 
 #[cfg(test)]

@@ -80,6 +80,11 @@ impl Tally {
         self.received
     }
 
+    /// Payload bytes received so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Sequence numbers in `0..expected` that have not arrived intact.
     pub fn missing(&self) -> u64 {
         self.expected - self.distinct
