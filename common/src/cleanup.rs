@@ -14,10 +14,15 @@
 //!   objects are its parent's): [`crate::process::fork`] forgets them in the child
 //!   and leaves the child with `_exit`.
 //!
+//! A signal that arrives just as the main thread finishes its work ends the process one
+//! of two ways, both clean: the handler removes everything and exits with 130, or the
+//! main thread's guards remove everything on drop and the process exits normally. Once
+//! the handler has started, [`crate::exit::main_with`] leaves the ending to it.
+//!
 //! A process killed with SIGKILL cannot clean up at all; each demo's `clean` subcommand
 //! exists for that.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -28,6 +33,8 @@ type Action = Box<dyn FnOnce() + Send>;
 /// The pending actions, oldest first, each with its guard's id.
 static PENDING: Mutex<Vec<(u64, Action)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// Set by the interrupt handler before it starts cleaning up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn pending() -> MutexGuard<'static, Vec<(u64, Action)>> {
     // A panic while the lock was held leaves the list as it was; keep using it.
@@ -89,11 +96,19 @@ pub fn run_all() {
 pub fn exit_on_interrupt(n: &Narrator) -> Result<()> {
     let n = n.clone();
     ctrlc::set_handler(move || {
+        INTERRUPTED.store(true, Ordering::SeqCst);
         n.announce("interrupted (SIGINT or SIGTERM): removing what I created, then exit 130");
         run_all();
         std::process::exit(130);
     })
     .map_err(|e| Error::bad_data("sigaction(SIGINT/SIGTERM) via ctrlc", e.to_string()))
+}
+
+/// Whether the interrupt handler has started. Once it has, it owns the end of the
+/// process: [`crate::exit::main_with`] then waits for it to exit with 130 rather than
+/// return (the main thread may have woken up because the handler removed an object).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// In a child right after `fork()`: drops the inherited copies of the parent's actions

@@ -102,6 +102,18 @@ impl Narrator {
         n
     }
 
+    /// A narrator that prints nothing: for code that runs a lesson without an audience
+    /// (the bench, unit tests).
+    pub fn silent(role: &'static str) -> Narrator {
+        Narrator::new(
+            role,
+            NarrationArgs {
+                quiet: true,
+                step: false,
+            },
+        )
+    }
+
     /// A narrator for a new role in *this* process: call it in a child right after
     /// `fork()`, so that its lines carry the child's own pid.
     pub fn for_role(&self, role: &'static str) -> Narrator {
@@ -310,13 +322,7 @@ mod tests {
     use super::*;
 
     fn quiet() -> Narrator {
-        Narrator::new(
-            "test",
-            NarrationArgs {
-                quiet: true,
-                step: false,
-            },
-        )
+        Narrator::silent("test")
     }
 
     #[test]

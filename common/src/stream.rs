@@ -146,16 +146,9 @@ pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::narrate::NarrationArgs;
 
     fn quiet() -> Narrator {
-        Narrator::new(
-            "test",
-            NarrationArgs {
-                quiet: true,
-                step: false,
-            },
-        )
+        Narrator::silent("test")
     }
 
     #[test]

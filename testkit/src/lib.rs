@@ -9,8 +9,9 @@
 //! Not a mock of anything: it starts programs and reports what they did.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a failed test
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -61,49 +62,13 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Runs `program` with `args` and `input` on standard input, waits at most [`TIME_OUT`].
-pub fn run(program: &str, args: &[&str], input: &[u8]) -> Run {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let pid = Pid::from_raw(child.id() as i32);
-    // Closing stdin after writing gives the program end-of-file, as a terminal's Ctrl-D.
-    let mut stdin = child.stdin.take().expect("stdin was piped");
-    stdin
-        .write_all(input)
-        .expect("write to the program's stdin");
-    drop(stdin);
-
-    let (done, finished) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(TIME_OUT).is_err() {
-            // Still running after the time-out: kill it so wait_with_output returns.
-            let _ = kill(pid, Signal::SIGKILL);
-            return true;
-        }
-        false
-    });
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait for the program");
-    let _ = done.send(());
-    let hung = watchdog.join().expect("watchdog thread");
-    let run = Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(
-        !hung,
-        "{program} {args:?} did not finish within {TIME_OUT:?} and was killed:\n{run}"
-    );
-    run
+/// Runs `program` with `args` and `input` on standard input (then end-of-file), and
+/// waits at most [`TIME_OUT`] for it to finish.
+pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Run {
+    let mut p = Process::start(program, args);
+    p.send(input);
+    p.close_stdin();
+    p.finish()
 }
 
 /// The summary line a perfect run of `count` messages of `size` bytes ends with.
@@ -112,4 +77,128 @@ pub fn perfect(count: u64, size: u64) -> String {
         "summary: received={count} ok={count} corrupt=0 out_of_order=0 missing=0 bytes={}",
         count * size
     )
+}
+
+/// A demo process that keeps running while the test talks to it: start it, wait for a
+/// line it prints (a readiness line such as "waiting for a writer"), signal it, finish.
+pub struct Process {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Process {
+    /// Starts `program` with `args`; its standard input stays open until [`Process::close_stdin`].
+    pub fn start<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Process {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let mut stderr = child.stderr.take().expect("stderr was piped");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let stdin = child.stdin.take();
+        Process {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// The process id, to signal it.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits until the process prints a line containing `text` and returns that line;
+    /// fails the test if it ends or [`TIME_OUT`] passes first.
+    pub fn wait_for_line(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + TIME_OUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(why) => {
+                    let _ = kill(self.pid(), Signal::SIGKILL);
+                    panic!(
+                        "no line containing {text:?} ({why:?}); stdout so far:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` to the process's standard input.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        stdin
+            .write_all(bytes)
+            .expect("write to the process's stdin");
+    }
+
+    /// Closes the process's standard input (end-of-file, as Ctrl-D).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("kill");
+    }
+
+    /// Waits for the end (killing it after [`TIME_OUT`]) and returns everything it printed.
+    /// Standard input stays open until the process has ended: a test that wants the
+    /// process to see end-of-file calls [`Process::close_stdin`] first.
+    pub fn finish(mut self) -> Run {
+        let (done, finished) = mpsc::channel::<()>();
+        let pid = self.pid();
+        let watchdog = std::thread::spawn(move || {
+            let hung = finished.recv_timeout(TIME_OUT).is_err();
+            if hung {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            hung
+        });
+        let status = self.child.wait().expect("wait for the process");
+        let _ = done.send(());
+        self.stdin = None;
+        let hung = watchdog.join().expect("watchdog thread");
+        self.seen.extend(self.lines.iter());
+        let run = Run {
+            code: status.code(),
+            stdout: self.seen.iter().map(|l| format!("{l}\n")).collect(),
+            stderr: self.stderr.join().unwrap_or_default(),
+        };
+        assert!(
+            !hung,
+            "the process did not finish within {TIME_OUT:?} and was killed:\n{run}"
+        );
+        run
+    }
 }
