@@ -107,6 +107,7 @@ pub fn fill_payload(seq: u64, payload: &mut [u8]) {
     }
 }
 
+// ANCHOR: encode
 /// Writes the frame for message `seq` with a `size`-byte payload of [`fill_payload`]'s
 /// letters into `out` (cleared first), so that one buffer serves a whole run.
 pub fn encode_into(seq: u64, size: usize, out: &mut Vec<u8>) {
@@ -136,7 +137,9 @@ fn push_crc(out: &mut Vec<u8>) {
     let crc = crc32fast::hash(out);
     out.extend_from_slice(&crc.to_le_bytes());
 }
+// ANCHOR_END: encode
 
+// ANCHOR: decode
 /// Reads the header at the start of `bytes`, refusing a payload longer than `max_len`.
 pub fn parse_header(bytes: &[u8], max_len: usize) -> Result<Header, DecodeError> {
     let (Some(seq), Some(len)) = (bytes.get(0..8), bytes.get(8..HEADER_LEN)) else {
@@ -190,6 +193,7 @@ pub fn decode(bytes: &[u8], max_len: usize) -> Result<Frame<'_>, DecodeError> {
     }
     check_frame(header, bytes)
 }
+// ANCHOR_END: decode
 
 #[cfg(test)]
 mod tests {
@@ -220,6 +224,15 @@ mod tests {
         assert_eq!(&bytes[..12], &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]);
         assert_eq!(&bytes[12..14], b"bc");
         assert_eq!(bytes[14..], crc32fast::hash(&bytes[..14]).to_le_bytes());
+    }
+
+    #[test]
+    fn the_documented_python_sender_produces_the_same_bytes() {
+        // docs/src/message.md's Python `frame(1, b"bc")`, run with CPython's zlib.crc32,
+        // printed these bytes; a peer written from the book must interoperate.
+        let python = "01000000000000000200000062637d000c82";
+        let rust: String = frame(1, 2).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(rust, python);
     }
 
     #[test]

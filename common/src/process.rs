@@ -27,6 +27,7 @@ pub enum Fork {
     Child(Narrator),
 }
 
+// ANCHOR: fork
 /// `fork(2)`, narrated in both processes. The child's narrator speaks for `child_role`.
 ///
 /// Call it before any thread is started (no interrupt handler yet, see
@@ -58,6 +59,7 @@ pub fn fork(n: &Narrator, child_role: &'static str) -> Result<Fork> {
         }
     }
 }
+// ANCHOR_END: fork
 
 /// Ends a forked child: prints its error if it has one, and leaves with `_exit` (status 0,
 /// or the error's exit code) without running any destructor.

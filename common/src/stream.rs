@@ -104,6 +104,7 @@ impl<F: AsFd> FdStream<F> {
         Ok(())
     }
 
+    // ANCHOR: read_frame
     /// Reads one frame into `buf`. `Ok(None)` means the stream ended cleanly between
     /// frames. A length over `max_len` is refused before anything is allocated for it.
     pub fn read_frame<'b>(
@@ -134,6 +135,7 @@ impl<F: AsFd> FdStream<F> {
             .map_err(|e| Error::bad_data(call(), e.to_string()))?;
         Ok(Some(frame))
     }
+    // ANCHOR_END: read_frame
 }
 
 /// `close(2)`, narrated. Closing is how a process tells the kernel it is done with its

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds the book in English and Korean and checks it; `.ci/run` calls this.
+#
+#   bash docs/build.sh          then open docs/book/en/html/index.html
+#                               or docs/book/ko/html/index.html
+#
+# Checks: every {{#include file:anchor}} names a file and an anchor that exist; every
+# link inside the book resolves (mdbook-linkcheck2); po/ko.po translates every English
+# message, with none fuzzy or missing (msgfmt, msgcmp).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# The tools, installed when missing or of another version (cargo install --locked).
+# (mdbook-gettext has no --version, so ask cargo what it installed.)
+installed=$(cargo install --list)
+need() { # crate version
+  if ! grep -qxF "$1 v$2:" <<<"$installed"; then
+    echo "installing $1 $2"
+    cargo install --locked --quiet "$1@$2"
+  fi
+}
+need mdbook 0.5.4
+need mdbook-i18n-helpers 0.4.0
+need mdbook-linkcheck2 0.13.0
+if ! command -v msgfmt >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq gettext >/dev/null
+fi
+
+echo "checking includes"
+status=0
+# Each unescaped {{#include FILE:ANCHOR}} as "CHAPTER FILE ANCHOR" (\{{#include is an
+# escaped example in the text, not an include).
+while read -r chapter file anchor; do
+  path="$(dirname "$chapter")/$file"
+  if [ ! -f "$path" ]; then
+    echo "  $chapter: $file does not exist" >&2; status=1; continue
+  fi
+  if [ -n "$anchor" ] && ! { grep -q "ANCHOR: $anchor\$" "$path" && grep -q "ANCHOR_END: $anchor\$" "$path"; }; then
+    echo "  $chapter: $file has no anchor '$anchor'" >&2; status=1
+  fi
+done < <(grep -rHoP '(?<!\\)\{\{#include [^}]*\}\}' src \
+           | sed -E 's/^([^:]+):\{\{#include ([^:}]+):?([^}]*)\}\}$/\1 \2 \3/')
+[ "$status" -eq 0 ] || exit 1
+
+# mdbook logs a failed include or link as ERROR but still exits 0; treat it as failure.
+build() { # language folder
+  local log
+  log=$(MDBOOK_BOOK__LANGUAGE=$1 mdbook build -d "$2" 2>&1) || { echo "$log" >&2; exit 1; }
+  if grep -E '(ERROR|WARN)' <<<"$log" >&2; then
+    echo "mdbook reported problems building the $1 book" >&2; exit 1
+  fi
+}
+rm -rf book
+echo "building the English book (and checking its links)"
+build en book/en
+echo "building the Korean book (and checking its links)"
+build ko book/ko
+
+# linkcheck2 checks that linked pages exist, not the #heading inside them; check those.
+echo "checking links to headings"
+while IFS=: read -r chapter link; do
+  page=${link%%#*}; fragment=${link#*#}
+  html="book/en/html/${page%.md}.html"
+  if ! grep -q "id=\"$fragment\"" "$html" 2>/dev/null; then
+    echo "  $chapter: no heading #$fragment in $page" >&2; status=1
+  fi
+done < <(grep -rHoP '\]\(\K[a-z0-9-]+\.md#[^)]+' src)
+[ "$status" -eq 0 ] || exit 1
+
+echo "checking the Korean translation"
+[ -f po/ko.po ] || { echo "po/ko.po is missing" >&2; exit 1; }
+stats=$(msgfmt --statistics -o /dev/null po/ko.po 2>&1)
+echo "  ko.po: $stats"
+case "$stats" in *untranslated*|*fuzzy*) echo "ko.po is incomplete" >&2; exit 1 ;; esac
+# Every message of the English source must be in ko.po: extract them afresh and compare.
+MDBOOK_OUTPUT='{"xgettext": {}}' mdbook build -d book/pot >/dev/null
+msgcmp po/ko.po book/pot/messages.pot
+echo "the book is built: docs/book/en/html/index.html, docs/book/ko/html/index.html"
