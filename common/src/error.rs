@@ -69,6 +69,18 @@ impl Error {
         }
     }
 
+    /// The process was asked to stop by a signal (`SIGINT` for Ctrl-C, `SIGTERM`): exit
+    /// code 130 once the caller has cleaned up.
+    pub fn interrupted(signal: &str) -> Error {
+        Error {
+            call: String::new(),
+            errno: None,
+            problem: Some(format!("interrupted by {signal}")),
+            hint: None,
+            kind: Kind::Interrupted,
+        }
+    }
+
     /// The command line cannot work (exit code 2), for checks clap cannot express.
     pub fn usage(problem: impl Into<String>) -> Error {
         Error {
@@ -110,6 +122,10 @@ impl Error {
 impl fmt::Display for Error {
     /// One line: `write(4, buf, 80) failed: EPIPE (Broken pipe); hint: ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.call.is_empty() {
+            // Not a failed call: a signal asked us to stop.
+            return write!(f, "{}", self.problem.as_deref().unwrap_or("interrupted"));
+        }
         write!(f, "{} failed", self.call)?;
         if let Some(errno) = self.errno {
             write!(f, ": {}", errno_name(errno))?;
@@ -189,6 +205,11 @@ mod tests {
         assert_eq!(Error::usage("x").exit_code(), 2);
         assert_eq!(Error::sys("read(3, buf, 1)", Errno::EINTR).exit_code(), 130);
         assert_eq!(Error::sys("read(3, buf, 1)", Errno::EIO).exit_code(), 1);
+        assert_eq!(Error::interrupted("SIGINT").exit_code(), 130);
+        assert_eq!(
+            Error::interrupted("SIGINT").to_string(),
+            "interrupted by SIGINT"
+        );
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! The command line of signal-demo: parses the options and runs one lesson of `lib.rs`.
+//!
+//! In one terminal (the demo forks a receiver and signals it):
+//!
+//! ```text
+//! cargo run -p signal-demo                     # SIGUSR1 ping-pong, each acknowledged
+//! cargo run -p signal-demo -- coalesce         # 1000 sent while blocked, 1 arrives
+//! cargo run -p signal-demo -- queue            # real-time signals with data, all arrive
+//! cargo run -p signal-demo -- graceful         # Ctrl-C ends a worker cleanly
+//! ```
+//!
+//! In two terminals: `cargo run -p signal-demo -- receiver` prints its pid; then
+//! `cargo run -p signal-demo -- sender --pid PID` in the other.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use common::{NarrationArgs, Narrator, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+/// Signals, the smallest IPC: a signal carries its number, the sender's pid, and (sent
+/// with sigqueue) one word. Standard signals can merge; real-time signals queue.
+#[derive(Parser, Debug)]
+#[command(
+    name = "signal-demo",
+    version,
+    after_help = "Example:\n  cargo run -p signal-demo -- --count 5\n  \
+                  cargo run -p signal-demo -- receiver      (then, in another terminal)\n  \
+                  cargo run -p signal-demo -- sender --pid PID"
+)]
+struct Cli {
+    #[command(subcommand)]
+    lesson: Option<Lesson>,
+    /// SIGUSR1 signals to send, each acknowledged by the receiver.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    count: u64,
+    #[command(flatten)]
+    narration: NarrationArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Lesson {
+    /// Print my pid and acknowledge each SIGUSR1 until a SIGUSR2 says it was the last.
+    ///
+    /// Example: cargo run -p signal-demo -- receiver
+    Receiver,
+    /// Send SIGUSR1 to a receiver COUNT times, waiting for each acknowledgement.
+    ///
+    /// Example: cargo run -p signal-demo -- sender --pid 4242 --count 10
+    Sender {
+        /// The receiver's pid (it prints it when it starts).
+        #[arg(long, value_parser = pid)]
+        pid: Pid,
+        /// SIGUSR1 signals to send.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+        count: u64,
+        /// How long to wait for each acknowledgement, in milliseconds.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
+    },
+    /// Send one signal by name to any process, as kill(1) does.
+    ///
+    /// Example: cargo run -p signal-demo -- kill --pid 4242 --signal SIGTERM
+    Kill {
+        /// The process to signal.
+        #[arg(long, value_parser = pid)]
+        pid: Pid,
+        /// The signal's name: SIGTERM, TERM, SIGUSR1, ... (see `kill -l`).
+        #[arg(long, value_parser = signal_name)]
+        signal: Signal,
+    },
+    /// Send SIGUSR1 many times while the receiver blocks it: only one is delivered.
+    ///
+    /// Example: cargo run -p signal-demo -- coalesce --count 1000
+    Coalesce {
+        /// Signals to send while they are blocked.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        count: u64,
+    },
+    /// Queue real-time signals carrying numbers with sigqueue: all arrive, in order.
+    ///
+    /// Example: cargo run -p signal-demo -- queue --count 100
+    Queue {
+        /// Real-time signals to queue.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        count: u64,
+    },
+    /// A worker that Ctrl-C or SIGTERM stops cleanly; SIGKILL cannot be caught.
+    ///
+    /// Example: cargo run -p signal-demo -- graceful
+    Graceful {
+        /// Stop by itself after this many steps of 100 ms (default: run until signalled).
+        #[arg(long)]
+        steps: Option<u64>,
+    },
+}
+
+fn pid(text: &str) -> Result<Pid, String> {
+    match text.parse::<i32>() {
+        Ok(pid) if pid > 0 => Ok(Pid::from_raw(pid)),
+        _ => Err(format!(
+            "`{text}` is not a process id (a whole number above 0)"
+        )),
+    }
+}
+
+fn signal_name(text: &str) -> Result<Signal, String> {
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| format!("`{text}` is not a signal name (see `kill -l`: TERM, USR1, HUP, ...)"))
+}
+
+fn main() -> ExitCode {
+    common::exit::main_with("signal-demo", run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let timeout = Duration::from_secs(5);
+    match cli.lesson {
+        None => signal_demo::ping_pong(&Narrator::new("sender", cli.narration), cli.count, timeout),
+        Some(Lesson::Receiver) => {
+            let n = Narrator::new("receiver", cli.narration);
+            let received = signal_demo::receive(&n, |me| {
+                n.announce(format_args!(
+                    "ready: my pid is {me}; in another terminal run: cargo run -p signal-demo -- sender --pid {me}"
+                ));
+                Ok(())
+            })?;
+            common::narrate::print_summary(format_args!("summary: received={received}"))
+        }
+        Some(Lesson::Sender {
+            pid,
+            count,
+            timeout_ms,
+        }) => {
+            let n = Narrator::new("sender", cli.narration);
+            let sent = signal_demo::send(&n, pid, count, Duration::from_millis(timeout_ms))?;
+            common::narrate::print_summary(format_args!("summary: sent={sent} acknowledged={sent}"))
+        }
+        Some(Lesson::Kill { pid, signal }) => {
+            signal_demo::kill(&Narrator::new("kill", cli.narration), pid, signal)
+        }
+        Some(Lesson::Coalesce { count }) => {
+            signal_demo::coalesce(&Narrator::new("sender", cli.narration), count)
+        }
+        Some(Lesson::Queue { count }) => {
+            signal_demo::queue(&Narrator::new("sender", cli.narration), count)
+        }
+        Some(Lesson::Graceful { steps }) => signal_demo::graceful(
+            &Narrator::new("worker", cli.narration),
+            steps,
+            Duration::from_millis(100),
+        )
+        .map(drop),
+    }
+}
