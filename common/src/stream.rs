@@ -15,8 +15,13 @@ use nix::errno::Errno;
 use nix::unistd;
 
 use crate::error::{Error, Result};
-use crate::message::{self, Frame, HEADER_LEN, TRAILER_LEN};
-use crate::narrate::Narrator;
+use crate::message::{self, Frame, HEADER_LEN, OVERHEAD, TRAILER_LEN};
+use crate::narrate::{Narrator, print_summary};
+use crate::tally::Tally;
+use crate::timing::{self, Stopwatch};
+
+/// How many messages a loop narrates call by call before it goes quiet.
+pub const NARRATED_MESSAGES: u64 = 3;
 
 /// A file descriptor that carries frames, with the narrator that reports its calls.
 #[derive(Debug)]
@@ -137,6 +142,54 @@ impl<F: AsFd> FdStream<F> {
     }
     // ANCHOR_END: read_frame
 }
+
+// ANCHOR: produce
+/// The producer's loop over any byte stream (a pipe, a FIFO, a stream socket): one
+/// `write()` per message, then `close()`, which the reader sees as end-of-file once it
+/// has read everything.
+pub fn produce(n: &Narrator, fd: OwnedFd, count: u64, size: usize) -> Result<()> {
+    let mut stream = FdStream::new(fd, n);
+    let mut frame = Vec::with_capacity(size + OVERHEAD);
+    for seq in 0..count {
+        if seq == NARRATED_MESSAGES {
+            n.mute(format_args!(
+                "... writing messages {seq}..{count} without narration"
+            ));
+        }
+        message::encode_into(seq, size, &mut frame);
+        stream.write_all(&frame)?;
+    }
+    n.unmute();
+    close(n, stream.into_inner())
+}
+// ANCHOR_END: produce
+
+// ANCHOR: consume
+/// The consumer's loop over any byte stream: reads frames (each at most `max_len` payload
+/// bytes) until end-of-file, tallies them, prints the summary line, and returns an error
+/// if anything of the `count` expected messages was wrong.
+pub fn consume(n: &Narrator, fd: OwnedFd, count: u64, max_len: usize) -> Result<()> {
+    let mut stream = FdStream::new(fd, n);
+    let mut tally = Tally::new(count);
+    let mut buf = Vec::new();
+    let clock = Stopwatch::start();
+    while let Some(frame) = stream.read_frame(&mut buf, max_len)? {
+        tally.record(&frame);
+        if tally.received() == NARRATED_MESSAGES && count > NARRATED_MESSAGES {
+            n.mute("... reading the rest without narration");
+        }
+    }
+    n.unmute();
+    n.say("read() = 0: end of file, because every writer has closed its end");
+    n.say(format_args!(
+        "{} in {:.3} s",
+        timing::rate(tally.received(), tally.bytes(), clock.elapsed()),
+        clock.elapsed().as_secs_f64()
+    ));
+    print_summary(tally.summary())?;
+    tally.verdict()
+}
+// ANCHOR_END: consume
 
 /// `close(2)`, narrated. Closing is how a process tells the kernel it is done with its
 /// end: a reader sees end-of-file only when *every* copy of the write end is closed.

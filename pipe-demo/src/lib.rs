@@ -21,12 +21,11 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use common::message::{self, Frame, OVERHEAD};
+use common::message::{self, Frame};
 use common::narrate::print_summary;
 use common::process::{self, Fork};
-use common::stream::{self, FdStream};
+use common::stream::{self, FdStream, NARRATED_MESSAGES};
 use common::tally::Tally;
-use common::timing::{self, Stopwatch};
 use common::{Context, Error, Narrator, Result, cleanup};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -36,9 +35,6 @@ use nix::unistd;
 /// The largest `--size` this demo accepts. A pipe has no message size of its own (it is a
 /// stream); the limit only keeps one message's buffer reasonable.
 pub const MAX_SIZE: usize = 64 << 20;
-
-/// How many messages are narrated call by call before the loop goes quiet.
-pub const NARRATED_MESSAGES: u64 = 3;
 
 /// The message exchange: `pipe()`, `fork()`, the parent produces `count` messages of
 /// `size` bytes, the child consumes and verifies them and prints the summary line.
@@ -55,63 +51,19 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
             me.say("I only read, so I close my copy of the write end: while any write end is open, read() waits for data instead of returning 0");
-            let result = stream::close(&me, write_end).and_then(|()| consume(&me, read_end, count));
+            let result = stream::close(&me, write_end)
+                .and_then(|()| stream::consume(&me, read_end, count, MAX_SIZE));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
             n.say("I only write, so I close my copy of the read end: if the consumer dies, write() then fails with EPIPE instead of filling a pipe nobody reads");
             stream::close(n, read_end)?;
-            produce(n, write_end, count, size)?;
+            stream::produce(n, write_end, count, size)?;
             process::wait_for(n, child, "consumer")
         }
     }
 }
 // ANCHOR_END: exchange
-
-/// The producer's loop: one `write()` per message, then `close()`, which the reader will
-/// see as end-of-file once it has read everything.
-// ANCHOR: produce
-pub fn produce(n: &Narrator, write_end: OwnedFd, count: u64, size: usize) -> Result<()> {
-    let mut pipe = FdStream::new(write_end, n);
-    let mut frame = Vec::with_capacity(size + OVERHEAD);
-    for seq in 0..count {
-        if seq == NARRATED_MESSAGES {
-            n.mute(format_args!(
-                "... writing messages {seq}..{count} without narration"
-            ));
-        }
-        message::encode_into(seq, size, &mut frame);
-        pipe.write_all(&frame)?;
-    }
-    n.unmute();
-    stream::close(n, pipe.into_inner())
-}
-// ANCHOR_END: produce
-
-/// The consumer's loop: read frames until end-of-file, tally them, print the summary.
-// ANCHOR: consume
-pub fn consume(n: &Narrator, read_end: OwnedFd, count: u64) -> Result<()> {
-    let mut pipe = FdStream::new(read_end, n);
-    let mut tally = Tally::new(count);
-    let mut buf = Vec::new();
-    let clock = Stopwatch::start();
-    while let Some(frame) = pipe.read_frame(&mut buf, MAX_SIZE)? {
-        tally.record(&frame);
-        if tally.received() == NARRATED_MESSAGES && count > NARRATED_MESSAGES {
-            n.mute("... reading the rest without narration");
-        }
-    }
-    n.unmute();
-    n.say("read() = 0: end of file, because every copy of the write end is closed");
-    n.say(format_args!(
-        "{} in {:.3} s",
-        timing::rate(tally.received(), tally.bytes(), clock.elapsed()),
-        clock.elapsed().as_secs_f64()
-    ));
-    print_summary(tally.summary())?;
-    tally.verdict()
-}
-// ANCHOR_END: consume
 
 /// Two pipes, one for each direction: the parent (client) sends `count` requests, the
 /// child (server) answers each with the payload in capital letters, and the client
