@@ -79,6 +79,19 @@ fn take(id: u64) -> Option<Action> {
     Some(list.remove(at).1)
 }
 
+/// A guard that removes the file at `path` (a FIFO, a socket) with `unlink(2)`,
+/// narrated by `n`, when it drops or on Ctrl-C.
+pub fn unlink_on_drop(n: &Narrator, path: &std::path::Path) -> Guard {
+    let (n, path) = (n.clone(), path.to_path_buf());
+    Guard::new(move || {
+        let shown = path.display().to_string();
+        // A failure here has nobody left to report to but the narration itself.
+        let _ = n.call(format_args!("unlink({shown:?})"), || {
+            nix::unistd::unlink(&path)
+        });
+    })
+}
+
 /// Runs every pending action, newest first (the reverse of creation, as `Drop` would).
 pub fn run_all() {
     loop {

@@ -202,3 +202,48 @@ impl Process {
         run
     }
 }
+
+/// A private folder for one test's paths (FIFOs, sockets, files), so that tests running
+/// in parallel never share a name. Removed, with anything left in it, when dropped;
+/// [`Scratch::leftovers`] lets a test assert first that the demo removed its own files.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    /// Makes `ipc-demos-test-PID-NAME` (mode 0700) in the temporary folder.
+    pub fn new(test: &str) -> Scratch {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("ipc-demos-test-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("create the scratch folder");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+        Scratch(dir)
+    }
+
+    /// A path inside the folder.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    /// The same, as a string for a command line.
+    pub fn arg(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+
+    /// The names of whatever is in the folder now.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read the scratch folder")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,210 @@
+//! The command line of fifo-demo: parses the options and runs one lesson of `lib.rs`.
+//!
+//! Run the two roles in two terminals (they meet at the FIFO's path):
+//!
+//! ```text
+//! cargo run -p fifo-demo -- consumer          # terminal 1: waits in open()
+//! cargo run -p fifo-demo -- producer          # terminal 2
+//! ```
+//!
+//! or both in one: `cargo run -p fifo-demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use common::tally::MAX_COUNT;
+use common::{NarrationArgs, Narrator, Result, cleanup, stream};
+use fifo_demo::MAX_SIZE;
+
+/// mkfifo: a pipe with a name in the file system, so that processes with no common parent
+/// can use it. Either side may start first; open() waits for the other.
+#[derive(Parser, Debug)]
+#[command(
+    name = "fifo-demo",
+    version,
+    after_help = "Example:\n  cargo run -p fifo-demo -- consumer     (in one terminal)\n  \
+                  cargo run -p fifo-demo -- producer     (in another)\n  \
+                  cargo run -p fifo-demo                 (both, in one terminal)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    exchange: Exchange,
+    /// The FIFO's path (default: fifo in a private per-user folder).
+    #[arg(long, global = true)]
+    path: Option<PathBuf>,
+    #[command(flatten)]
+    narration: NarrationArgs,
+}
+
+/// How many messages, how large.
+#[derive(Args, Debug, Clone, Copy)]
+struct Exchange {
+    /// Messages to send (0 sends nothing).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
+    count: u64,
+    /// Payload bytes per message: 1 to 64M (suffixes K, M: powers of 1024).
+    #[arg(long, default_value = "64", value_parser = size)]
+    size: usize,
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 1, MAX_SIZE)
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// Write messages into the FIFO (making it if it is not there yet).
+    ///
+    /// Example: cargo run -p fifo-demo -- producer --count 1000
+    Producer {
+        #[command(flatten)]
+        exchange: Exchange,
+        /// Send the lines of standard input as they are, instead of messages.
+        #[arg(long)]
+        stdin: bool,
+        /// Leave the FIFO in place at the end, to look at it (`fifo-demo clean` removes it).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Read and check messages from the FIFO (making it if it is not there yet).
+    ///
+    /// Example: cargo run -p fifo-demo -- consumer --raw    (then: echo hello > PATH)
+    Consumer {
+        #[command(flatten)]
+        exchange: Exchange,
+        /// Print whatever arrives, as it is, instead of checking messages.
+        #[arg(long)]
+        raw: bool,
+        /// Leave the FIFO in place at the end, to look at it (`fifo-demo clean` removes it).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Hand out sequence numbers to clients over a well-known FIFO (TLPI's server).
+    ///
+    /// Example: cargo run -p fifo-demo -- server    (then clients in other terminals)
+    Server {
+        /// Stop after this many requests (default: run until Ctrl-C).
+        #[arg(long)]
+        requests: Option<u64>,
+    },
+    /// Ask the server for COUNT numbers, each answered on this client's own FIFO.
+    ///
+    /// Example: cargo run -p fifo-demo -- client --count 5
+    Client {
+        /// Requests to send.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
+        count: u64,
+    },
+    /// Several writers on one FIFO: writes up to PIPE_BUF bytes never interleave.
+    ///
+    /// Example: cargo run -p fifo-demo -- writers --size 4080    (then --size 1M)
+    Writers {
+        /// Writer processes.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+        writers: u32,
+        /// Frames each writer sends.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        count: u64,
+        /// Payload bytes per frame (a frame adds 16: 4080 makes 4096-byte writes).
+        #[arg(long, default_value = "4080", value_parser = size)]
+        size: usize,
+    },
+    /// Remove a FIFO (and client FIFOs beside it) that a killed run left behind.
+    ///
+    /// Example: cargo run -p fifo-demo -- clean
+    Clean,
+}
+
+fn main() -> ExitCode {
+    common::exit::main_with("fifo-demo", run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let default_name = match cli.role {
+        Some(Role::Server { .. } | Role::Client { .. }) => "fifo-server",
+        _ => "fifo",
+    };
+    let path = match cli.path {
+        Some(path) => path,
+        None => fifo_demo::default_path(default_name)?,
+    };
+    match cli.role {
+        None => fifo_demo::exchange(
+            &Narrator::new("producer", cli.narration),
+            &path,
+            cli.exchange.count,
+            cli.exchange.size,
+        ),
+        Some(Role::Producer {
+            exchange,
+            stdin,
+            keep,
+        }) => {
+            let n = Narrator::new("producer", cli.narration);
+            let fifo = fifo_demo::make_or_find(&n, &path)?;
+            cleanup::exit_on_interrupt(&n)?;
+            let fd = fifo_demo::open_end(&n, &path, true)?;
+            let result = if stdin {
+                fifo_demo::produce_lines(&n, fd)
+            } else {
+                stream::produce(&n, fd, exchange.count, exchange.size)
+            };
+            keep_if_asked(&n, fifo, keep, &path);
+            result
+        }
+        Some(Role::Consumer {
+            exchange,
+            raw,
+            keep,
+        }) => {
+            let n = Narrator::new("consumer", cli.narration);
+            let fifo = fifo_demo::make_or_find(&n, &path)?;
+            cleanup::exit_on_interrupt(&n)?;
+            let fd = fifo_demo::open_end(&n, &path, false)?;
+            let result = if raw {
+                fifo_demo::consume_raw(&n, fd)
+            } else {
+                stream::consume(&n, fd, exchange.count, MAX_SIZE)
+            };
+            keep_if_asked(&n, fifo, keep, &path);
+            result
+        }
+        Some(Role::Server { requests }) => {
+            fifo_demo::server(&Narrator::new("server", cli.narration), &path, requests)
+        }
+        Some(Role::Client { count }) => {
+            fifo_demo::client(&Narrator::new("client", cli.narration), &path, count)
+        }
+        Some(Role::Writers {
+            writers,
+            count,
+            size,
+        }) => fifo_demo::writers(
+            &Narrator::new("reader", cli.narration),
+            &path,
+            writers,
+            count,
+            size,
+        ),
+        Some(Role::Clean) => fifo_demo::clean(&Narrator::new("clean", cli.narration), &path),
+    }
+}
+
+/// With `--keep`, the FIFO this role made stays after it ends (its guard is disarmed),
+/// to show that a FIFO is a file that outlives the processes that used it.
+fn keep_if_asked(n: &Narrator, fifo: Option<cleanup::Guard>, keep: bool, path: &std::path::Path) {
+    match fifo {
+        Some(guard) if keep => {
+            guard.disarm();
+            n.announce(format_args!(
+                "--keep: {} stays; see `ls -l` (type p), remove it with `fifo-demo clean`",
+                path.display()
+            ));
+        }
+        other => drop(other),
+    }
+}
