@@ -300,6 +300,13 @@ impl Shown for OwnedFd {
     }
 }
 
+impl Shown for nix::mqueue::MqdT {
+    /// A POSIX message queue descriptor is a file descriptor on Linux.
+    fn shown(&self) -> String {
+        self.as_fd().as_raw_fd().to_string()
+    }
+}
+
 impl Shown for (OwnedFd, OwnedFd) {
     fn shown(&self) -> String {
         format!("[{}, {}]", self.0.as_raw_fd(), self.1.as_raw_fd())

@@ -75,6 +75,27 @@ impl Tally {
         }
     }
 
+    /// Counts a message that could not even be decoded as a frame (a datagram or queue
+    /// message of `len` bytes with a bad header): received, and corrupt.
+    pub fn record_undecodable(&mut self, len: usize) {
+        self.received += 1;
+        self.corrupt += 1;
+        self.bytes += len as u64;
+    }
+
+    /// Adds `other`'s counts to these, for one summary over several streams (one per
+    /// message type, say). Afterwards only [`Tally::summary`] and [`Tally::verdict`] of
+    /// `self` are meaningful.
+    pub fn absorb(&mut self, other: &Tally) {
+        self.expected += other.expected;
+        self.received += other.received;
+        self.ok += other.ok;
+        self.corrupt += other.corrupt;
+        self.out_of_order += other.out_of_order;
+        self.bytes += other.bytes;
+        self.distinct += other.distinct;
+    }
+
     /// Frames received so far.
     pub fn received(&self) -> u64 {
         self.received
@@ -173,6 +194,22 @@ mod tests {
             err.contains("1 corrupt, 3 out of order, 2 missing, 1 unexpected"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn undecodable_messages_are_corrupt_and_tallies_combine() {
+        let mut a = Tally::new(2);
+        a.record(&frame(0, true));
+        a.record(&frame(1, true));
+        let mut b = Tally::new(2);
+        b.record(&frame(0, true));
+        b.record_undecodable(7);
+        a.absorb(&b);
+        assert_eq!(
+            a.summary(),
+            "summary: received=4 ok=3 corrupt=1 out_of_order=0 missing=1 bytes=19"
+        );
+        assert!(a.verdict().is_err());
     }
 
     #[test]

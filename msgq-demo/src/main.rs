@@ -1,0 +1,245 @@
+//! The command line of msgq-demo: parses the options and runs one lesson of `lib.rs`.
+//!
+//! The queue outlives the producer, so the two roles need not even overlap:
+//!
+//! ```text
+//! cargo run -p msgq-demo -- producer --types 1,2,3     # sends, exits; see `ipcs -q`
+//! cargo run -p msgq-demo -- status                     # msgctl(IPC_STAT)
+//! cargo run -p msgq-demo -- consumer --type 2          # only type 2 ...
+//! cargo run -p msgq-demo -- consumer --type -3         # ... then the rest, lowest first
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use common::tally::MAX_COUNT;
+use common::{Error, NarrationArgs, Narrator, Result};
+use msgq_demo::posix::{self, Full};
+use msgq_demo::sysv::{self, Key};
+use msgq_demo::{Plan, check_size};
+
+/// Message queues: the kernel keeps whole messages, each with a type (System V) or a
+/// priority (POSIX), and the queue stays until someone removes it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "msgq-demo",
+    version,
+    after_help = "Example:\n  cargo run -p msgq-demo                                (both roles, one terminal)\n  \
+                  cargo run -p msgq-demo -- producer --types 1,2,3      (then: ipcs -q)\n  \
+                  cargo run -p msgq-demo -- consumer --types 1,2,3 --type 2"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// The queue's key, as a number (0x71000001 or 1895825409); default: ftok of --path.
+    #[arg(long, global = true, value_parser = key)]
+    key: Option<Key>,
+    /// The file whose identity makes the key, with ftok(PATH, 'q') (default: the
+    /// per-user private folder).
+    #[arg(long, global = true)]
+    path: Option<PathBuf>,
+    /// The name of the POSIX queue (for `posix` and `clean`).
+    #[arg(long, global = true)]
+    name: Option<String>,
+    #[command(flatten)]
+    narration: NarrationArgs,
+}
+
+/// What the producer sends and the consumer expects.
+#[derive(Args, Debug, Clone)]
+struct PlanArgs {
+    /// Message types, comma-separated, each at least 1; the producer sends them in turn.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    types: Vec<i64>,
+    /// Messages of each type.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
+    count: u64,
+    /// Payload bytes per message (a message adds 16 and must fit in msgmax, 8192 here).
+    #[arg(long, default_value = "64", value_parser = size)]
+    size: usize,
+    /// Permission bits for a new queue, in octal. 0666 lets every user read and write it.
+    #[arg(long, default_value = "0600", value_parser = mode)]
+    mode: u32,
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 1, 1 << 20)
+}
+
+fn key(text: &str) -> Result<Key, String> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).map(|k| k as Key),
+        None => text.parse::<Key>(),
+    };
+    match parsed {
+        Ok(0) => Err("key 0 is IPC_PRIVATE, which no other process can find".into()),
+        Ok(k) => Ok(k),
+        Err(_) => Err(format!(
+            "`{text}` is not a key (a number such as 0x71000001)"
+        )),
+    }
+}
+
+fn mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("`{text}` is not a mode (octal, such as 0600)")),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// Create the queue, send COUNT messages of each type, and leave them in the queue.
+    ///
+    /// Example: cargo run -p msgq-demo -- producer --types 1,2,3 --count 10
+    Producer {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Shrink the queue to this many bytes (msg_qbytes), so that it fills up.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        capacity: Option<u64>,
+        /// On a full queue, fail with EAGAIN (IPC_NOWAIT) instead of waiting.
+        #[arg(long)]
+        nowait: bool,
+    },
+    /// Receive with a msgtyp: 0 any type, N type N only, -N the lowest type up to N.
+    ///
+    /// Example: cargo run -p msgq-demo -- consumer --types 1,2,3 --type -2
+    Consumer {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The msgtyp argument of msgrcv.
+        #[arg(long = "type", default_value_t = 0, allow_hyphen_values = true)]
+        msgtyp: i64,
+        /// Print each message's type and bytes as they are (COUNT messages in all).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// What the kernel knows about the queue (msgctl IPC_STAT).
+    ///
+    /// Example: cargo run -p msgq-demo -- status
+    Status,
+    /// Remove the queue (msgctl IPC_RMID) and the POSIX queue, if a killed run left them.
+    ///
+    /// Example: cargo run -p msgq-demo -- clean
+    Clean,
+    /// The same over a POSIX queue, with priorities and the three ways to send to a full
+    /// queue (wait, wait at most N ms, return at once).
+    ///
+    /// Example: cargo run -p msgq-demo -- posix --full timeout --timeout-ms 200
+    Posix {
+        /// Messages to send (after three notes with priorities).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
+        count: u64,
+        /// Payload bytes per message.
+        #[arg(long, default_value = "64", value_parser = size)]
+        size: usize,
+        /// How many messages the queue holds (mq_maxmsg; at most 10 here for a user).
+        #[arg(long, default_value_t = 8)]
+        capacity: i64,
+        /// What the sender does when the queue is full.
+        #[arg(long, value_enum, default_value_t = Full::Wait)]
+        full: Full,
+        /// For --full timeout: how long mq_timedsend waits.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    common::exit::main_with("msgq-demo", run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let role_name = match &cli.role {
+        None | Some(Role::Producer { .. } | Role::Posix { .. }) => "producer",
+        Some(Role::Consumer { .. }) => "consumer",
+        Some(Role::Status | Role::Clean) => "status",
+    };
+    let n = Narrator::new(role_name, cli.narration);
+    let name = match &cli.name {
+        Some(name) => name.clone(),
+        None => format!("/ipc-demos-mq-{}", nix::unistd::Uid::current()),
+    };
+    // The System V key: given, or made by ftok from a path both sides know.
+    let key = || -> Result<Key> {
+        if let Some(key) = cli.key {
+            return Ok(key);
+        }
+        let path = match &cli.path {
+            Some(path) => path.clone(),
+            None => common::paths::private_dir()?,
+        };
+        n.call(format_args!("ftok({:?}, 'q')", path.display()), || {
+            sysv::ftok(&path, b'q')
+        })
+    };
+    match cli.role {
+        None => msgq_demo::exchange(&n, key()?, cli.plan.mode, &plan(&cli.plan, false)?),
+        Some(Role::Producer {
+            plan: ref args,
+            capacity,
+            nowait,
+        }) => msgq_demo::producer_role(&n, key()?, args.mode, capacity, &plan(args, nowait)?),
+        Some(Role::Consumer {
+            plan: ref args,
+            msgtyp,
+            raw: true,
+        }) => msgq_demo::consume_raw(&n, key()?, msgtyp, args.count),
+        Some(Role::Consumer {
+            plan: ref args,
+            msgtyp,
+            raw: false,
+        }) => msgq_demo::consumer_role(&n, key()?, msgtyp, &plan(args, false)?),
+        Some(Role::Status) => msgq_demo::status(&n, key()?),
+        Some(Role::Clean) => {
+            msgq_demo::clean(&n, key()?)?;
+            if posix::clean(&n, &name)? {
+                n.say(format_args!("removed the POSIX queue {name}"));
+            }
+            Ok(())
+        }
+        Some(Role::Posix {
+            count,
+            size,
+            capacity,
+            full,
+            timeout_ms,
+        }) => {
+            posix::check(&name, size, capacity)?;
+            posix::posix(
+                &n,
+                &name,
+                count,
+                size,
+                capacity,
+                full,
+                Duration::from_millis(timeout_ms),
+            )
+        }
+    }
+}
+
+fn plan(args: &PlanArgs, nowait: bool) -> Result<Plan> {
+    check_size(args.size)?;
+    let mut types = args.types.clone();
+    types.sort_unstable();
+    types.dedup();
+    if types.len() != args.types.len() {
+        return Err(Error::usage(format!(
+            "--types {:?} names a type twice",
+            args.types
+        )));
+    }
+    Ok(Plan {
+        types: args.types.clone(),
+        count: args.count,
+        size: args.size,
+        nowait,
+    })
+}
