@@ -39,6 +39,21 @@ pub fn rate(count: u64, bytes: u64, time: Duration) -> String {
     format!("{messages} msg/s, {:.1} MB/s", bytes as f64 / secs / 1e6)
 }
 
+/// The absolute CLOCK_REALTIME time `timeout` from now, the form `sem_timedwait(3)`,
+/// `mq_timedsend(3)` and friends take their time limits in.
+pub fn realtime_deadline(timeout: Duration) -> nix::Result<libc::timespec> {
+    // SAFETY: timespec is plain data, for which all zero bytes are a valid value.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `now` is valid for clock_gettime to write.
+    nix::errno::Errno::result(unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) })?;
+    let nanos = now.tv_nsec + timeout.subsec_nanos() as libc::c_long;
+    let seconds = libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX / 2);
+    Ok(libc::timespec {
+        tv_sec: now.tv_sec.saturating_add(seconds) + nanos / 1_000_000_000,
+        tv_nsec: nanos % 1_000_000_000,
+    })
+}
+
 /// The `p`-th percentile (0 to 100) of `samples` by the nearest-rank method; sorts
 /// `samples`. `None` for no samples.
 pub fn percentile(samples: &mut [Duration], p: f64) -> Option<Duration> {
@@ -76,6 +91,15 @@ mod tests {
         assert_eq!(percentile(&mut v, 100.0), Some(Duration::from_micros(100)));
         assert_eq!(percentile(&mut v, 0.0), Some(Duration::from_micros(1)));
         assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    #[test]
+    fn a_deadline_is_in_the_future_and_normalised() {
+        let d = realtime_deadline(Duration::from_millis(1500)).unwrap();
+        let now = realtime_deadline(Duration::ZERO).unwrap();
+        assert!((0..1_000_000_000).contains(&d.tv_nsec));
+        let ahead = (d.tv_sec - now.tv_sec) as f64 + (d.tv_nsec - now.tv_nsec) as f64 / 1e9;
+        assert!((1.4..1.6).contains(&ahead), "{ahead}");
     }
 
     #[test]

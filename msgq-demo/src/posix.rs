@@ -286,17 +286,7 @@ fn raw(mq: &MqdT) -> i32 {
 /// `mq_timedsend(3)`, which nix does not wrap: like `mq_send`, but gives up with
 /// ETIMEDOUT at an absolute time on CLOCK_REALTIME, here `timeout` from now.
 fn mq_timedsend(mq: &MqdT, frame: &[u8], priority: u32, timeout: Duration) -> nix::Result<()> {
-    // SAFETY: timespec is plain data; clock_gettime fills it.
-    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: `now` is a valid timespec for clock_gettime to write.
-    Errno::result(unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) })?;
-    let nanos = i128::from(now.tv_nsec) + i128::from(timeout.subsec_nanos());
-    let deadline = libc::timespec {
-        tv_sec: now.tv_sec
-            + timeout.as_secs() as libc::time_t
-            + (nanos / 1_000_000_000) as libc::time_t,
-        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-    };
+    let deadline = common::timing::realtime_deadline(timeout)?;
     // SAFETY: `frame` and `deadline` are valid for the call; the descriptor is an open
     // message queue, borrowed from `mq`.
     Errno::result(unsafe {

@@ -1,0 +1,141 @@
+//! The command line of shm-demo: parses the options and runs one lesson of `lib.rs`.
+//!
+//! ```text
+//! cargo run -p shm-demo -- producer          # terminal 1: shm_open, ftruncate, mmap
+//! cargo run -p shm-demo -- consumer          # terminal 2: shm_open, mmap
+//! cargo run -p shm-demo                      # both, in one terminal
+//! cargo run -p shm-demo -- race              # lost updates, and how to stop losing them
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use common::tally::MAX_COUNT;
+use common::{Error, NarrationArgs, Narrator, Result};
+use shm_demo::region::{self, Shape, Wait};
+
+/// POSIX shared memory: two processes map the same pages, and data moves with plain loads
+/// and stores. They must take turns themselves: semaphores (--wait block) or spinning.
+#[derive(Parser, Debug)]
+#[command(
+    name = "shm-demo",
+    version,
+    after_help = "Example:\n  cargo run -p shm-demo -- producer     (in one terminal)\n  \
+                  cargo run -p shm-demo -- consumer     (in another)\n  \
+                  cargo run -p shm-demo -- --wait spin --count 1000000 --quiet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    ring: RingArgs,
+    /// The shared memory object's name (default: /ipc-demo-shm-UID).
+    #[arg(long, global = true)]
+    name: Option<String>,
+    #[command(flatten)]
+    narration: NarrationArgs,
+}
+
+/// What the producer sends, and the ring it sends it through.
+#[derive(Args, Debug, Clone, Copy)]
+struct RingArgs {
+    /// Messages to send.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
+    count: u64,
+    /// Payload bytes per message (a slot holds one message: up to 64M).
+    #[arg(long, default_value = "64", value_parser = size)]
+    size: usize,
+    /// Slots in the ring.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(region::MAX_SLOTS)))]
+    slots: u32,
+    /// How the two sides wait for each other.
+    #[arg(long, value_enum, default_value_t = Wait::Block)]
+    wait: Wait,
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 1, region::MAX_SLOT_SIZE as usize - 64)
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// Create the object, size and map it, and send COUNT messages through its ring.
+    ///
+    /// Example: cargo run -p shm-demo -- producer --count 100 --slots 4
+    Producer {
+        #[command(flatten)]
+        ring: RingArgs,
+    },
+    /// Open and map the object, and take and check every message.
+    ///
+    /// Example: cargo run -p shm-demo -- consumer
+    Consumer {
+        /// Fail at once if the object does not exist yet, instead of waiting for it.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Two processes add 1 to one counter COUNT times each: without synchronisation,
+    /// with an atomic instruction, and with a semaphore.
+    ///
+    /// Example: cargo run -p shm-demo -- race --count 1000000
+    Race {
+        /// Increments per process.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        count: u64,
+    },
+    /// Remove the object (shm_unlink) if a killed run left it.
+    ///
+    /// Example: cargo run -p shm-demo -- clean
+    Clean,
+}
+
+fn main() -> ExitCode {
+    common::exit::main_with("shm-demo", run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let name = cli.name.unwrap_or_else(shm_demo::default_name);
+    if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
+        return Err(Error::usage(format!(
+            "--name {name:?}: a shared memory name is one slash and a name, like /ipc-demo-shm"
+        )));
+    }
+    let shape = |ring: RingArgs| {
+        Shape::for_frames(ring.slots, ring.size + common::message::OVERHEAD).ok_or_else(|| {
+            Error::usage(format!(
+                "{} slots of {} bytes is over the 1 GiB this demo allows for a region",
+                ring.slots, ring.size
+            ))
+        })
+    };
+    match cli.role {
+        None => {
+            let n = Narrator::new("producer", cli.narration);
+            shm_demo::exchange(
+                &n,
+                &name,
+                shape(cli.ring)?,
+                cli.ring.wait,
+                cli.ring.count,
+                cli.ring.size,
+            )
+        }
+        Some(Role::Producer { ring }) => {
+            let n = Narrator::new("producer", cli.narration);
+            shm_demo::producer_role(&n, &name, shape(ring)?, ring.wait, ring.count, ring.size)
+        }
+        Some(Role::Consumer { no_wait }) => {
+            shm_demo::consumer_role(&Narrator::new("consumer", cli.narration), &name, no_wait)
+        }
+        Some(Role::Race { count }) => {
+            let n = Narrator::new("race", cli.narration);
+            let r = shm_demo::race(&n, count)?;
+            common::narrate::print_summary(format_args!(
+                "summary: expected={} unsynchronised={} atomic={} semaphore={}",
+                r.expected, r.unsynchronised, r.atomic, r.semaphore
+            ))
+        }
+        Some(Role::Clean) => shm_demo::clean(&Narrator::new("clean", cli.narration), &name),
+    }
+}
