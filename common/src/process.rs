@@ -102,9 +102,40 @@ pub fn wait_for(n: &Narrator, child: Pid, role: &str) -> Result<()> {
     }
 }
 
+/// Whether process `pid` is still running: it exists and is not a zombie (a child that
+/// has exited but not yet been waited for, which `kill(pid, 0)` would still find). For
+/// peers that share memory and cannot be told by the kernel that the other side is gone.
+pub fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the command name, which is in parentheses
+        // and may itself contain ") ", hence the last one (proc(5)).
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// The error for a peer that [`is_alive`] found gone: ESRCH, as `kill(pid, 0)` says it.
+pub fn gone(role: &str, pid: i32) -> Error {
+    Error::sys(
+        format!("kill({pid}, 0)   (is the {role} alive?)"),
+        nix::errno::Errno::ESRCH,
+    )
+    .hint(format!(
+        "the {role} (pid {pid}) has gone: it was killed or crashed before the end"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    // fork, exit_child and wait_for are exercised by every demo's integration tests, which run
-    // the demos as real processes; forking inside the multi-threaded test harness would
-    // break the very rule fork documents.
+    #[test]
+    fn this_process_is_alive_and_a_pid_past_pid_max_is_not() {
+        assert!(super::is_alive(std::process::id() as i32));
+        assert!(!super::is_alive(i32::MAX));
+    }
+
+    // fork, exit_child and wait_for are exercised by every demo's integration tests,
+    // which run the demos as real processes; forking inside the multi-threaded test
+    // harness would break the very rule fork documents.
 }

@@ -59,6 +59,17 @@ impl<F: AsFd> FdStream<F> {
         }
     }
 
+    /// Reads until end-of-file, appending everything to `out`.
+    pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.read(&mut chunk)? {
+                0 => return Ok(()),
+                got => out.extend_from_slice(&chunk[..got]),
+            }
+        }
+    }
+
     /// Reads until `buf` is full. Returns `false` if the stream ended before the first
     /// byte; ending part of the way through is an error, since a frame was cut.
     pub fn read_full(&mut self, buf: &mut [u8]) -> Result<bool> {

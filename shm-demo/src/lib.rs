@@ -191,28 +191,6 @@ pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
 }
 // ANCHOR_END: open
 
-/// Whether process `pid` is still running: not gone, and not a zombie (a child that has
-/// exited but not yet been waited for).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the first field after the command name, which is in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
-}
-
-fn gone(role: &str, pid: i32) -> Error {
-    Error::sys(
-        format!("kill({pid}, 0)   (is the {role} alive?)"),
-        Errno::ESRCH,
-    )
-    .hint(format!(
-        "the {role} (pid {pid}) has gone: it was killed or crashed before the end"
-    ))
-}
-
 /// Waits until `ready` is true, with `wait`'s method, checking every [`CHECK_PEER`] that
 /// the process `peer` (0: not known yet) is alive.
 fn wait_until(
@@ -248,8 +226,21 @@ fn wait_until(
             }
         }
         let (pid, role) = peer();
-        if pid != 0 && !alive(pid) {
-            return Err(gone(role, pid));
+        if pid != 0 && !process::is_alive(pid) {
+            // The peer may have done its part and exited since we last looked: one more
+            // look, without waiting, before calling it gone too early.
+            let done = match wait {
+                Wait::Block => match semaphore {
+                    Semaphore::Full => region.try_full(),
+                    Semaphore::Empty => region.try_empty(),
+                },
+                Wait::Spin => ready(),
+            };
+            return if done {
+                Ok(())
+            } else {
+                Err(process::gone(role, pid))
+            };
         }
     }
 }

@@ -422,6 +422,18 @@ impl Region {
         self.sem_timedwait(EMPTY_OFFSET, timeout)
     }
 
+    /// `sem_trywait` on `full`: takes a message's permit if there is one, without waiting.
+    pub fn try_full(&self) -> bool {
+        // SAFETY: as in post_full.
+        unsafe { libc::sem_trywait(self.sem(FULL_OFFSET)) == 0 }
+    }
+
+    /// `sem_trywait` on `empty`: takes a free slot's permit if there is one.
+    pub fn try_empty(&self) -> bool {
+        // SAFETY: as in post_full.
+        unsafe { libc::sem_trywait(self.sem(EMPTY_OFFSET)) == 0 }
+    }
+
     /// `sem_post` on `full`: one more message.
     pub fn post_full(&self) -> nix::Result<()> {
         // SAFETY: the semaphore was initialised by the producer (the magic says so) and

@@ -1,0 +1,185 @@
+//! The command line of mmap-demo: parses the options and runs one lesson of `lib.rs`.
+//!
+//! ```text
+//! cargo run -p mmap-demo -- producer      # terminal 1: creates and maps the file
+//! cargo run -p mmap-demo -- consumer      # terminal 2: maps it, reads without read()
+//! cargo run -p mmap-demo                  # both, in one terminal
+//! cargo run -p mmap-demo -- private       # copy-on-write
+//! cargo run -p mmap-demo -- lazy          # only touched pages are loaded
+//! cargo run -p mmap-demo -- resize        # SIGBUS past the end of a shrunk file
+//! cargo run -p mmap-demo -- file-poll     # a polled file next to a pipe
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use common::narrate::print_summary;
+use common::{Error, NarrationArgs, Narrator, Result};
+use mmap_demo::MAX_FILE;
+
+/// File-backed mmap: two processes that map one file MAP_SHARED share its pages, and
+/// read each other's stores without read() or write().
+#[derive(Parser, Debug)]
+#[command(
+    name = "mmap-demo",
+    version,
+    after_help = "Example:\n  cargo run -p mmap-demo -- producer     (in one terminal)\n  \
+                  cargo run -p mmap-demo -- consumer     (in another)\n  \
+                  cargo run -p mmap-demo -- lazy --size 1G --touch 10"
+)]
+struct Cli {
+    #[command(subcommand)]
+    lesson: Option<Lesson>,
+    #[command(flatten)]
+    messages: Messages,
+    /// The file's path (default: a file in the per-user private folder).
+    #[arg(long, global = true)]
+    path: Option<PathBuf>,
+    #[command(flatten)]
+    narration: NarrationArgs,
+}
+
+/// How many messages go through the file, how large.
+#[derive(Args, Debug, Clone, Copy)]
+struct Messages {
+    /// Messages to write into the file.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    count: u64,
+    /// Payload bytes per message.
+    #[arg(long, default_value = "64", value_parser = size)]
+    size: usize,
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 1, 64 << 20)
+}
+
+#[derive(Subcommand, Debug)]
+enum Lesson {
+    /// Create the file, map it MAP_SHARED, and write COUNT messages into the mapping.
+    ///
+    /// Example: cargo run -p mmap-demo -- producer --count 1000
+    Producer {
+        #[command(flatten)]
+        messages: Messages,
+    },
+    /// Map the producer's file and read the messages straight from memory.
+    ///
+    /// Example: cargo run -p mmap-demo -- consumer
+    Consumer,
+    /// MAP_PRIVATE: the writer's changes stay in its own copy of the page.
+    ///
+    /// Example: cargo run -p mmap-demo -- private
+    Private,
+    /// Map a large sparse file and touch a few pages: only those are loaded.
+    ///
+    /// Example: cargo run -p mmap-demo -- lazy --size 1G --touch 10
+    Lazy {
+        /// The file's size.
+        #[arg(long, default_value = "1G", value_parser = common::units::parse_size)]
+        size: usize,
+        /// Pages to write one byte into, spread over the file.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        touch: u64,
+    },
+    /// Shrink a file while it is mapped: a touch past the new end is SIGBUS.
+    ///
+    /// Example: cargo run -p mmap-demo -- resize
+    Resize,
+    /// Plain-file IPC, polled every POLL-MS, next to a pipe: how late each side notices.
+    ///
+    /// Example: cargo run -p mmap-demo -- file-poll --count 10 --poll-ms 100
+    FilePoll {
+        /// Lines to send each way.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        count: u64,
+        /// How often the reader looks at the file, in milliseconds.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        poll_ms: u64,
+    },
+    /// Remove a file a killed run left behind.
+    ///
+    /// Example: cargo run -p mmap-demo -- clean
+    Clean,
+}
+
+fn main() -> ExitCode {
+    common::exit::main_with("mmap-demo", run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let file_name = match cli.lesson {
+        Some(Lesson::Private) => "mmap-private",
+        Some(Lesson::Lazy { .. }) => "mmap-sparse",
+        Some(Lesson::Resize) => "mmap-resize",
+        Some(Lesson::FilePoll { .. }) => "file-poll",
+        _ => "mmap-file",
+    };
+    let path = match cli.path {
+        Some(path) => path,
+        None => common::paths::private_dir()?.join(file_name),
+    };
+    let check = |m: Messages| {
+        let bytes = (m.size + common::message::OVERHEAD) as u64 * m.count;
+        if bytes > MAX_FILE {
+            return Err(Error::usage(format!(
+                "{} messages of {} bytes make a file over 1 GiB",
+                m.count, m.size
+            )));
+        }
+        Ok(m)
+    };
+    match cli.lesson {
+        None => {
+            let m = check(cli.messages)?;
+            mmap_demo::exchange(
+                &Narrator::new("producer", cli.narration),
+                &path,
+                m.count,
+                m.size,
+            )
+        }
+        Some(Lesson::Producer { messages }) => {
+            let m = check(messages)?;
+            mmap_demo::producer_role(
+                &Narrator::new("producer", cli.narration),
+                &path,
+                m.count,
+                m.size,
+            )
+        }
+        Some(Lesson::Consumer) => {
+            mmap_demo::consumer_role(&Narrator::new("consumer", cli.narration), &path)
+        }
+        Some(Lesson::Private) => mmap_demo::private(&Narrator::new("writer", cli.narration), &path),
+        Some(Lesson::Lazy { size, touch }) => {
+            let n = Narrator::new("lazy", cli.narration);
+            let l = mmap_demo::lazy(&n, &path, size as u64, touch)?;
+            print_summary(format_args!(
+                "summary: mapped={} touched={} faults={} resident_normal={} resident_random={} disk_bytes={}",
+                l.mapped, l.touched, l.faults, l.resident_normal, l.resident_random, l.disk
+            ))
+        }
+        Some(Lesson::Resize) => mmap_demo::resize(&Narrator::new("parent", cli.narration), &path),
+        Some(Lesson::FilePoll { count, poll_ms }) => {
+            let n = Narrator::new("writer", cli.narration);
+            let d = mmap_demo::file_poll(&n, &path, count, Duration::from_millis(poll_ms))?;
+            let stats = |v: &[u64]| {
+                let mean = v.iter().sum::<u64>() as f64 / v.len().max(1) as f64 / 1000.0;
+                let max = v.iter().copied().max().unwrap_or(0) as f64 / 1000.0;
+                (mean, max)
+            };
+            let ((file_mean, file_max), (pipe_mean, pipe_max)) = (stats(&d.file), stats(&d.pipe));
+            n.announce(format_args!("file, polled every {poll_ms} ms: noticed {file_mean:.1} ms late on average, {file_max:.1} ms at most"));
+            n.announce(format_args!("pipe, reader asleep in read(): {pipe_mean:.3} ms on average, {pipe_max:.3} ms at most"));
+            print_summary(format_args!(
+                "summary: lines={} file_mean_ms={file_mean:.1} file_max_ms={file_max:.1} pipe_mean_ms={pipe_mean:.3} pipe_max_ms={pipe_max:.3}",
+                d.file.len().min(d.pipe.len())
+            ))
+        }
+        Some(Lesson::Clean) => mmap_demo::clean(&Narrator::new("clean", cli.narration), &path),
+    }
+}
