@@ -152,6 +152,12 @@ impl Narrator {
         }
     }
 
+    /// Prints a tagged line even with `--quiet`: for what a user must know to go on, such
+    /// as the port a server was given. Use it rarely.
+    pub fn essential(&self, text: impl Display) {
+        self.print(format_args!("{text}"));
+    }
+
     fn print(&self, text: fmt::Arguments<'_>) {
         // One write per line: lines of two processes sharing a terminal do not mix.
         let line = format!("[{} {}] {}\n", self.role, self.pid, text);

@@ -202,6 +202,15 @@ pub fn consume(n: &Narrator, fd: OwnedFd, count: u64, max_len: usize) -> Result<
 }
 // ANCHOR_END: consume
 
+/// The size of the file behind a descriptor, from `fstat(2)` (a shared memory object, a
+/// memfd, a regular file).
+pub fn fd_len(fd: &OwnedFd) -> Result<usize> {
+    let st = nix::sys::stat::fstat(fd)
+        .map_err(|e| Error::sys(format!("fstat({})", fd.as_raw_fd()), e))?;
+    usize::try_from(st.st_size)
+        .map_err(|_| Error::bad_data(format!("fstat({})", fd.as_raw_fd()), "a negative size"))
+}
+
 /// `close(2)`, narrated. Closing is how a process tells the kernel it is done with its
 /// end: a reader sees end-of-file only when *every* copy of the write end is closed.
 pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {

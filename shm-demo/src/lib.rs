@@ -168,8 +168,7 @@ pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
             "shm_open({name:?}, O_RDWR, 0) = {}",
             fd.as_raw_fd()
         ));
-        let len = region::file_len(&fd)
-            .map_err(|e| Error::sys(format!("fstat({})", fd.as_raw_fd()), e))?;
+        let len = stream::fd_len(&fd)?;
         let attached = if len == 0 {
             Err(Corrupt::NotReady)
         } else {

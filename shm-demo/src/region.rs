@@ -25,7 +25,7 @@
 //! ```
 
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -591,11 +591,4 @@ impl Drop for AnonymousRegion {
         // SAFETY: base and len describe the mapping this value owns.
         let _ = unsafe { munmap(self.base.cast(), self.len) };
     }
-}
-
-/// The whole region's bytes as the file `/dev/shm/NAME` holds them: for tests and
-/// curious students, read through a descriptor rather than a mapping.
-pub fn file_len(fd: &OwnedFd) -> nix::Result<usize> {
-    let st = nix::sys::stat::fstat(fd)?;
-    usize::try_from(st.st_size).map_err(|_| Errno::EOVERFLOW)
 }
