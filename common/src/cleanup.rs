@@ -141,8 +141,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
+    /// The pending actions are one list for the whole process, and `run_all` runs all of
+    /// them: tests that use the list take turns, or one would run another's guards.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn a_guard_runs_once_when_dropped_and_a_disarmed_one_never() {
+        let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         drop(Guard::new(move || {
@@ -159,13 +164,12 @@ mod tests {
 
     #[test]
     fn a_guard_already_run_by_run_all_does_not_run_again_on_drop() {
+        let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         let guard = Guard::new(move || {
             r.fetch_add(1, Ordering::SeqCst);
         });
-        // run_all also runs guards of other tests in this process; they tolerate it
-        // because each counts its own runs only.
         run_all();
         drop(guard);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
