@@ -780,6 +780,8 @@ pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
     }
 }
 
+// ANCHOR_END: section
+
 /// The server of [`section`]: receives the section's descriptor, maps it, and takes each
 /// message from the socket or from the section, checking every offset and length.
 fn section_server(me: &Narrator, conn: OwnedFd, count: u64, largest: usize) -> Result<()> {
