@@ -250,6 +250,63 @@ enum Semaphore {
     Empty,
 }
 
+// ANCHOR: put
+/// Puts message `seq` (a whole frame) into the ring: waits for its slot to be free,
+/// copies the frame in, publishes it (head), and signals it. The producer's step, which
+/// the bench measures too.
+pub fn put(n: &Narrator, region: &Region, seq: u64, frame: &[u8]) -> Result<()> {
+    let (wait, slots) = (region.wait(), u64::from(region.shape().slots));
+    let consumer = || (region.consumer_pid(), "consumer");
+    // `tail` comes from the other process: saturating_sub, so that a corrupt one cannot
+    // make this subtraction overflow.
+    wait_until(region, wait, Semaphore::Empty, consumer, || {
+        seq.saturating_sub(region.tail()) < slots
+    })?;
+    region
+        .write_slot(seq, frame)
+        .map_err(|why| corrupt("ring", why))?;
+    region.set_head(seq + 1);
+    n.say(format_args!(
+        "slot {}: wrote message {seq} ({} bytes) with memcpy; head = {}",
+        seq % slots,
+        frame.len(),
+        seq + 1
+    ));
+    if wait == Wait::Block {
+        n.call("sem_post(&full)", || region.post_full())?;
+    }
+    Ok(())
+}
+
+/// Takes message `seq` out of the ring into `out`: waits for it, checks the producer's
+/// head, copies the frame out, and frees the slot. The consumer's step, which the bench
+/// measures too.
+pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Result<()> {
+    let (wait, slots) = (region.wait(), u64::from(region.shape().slots));
+    let producer = || (region.producer_pid(), "producer");
+    wait_until(region, wait, Semaphore::Full, producer, || {
+        region.head() > seq
+    })?;
+    region
+        .checked_head(seq)
+        .map_err(|why| corrupt("ring", why))?;
+    region
+        .read_slot(seq, out)
+        .map_err(|why| corrupt("ring", why))?;
+    region.set_tail(seq + 1);
+    n.say(format_args!(
+        "slot {}: copied message {seq} out ({} bytes); tail = {}",
+        seq % slots,
+        out.len(),
+        seq + 1
+    ));
+    if wait == Wait::Block {
+        n.call("sem_post(&empty)", || region.post_empty())?;
+    }
+    Ok(())
+}
+// ANCHOR_END: put
+
 // ANCHOR: produce
 /// The producer's loop: for each message, wait for a free slot, write the frame into it,
 /// publish it (head), and signal it. At the end, wait until the consumer has taken all.
@@ -273,25 +330,8 @@ pub fn produce(n: &Narrator, region: &Region, count: u64, size: usize) -> Result
                 "spin on tail"
             }
         ));
-        // `tail` comes from the other process: saturating_sub, so that a corrupt one
-        // cannot make this subtraction overflow.
-        wait_until(region, wait, Semaphore::Empty, consumer, || {
-            seq.saturating_sub(region.tail()) < slots
-        })?;
         message::encode_into(seq, size, &mut frame);
-        region
-            .write_slot(seq, &frame)
-            .map_err(|why| corrupt("ring", why))?;
-        region.set_head(seq + 1);
-        n.say(format_args!(
-            "slot {}: wrote message {seq} ({} bytes) with memcpy; head = {}",
-            seq % slots,
-            frame.len(),
-            seq + 1
-        ));
-        if wait == Wait::Block {
-            n.call("sem_post(&full)", || region.post_full())?;
-        }
+        put(n, region, seq, &frame)?;
     }
     n.unmute();
     n.say("all sent; waiting until the consumer has taken everything");
@@ -325,7 +365,6 @@ pub fn consume(n: &Narrator, region: &Region) -> Result<()> {
     }
     let wait = region.wait();
     let slots = u64::from(region.shape().slots);
-    let producer = || (region.producer_pid(), "producer");
     n.say(format_args!(
         "the header says: {count} messages, {slots} slots, waiting by {wait:?}"
     ));
@@ -344,28 +383,10 @@ pub fn consume(n: &Narrator, region: &Region) -> Result<()> {
                 "spin on head"
             }
         ));
-        wait_until(region, wait, Semaphore::Full, producer, || {
-            region.head() > seq
-        })?;
-        region
-            .checked_head(seq)
-            .map_err(|why| corrupt("ring", why))?;
-        region
-            .read_slot(seq, &mut frame)
-            .map_err(|why| corrupt("ring", why))?;
+        take(n, region, seq, &mut frame)?;
         match message::decode(&frame, region.slot_capacity()) {
             Ok(f) => tally.record(&f),
             Err(_) => tally.record_undecodable(frame.len()),
-        }
-        region.set_tail(seq + 1);
-        n.say(format_args!(
-            "slot {}: copied message {seq} out ({} bytes); tail = {}",
-            seq % slots,
-            frame.len(),
-            seq + 1
-        ));
-        if wait == Wait::Block {
-            n.call("sem_post(&empty)", || region.post_empty())?;
         }
     }
     n.unmute();
