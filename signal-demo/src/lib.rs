@@ -271,10 +271,13 @@ fn check_receiver(n: &Narrator, target: Pid) -> Result<()> {
 
 /// What `sigtimedwait` or `sigwaitinfo` returned.
 #[derive(Debug, Clone, Copy)]
-struct Caught {
-    signal: i32,
-    sender: Pid,
-    value: u64,
+pub struct Caught {
+    /// The signal's number.
+    pub signal: i32,
+    /// Who sent it.
+    pub sender: Pid,
+    /// The value sent with sigqueue (0 for kill).
+    pub value: u64,
 }
 
 impl Shown for Caught {
@@ -296,7 +299,7 @@ impl Shown for Caught {
 
 /// `sigtimedwait(2)` (or, with no time-out, `sigwaitinfo(2)`): takes one pending signal
 /// of `set`, which must be blocked, and returns what it carried. nix has no wrapper.
-fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> nix::Result<Caught> {
+pub fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> nix::Result<Caught> {
     let timespec = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().try_into().unwrap_or(libc::time_t::MAX),
         tv_nsec: t.subsec_nanos().into(),
@@ -533,7 +536,7 @@ fn sigqueue(pid: Pid, signal: libc::c_int, value: u64) -> nix::Result<()> {
 
 /// A signal set holding `signal` alone (for real-time signals, which nix's `SigSet`
 /// cannot name).
-fn signal_set(signal: libc::c_int) -> libc::sigset_t {
+pub fn signal_set(signal: libc::c_int) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it, sigaddset adds a valid
     // signal number to it.
     unsafe {

@@ -1,0 +1,359 @@
+//! How each number is taken: two processes, pinned to CPUs, one link between them.
+//!
+//! - latency: the parent sends a frame, the child sends it back, the parent receives it:
+//!   one round trip. Round trips shorter than a microsecond are timed in batches, so that
+//!   the clock's own cost does not dominate.
+//! - throughput: the parent sends many frames without waiting; the child receives them
+//!   all and answers once. Payload bytes divided by the time.
+//! - the floors: what the hardware and the kernel cost at the least, measured the same way.
+//!
+//! Setting up (creating the objects, forking, warming up) is never inside the timing.
+
+use std::time::Instant;
+
+use common::message;
+use common::process::{self, Fork};
+use common::{Error, Narrator, Result};
+use hdrhistogram::Histogram;
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{self, Pid};
+
+use crate::mechanisms::{self, Link, Spec};
+
+/// Which CPUs the two processes run on.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// The parent's CPU.
+    pub parent: usize,
+    /// The child's CPU.
+    pub child: usize,
+}
+
+/// `sched_setaffinity(0, {cpu})`: this process runs on `cpu` only.
+pub fn pin(cpu: usize) -> Result<()> {
+    let mut set = CpuSet::new();
+    set.set(cpu)
+        .map_err(|e| Error::sys(format!("CPU_SET({cpu})"), e))?;
+    sched_setaffinity(Pid::from_raw(0), &set)
+        .map_err(|e| Error::sys(format!("sched_setaffinity(0, {{{cpu}}})"), e))
+}
+
+/// Percentiles of one measurement, in nanoseconds per round trip.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Round trips per timed sample (1, or more for sub-microsecond round trips).
+    pub batch: u32,
+}
+
+/// How many round trips or messages to time.
+#[derive(Debug, Clone, Copy)]
+pub struct Amount {
+    /// Timed samples (latency) or messages (throughput).
+    pub count: u64,
+    /// Untimed ones before.
+    pub warmup: u64,
+}
+
+/// Forks a child that runs `child` with its side of the link (pinned to its CPU), runs
+/// `parent` with the other side (pinned), then ends the child and waits for it.
+fn with_pair<T>(
+    spec: &Spec,
+    frame_len: usize,
+    placement: Placement,
+    child: impl FnOnce(&mut dyn Link) -> Result<()>,
+    parent: impl FnOnce(&mut dyn Link) -> Result<T>,
+) -> Result<T> {
+    let dir = common::paths::private_dir()?;
+    let setup = mechanisms::setup(spec, frame_len, &dir)?;
+    let quiet = Narrator::silent("bench");
+    let me = unistd::getpid();
+    match process::fork(&quiet, "echo")? {
+        Fork::Child(me_child) => {
+            let result = pin(placement.child)
+                .and_then(|()| setup.child(me))
+                .and_then(|mut link| child(link.as_mut()));
+            process::exit_child(&me_child, result)
+        }
+        Fork::Parent { child: pid } => {
+            let result = pin(placement.parent)
+                .and_then(|()| setup.parent())
+                .and_then(|mut link| {
+                    let value = parent(link.as_mut());
+                    drop(link);
+                    value
+                });
+            // The echo side may be waiting for a message that will never come (a queue or
+            // a ring has no end-of-file): end it, then reap it.
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            result
+        }
+    }
+}
+
+/// The round-trip latency of `spec` with `size`-byte payloads.
+pub fn latency(spec: &Spec, size: usize, amount: Amount, placement: Placement) -> Result<Latency> {
+    let frame = frame(spec, size);
+    let echo = |link: &mut dyn Link| -> Result<()> {
+        let mut buf = Vec::new();
+        loop {
+            link.recv(&mut buf)?;
+            link.send(&buf)?;
+        }
+    };
+    with_pair(spec, frame.len(), placement, echo, |link| {
+        let mut buf = Vec::new();
+        let mut round_trip = || -> Result<()> {
+            link.send(&frame)?;
+            link.recv(&mut buf)
+        };
+        for _ in 0..amount.warmup {
+            round_trip()?;
+        }
+        // Calibrate: if a round trip takes under a microsecond, time them in batches.
+        let start = Instant::now();
+        for _ in 0..100 {
+            round_trip()?;
+        }
+        let each = start.elapsed().as_nanos() as f64 / 100.0;
+        let batch = if each < 1000.0 {
+            (2000.0 / each.max(1.0)).ceil() as u32
+        } else {
+            1
+        };
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+            .map_err(|e| Error::bad_data("histogram", e.to_string()))?;
+        for _ in 0..amount.count {
+            let start = Instant::now();
+            for _ in 0..batch {
+                round_trip()?;
+            }
+            let ns = (start.elapsed().as_nanos() / u128::from(batch)).max(1) as u64;
+            hist.record(ns)
+                .map_err(|e| Error::bad_data("histogram", e.to_string()))?;
+        }
+        let q = |quantile: f64| hist.value_at_quantile(quantile) as f64;
+        Ok(Latency {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: hist.max() as f64,
+            batch,
+        })
+    })
+}
+
+/// The streaming throughput of `spec` with `size`-byte payloads, in bytes per second.
+pub fn throughput(spec: &Spec, size: usize, amount: Amount, placement: Placement) -> Result<f64> {
+    let frame = frame(spec, size);
+    let ack = frame.clone();
+    let sink = move |link: &mut dyn Link| -> Result<()> {
+        let mut buf = Vec::new();
+        for round in [amount.warmup, amount.count] {
+            for _ in 0..round {
+                link.recv(&mut buf)?;
+            }
+            link.send(&ack)?;
+        }
+        // Stay until the parent ends us: the parent's last receive needs our answer.
+        loop {
+            std::thread::park();
+        }
+    };
+    with_pair(spec, frame.len(), placement, sink, |link| {
+        let mut buf = Vec::new();
+        for _ in 0..amount.warmup {
+            link.send(&frame)?;
+        }
+        link.recv(&mut buf)?;
+        let start = Instant::now();
+        for _ in 0..amount.count {
+            link.send(&frame)?;
+        }
+        link.recv(&mut buf)?;
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(amount.count as f64 * size as f64 / seconds.max(1e-9))
+    })
+}
+
+/// The frame every measurement sends: made once, so that the bench measures moving it
+/// (written into the mechanism on send, checksummed on receive), not making it.
+fn frame(spec: &Spec, size: usize) -> Vec<u8> {
+    let mut frame = Vec::new();
+    if spec.carries_data {
+        message::encode_into(0, size, &mut frame);
+    }
+    frame
+}
+
+/// What `Instant::now()` costs, in nanoseconds: the clock's own share of a timing.
+pub fn timer_cost() -> f64 {
+    let start = Instant::now();
+    let mut last = start;
+    for _ in 0..100_000 {
+        last = std::hint::black_box(Instant::now());
+    }
+    (last - start).as_nanos() as f64 / 100_000.0
+}
+
+/// The floors: the least a round trip or a copy can cost here.
+pub mod floors {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A page of anonymous shared memory for the two processes of a floor.
+    struct Page(std::ptr::NonNull<u8>);
+
+    impl Page {
+        fn new() -> Result<Page> {
+            let len =
+                std::num::NonZeroUsize::new(4096).ok_or_else(|| Error::bad_data("page", "zero"))?;
+            // SAFETY: a new anonymous mapping at an address the kernel chooses aliases no
+            // Rust object; it lives until the process exits (the floors map one each).
+            let ptr = unsafe {
+                nix::sys::mman::mmap_anonymous(
+                    None,
+                    len,
+                    nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                    nix::sys::mman::MapFlags::MAP_SHARED,
+                )
+            }
+            .map_err(|e| Error::sys("mmap(MAP_SHARED|MAP_ANONYMOUS)", e))?;
+            Ok(Page(ptr.cast()))
+        }
+
+        fn word(&self) -> &AtomicU32 {
+            // SAFETY: offset 0 of a live, page-aligned mapping; every access is atomic.
+            unsafe { AtomicU32::from_ptr(self.0.as_ptr().cast::<u32>()) }
+        }
+    }
+
+    /// Runs `parent` and `child` in two pinned processes sharing one [`Page`].
+    fn pair(
+        placement: Placement,
+        child: fn(&AtomicU32),
+        parent: impl FnOnce(&AtomicU32) -> f64,
+    ) -> Result<f64> {
+        let page = Page::new()?;
+        let quiet = Narrator::silent("floor");
+        match process::fork(&quiet, "floor")? {
+            Fork::Child(me) => {
+                let result = pin(placement.child).map(|()| child(page.word()));
+                process::exit_child(&me, result)
+            }
+            Fork::Parent { child: pid } => {
+                let value = pin(placement.parent).map(|()| parent(page.word()));
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                value
+            }
+        }
+    }
+
+    /// Two processes spinning on one cache line, passing a counter back and forth: the
+    /// least a spinning round trip costs (ns).
+    pub fn cache_line(placement: Placement, rounds: u64) -> Result<f64> {
+        pair(
+            placement,
+            |word| loop {
+                let v = word.load(Ordering::Acquire);
+                if v % 2 == 1 {
+                    word.store(v + 1, Ordering::Release);
+                }
+                std::hint::spin_loop();
+            },
+            |word| {
+                let start = Instant::now();
+                for i in 0..rounds as u32 {
+                    word.store(2 * i + 1, Ordering::Release);
+                    while word.load(Ordering::Acquire) != 2 * i + 2 {
+                        std::hint::spin_loop();
+                    }
+                }
+                start.elapsed().as_nanos() as f64 / rounds as f64
+            },
+        )
+    }
+
+    fn futex(word: &AtomicU32, op: libc::c_int, value: u32) {
+        // SAFETY: `word` is a live, aligned u32 in shared memory; FUTEX_WAIT and
+        // FUTEX_WAKE (without FUTEX_PRIVATE_FLAG, since two processes share it) read it
+        // and nothing else; a null timeout waits for as long as it takes.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                op,
+                value,
+                std::ptr::null::<libc::timespec>(),
+                0,
+                0,
+            );
+        }
+    }
+
+    /// Two processes waking each other with futexes: the least a round trip costs when
+    /// the other side sleeps (ns).
+    pub fn futex_round_trip(placement: Placement, rounds: u64) -> Result<f64> {
+        pair(
+            placement,
+            |word| loop {
+                // Wait while the word is 0, then answer by setting it back to 0.
+                while word.load(Ordering::Acquire) == 0 {
+                    futex(word, libc::FUTEX_WAIT, 0);
+                }
+                word.store(0, Ordering::Release);
+                futex(word, libc::FUTEX_WAKE, 1);
+            },
+            |word| {
+                let start = Instant::now();
+                for _ in 0..rounds {
+                    word.store(1, Ordering::Release);
+                    futex(word, libc::FUTEX_WAKE, 1);
+                    while word.load(Ordering::Acquire) == 1 {
+                        futex(word, libc::FUTEX_WAIT, 1);
+                    }
+                }
+                start.elapsed().as_nanos() as f64 / rounds as f64
+            },
+        )
+    }
+
+    /// A system call that does nothing (getppid, which glibc does not cache) (ns).
+    pub fn null_syscall(calls: u64) -> f64 {
+        let start = Instant::now();
+        for _ in 0..calls {
+            // SAFETY: getppid takes no arguments and cannot fail.
+            std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+        }
+        start.elapsed().as_nanos() as f64 / calls as f64
+    }
+
+    /// memcpy of `size` bytes, repeated until about `total` bytes are copied (bytes/s).
+    pub fn memcpy(size: usize, total: usize) -> f64 {
+        let src = vec![7u8; size];
+        let mut dst = vec![0u8; size];
+        let rounds = (total / size).max(1);
+        // One untimed copy first: the destination's pages are mapped on first touch, and
+        // page faults are not what this floor is about.
+        dst.copy_from_slice(&src);
+        let start = Instant::now();
+        for _ in 0..rounds {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+        }
+        (rounds * size) as f64 / start.elapsed().as_secs_f64().max(1e-9)
+    }
+}

@@ -1,0 +1,735 @@
+//! Every mechanism, as a two-way link between a parent and the child it forks.
+//!
+//! Each mechanism is built from its demo crate's own code, so that what the book teaches
+//! is what the bench measures: `common::stream` for pipes, FIFOs and stream sockets,
+//! `fifo_demo` to make and open FIFOs, `msgq_demo::sysv` for System V queues,
+//! `shm_demo::{create, put, take}` and its region for shared memory and the mapped file,
+//! `socket_demo` to listen and connect, `signal_demo` to wait for signals.
+//!
+//! A [`Setup`] holds what must exist before `fork` (descriptors, mappings, names); after
+//! the fork, the parent turns it into its [`Link`] and the child into the other one.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use common::message;
+use common::stream::FdStream;
+use common::{Error, Narrator, Result};
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, sockopt};
+use nix::unistd::{self, Pid};
+use shm_demo::region::{Region, Shape, Wait};
+
+/// One side of a two-way link: sends and receives whole frames.
+pub trait Link {
+    /// Sends one frame.
+    fn send(&mut self, frame: &[u8]) -> Result<()>;
+    /// Receives one frame into `buf`, and checks its checksum.
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()>;
+}
+
+/// What exists before the fork; each process turns it into its side of the link.
+pub trait Setup {
+    /// The parent's side (called in the parent after `fork`).
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>>;
+    /// The child's side (called in the child after `fork`).
+    fn child(self: Box<Self>, parent: Pid) -> Result<Box<dyn Link>>;
+}
+
+/// How a mechanism's latency compares to the hardware: the floor it is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Floor {
+    /// A process that sleeps must be woken: the futex round trip.
+    Futex,
+    /// A process that spins sees the other's store: the cache-line round trip.
+    CacheLine,
+}
+
+/// A mechanism, with the columns of note 000's summary table.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Spec {
+    /// Its name in the report.
+    pub name: &'static str,
+    /// Shared memory or message passing (notes 001 and 004).
+    pub model: &'static str,
+    /// What it carries: a stream of bytes, whole messages, slots of a shared region.
+    pub unit: &'static str,
+    /// One-way or two-way, as the notes' table has it.
+    pub direction: &'static str,
+    /// Same machine, or across machines.
+    pub scope: &'static str,
+    /// The floor its latency is compared to.
+    pub floor: Floor,
+    /// Whether it waits by spinning (skipped when both processes share one CPU).
+    pub spins: bool,
+    /// Whether it carries data at all (signals carry none).
+    pub carries_data: bool,
+}
+
+/// Every mechanism of the demos, in the order of the notes.
+pub const ALL: &[Spec] = &[
+    spec(
+        "pipe",
+        "message passing",
+        "stream",
+        "one-way",
+        "same machine",
+    ),
+    spec(
+        "fifo",
+        "message passing",
+        "stream",
+        "one-way",
+        "same machine",
+    ),
+    spec(
+        "sysv-queue",
+        "message passing",
+        "message",
+        "one-way",
+        "same machine",
+    ),
+    spec(
+        "posix-queue",
+        "message passing",
+        "message",
+        "one-way",
+        "same machine",
+    ),
+    Spec {
+        floor: Floor::Futex,
+        ..spec(
+            "shm-block",
+            "shared memory",
+            "slot",
+            "two-way",
+            "same machine",
+        )
+    },
+    Spec {
+        floor: Floor::CacheLine,
+        spins: true,
+        ..spec(
+            "shm-spin",
+            "shared memory",
+            "slot",
+            "two-way",
+            "same machine",
+        )
+    },
+    spec(
+        "mmap-file",
+        "shared memory",
+        "slot",
+        "two-way",
+        "same machine",
+    ),
+    spec(
+        "unix-stream",
+        "message passing",
+        "stream",
+        "two-way",
+        "same machine",
+    ),
+    spec(
+        "unix-dgram",
+        "message passing",
+        "datagram",
+        "two-way",
+        "same machine",
+    ),
+    spec(
+        "tcp-loopback",
+        "message passing",
+        "stream",
+        "two-way",
+        "same and other machines",
+    ),
+    Spec {
+        carries_data: false,
+        ..spec(
+            "signal",
+            "message passing",
+            "notification",
+            "one-way",
+            "same machine",
+        )
+    },
+];
+
+const fn spec(
+    name: &'static str,
+    model: &'static str,
+    unit: &'static str,
+    direction: &'static str,
+    scope: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        model,
+        unit,
+        direction,
+        scope,
+        floor: Floor::Futex,
+        spins: false,
+        carries_data: true,
+    }
+}
+
+/// The largest frame `spec` can carry here, or `None` for no limit of its own.
+pub fn limit(spec: &Spec) -> Option<usize> {
+    match spec.name {
+        "sysv-queue" => Some(msgq_demo::msgmax()),
+        "posix-queue" => Some(read_limit(msgq_demo::posix::MSGSIZE_MAX_PATH).unwrap_or(8192)),
+        // A datagram must fit in the send buffer (less the kernel's own overhead).
+        "unix-dgram" => {
+            Some(read_limit("/proc/sys/net/core/wmem_default").unwrap_or(212_992) - 1024)
+        }
+        "signal" => Some(0),
+        _ => None,
+    }
+}
+
+fn read_limit(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Makes the kernel objects for `spec`, sized for frames of `frame_len` bytes, before the
+/// fork. Names go in `dir`; each object is unlinked as soon as both sides can reach it
+/// without its name, so that nothing is left behind even if the bench is killed.
+pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box<dyn Setup>> {
+    let n = Narrator::silent("bench");
+    let tag = format!("{}-{}", unistd::getpid(), spec.name);
+    Ok(match spec.name {
+        "pipe" => {
+            let (a, b) = (
+                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
+                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
+            );
+            Box::new(Pipes {
+                n,
+                down: a,
+                up: b,
+                max: frame_len,
+            })
+        }
+        "fifo" => {
+            let (down, up) = (
+                dir.join(format!("bench-{tag}-down")),
+                dir.join(format!("bench-{tag}-up")),
+            );
+            let guards = vec![
+                fifo_demo::make_or_find(&n, &down)?,
+                fifo_demo::make_or_find(&n, &up)?,
+            ];
+            Box::new(Fifos {
+                n,
+                down,
+                up,
+                max: frame_len,
+                _guards: guards,
+            })
+        }
+        "sysv-queue" => {
+            let q = msgq_demo::sysv::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600)
+                .map_err(|e| Error::sys("msgget(IPC_PRIVATE)", e))?;
+            Box::new(SysvQueue { q, max: frame_len })
+        }
+        "posix-queue" => {
+            let open = |name: &str| -> Result<nix::mqueue::MqdT> {
+                let attr = nix::mqueue::MqAttr::new(0, 10, frame_len.max(1) as i64, 0);
+                let flags = nix::mqueue::MQ_OFlag::O_CREAT
+                    | nix::mqueue::MQ_OFlag::O_EXCL
+                    | nix::mqueue::MQ_OFlag::O_RDWR;
+                let mq = nix::mqueue::mq_open(
+                    name,
+                    flags,
+                    nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+                    Some(&attr),
+                )
+                .map_err(|e| Error::sys(format!("mq_open({name})"), e))?;
+                // The open descriptors keep the queue; its name is not needed any more.
+                nix::mqueue::mq_unlink(name)
+                    .map_err(|e| Error::sys(format!("mq_unlink({name})"), e))?;
+                Ok(mq)
+            };
+            Box::new(PosixQueues {
+                down: open(&format!("/bench-{tag}-down"))?,
+                up: open(&format!("/bench-{tag}-up"))?,
+                max: frame_len,
+            })
+        }
+        "shm-block" | "shm-spin" => {
+            let wait = if spec.spins { Wait::Spin } else { Wait::Block };
+            let shape = Shape::for_frames(16, frame_len)
+                .ok_or_else(|| Error::usage("frame too large for a ring"))?;
+            // shm_demo::create, then drop its guard at once: the mapping stays, the name goes.
+            let (down, _) =
+                shm_demo::create(&n, &format!("/bench-{tag}-down"), shape, wait, u64::MAX)?;
+            let (up, _) = shm_demo::create(&n, &format!("/bench-{tag}-up"), shape, wait, u64::MAX)?;
+            Box::new(Rings { n, down, up })
+        }
+        "mmap-file" => {
+            let shape = Shape::for_frames(16, frame_len)
+                .ok_or_else(|| Error::usage("frame too large for a ring"))?;
+            let down = file_ring(&dir.join(format!("bench-{tag}-down")), shape)?;
+            let up = file_ring(&dir.join(format!("bench-{tag}-up")), shape)?;
+            Box::new(Rings { n, down, up })
+        }
+        "unix-stream" | "tcp-loopback" => {
+            let endpoint = if spec.name == "tcp-loopback" {
+                socket_demo::Endpoint::Tcp(std::net::SocketAddrV4::new(
+                    std::net::Ipv4Addr::LOCALHOST,
+                    0,
+                ))
+            } else {
+                socket_demo::Endpoint::Unix(dir.join(format!("bench-{tag}.sock")))
+            };
+            let (listener, endpoint, guard) = socket_demo::listen(&n, &endpoint)?;
+            Box::new(Sockets {
+                n,
+                listener,
+                endpoint,
+                max: frame_len,
+                _guard: guard,
+            })
+        }
+        "unix-dgram" => {
+            let (a, b) = socket::socketpair(
+                AddressFamily::Unix,
+                SockType::Datagram,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_DGRAM)", e))?;
+            Box::new(Datagrams {
+                a,
+                b,
+                max: frame_len,
+            })
+        }
+        "signal" => {
+            // Blocked before the fork, so that the child starts with it blocked too: a
+            // signal that arrives early waits for sigwaitinfo instead of killing.
+            let set = signal_demo::signal_set(libc::SIGUSR1);
+            // SAFETY: `set` is a valid, initialised sigset_t; no old mask is asked for.
+            Errno::result(unsafe {
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+            })
+            .map_err(|e| Error::sys("sigprocmask(SIG_BLOCK, {SIGUSR1})", e))?;
+            Box::new(Signals { set })
+        }
+        other => return Err(Error::usage(format!("unknown mechanism {other}"))),
+    })
+}
+
+/// Checks a received frame's checksum: the bench measures correct transfers only.
+fn checked(buf: &[u8], max: usize) -> Result<()> {
+    match message::decode(buf, max) {
+        Ok(frame) if frame.intact => Ok(()),
+        Ok(_) => Err(Error::bad_data(
+            "check a frame",
+            "its checksum does not match",
+        )),
+        Err(e) => Err(Error::bad_data("check a frame", e.to_string())),
+    }
+}
+
+/// A byte stream each way: pipes, FIFOs, stream sockets.
+struct Streams {
+    tx: FdStream<OwnedFd>,
+    rx: FdStream<OwnedFd>,
+    max: usize,
+}
+
+impl Link for Streams {
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        self.tx.write_all(frame)
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        match self.rx.read_frame(buf, self.max)? {
+            Some(frame) if frame.intact => Ok(()),
+            Some(_) => Err(Error::bad_data(
+                "check a frame",
+                "its checksum does not match",
+            )),
+            None => Err(Error::bad_data("read a frame", "end of stream")),
+        }
+    }
+}
+
+struct Pipes {
+    n: Narrator,
+    down: (OwnedFd, OwnedFd),
+    up: (OwnedFd, OwnedFd),
+    max: usize,
+}
+
+impl Setup for Pipes {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pipes { n, down, up, max } = *self;
+        Ok(Box::new(Streams {
+            tx: FdStream::new(down.1, &n),
+            rx: FdStream::new(up.0, &n),
+            max,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        let Pipes { n, down, up, max } = *self;
+        Ok(Box::new(Streams {
+            tx: FdStream::new(up.1, &n),
+            rx: FdStream::new(down.0, &n),
+            max,
+        }))
+    }
+}
+
+struct Fifos {
+    n: Narrator,
+    down: PathBuf,
+    up: PathBuf,
+    max: usize,
+    _guards: Vec<Option<common::cleanup::Guard>>,
+}
+
+impl Setup for Fifos {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        // The same order as the child's, or the two blocking opens would wait for each other.
+        let tx = fifo_demo::open_end(&self.n, &self.down, true)?;
+        let rx = fifo_demo::open_end(&self.n, &self.up, false)?;
+        // Both ends of both FIFOs are open in both processes now: the names can go (the
+        // guards unlink them as they drop).
+        Ok(Box::new(Streams {
+            tx: FdStream::new(tx, &self.n),
+            rx: FdStream::new(rx, &self.n),
+            max: self.max,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        let rx = fifo_demo::open_end(&self.n, &self.down, false)?;
+        let tx = fifo_demo::open_end(&self.n, &self.up, true)?;
+        // The guards' copies in a forked child are inert (common::process::fork forgets
+        // them), so dropping them here unlinks nothing.
+        Ok(Box::new(Streams {
+            tx: FdStream::new(tx, &self.n),
+            rx: FdStream::new(rx, &self.n),
+            max: self.max,
+        }))
+    }
+}
+
+struct Sockets {
+    n: Narrator,
+    listener: OwnedFd,
+    endpoint: socket_demo::Endpoint,
+    max: usize,
+    _guard: Option<common::cleanup::Guard>,
+}
+
+impl Sockets {
+    fn link(n: &Narrator, fd: OwnedFd, max: usize, tcp: bool) -> Result<Box<dyn Link>> {
+        if tcp {
+            // Nagle's algorithm would hold small messages back waiting for more: off.
+            socket::setsockopt(&fd, sockopt::TcpNoDelay, &true)
+                .map_err(|e| Error::sys("setsockopt(TCP_NODELAY)", e))?;
+        }
+        let rx = fd
+            .try_clone()
+            .map_err(|e| Error::bad_data("dup", e.to_string()))?;
+        Ok(Box::new(Streams {
+            tx: FdStream::new(fd, n),
+            rx: FdStream::new(rx, n),
+            max,
+        }))
+    }
+}
+
+impl Setup for Sockets {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let raw = socket::accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC)
+            .map_err(|e| Error::sys("accept", e))?;
+        // SAFETY: accept4 just returned this new descriptor, which nothing else owns.
+        let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let tcp = matches!(self.endpoint, socket_demo::Endpoint::Tcp(_));
+        Sockets::link(&self.n, conn, self.max, tcp)
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        let conn = socket_demo::connect(&self.n, &self.endpoint)?;
+        let tcp = matches!(self.endpoint, socket_demo::Endpoint::Tcp(_));
+        Sockets::link(&self.n, conn, self.max, tcp)
+    }
+}
+
+struct SysvQueue {
+    q: msgq_demo::sysv::Queue,
+    max: usize,
+}
+
+/// One System V queue carries both directions: type 1 down, type 2 up. The parent's side
+/// owns the queue and removes it when dropped.
+struct QueueLink {
+    q: msgq_demo::sysv::Queue,
+    send_type: i64,
+    recv_type: i64,
+    max: usize,
+    owner: bool,
+}
+
+impl Drop for QueueLink {
+    fn drop(&mut self) {
+        if self.owner {
+            let _ = self.q.remove();
+        }
+    }
+}
+
+impl Link for QueueLink {
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        self.q
+            .msgsnd(self.send_type, frame, false)
+            .map_err(|e| Error::sys("msgsnd", e))
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        let (_, len) = self
+            .q
+            .msgrcv(self.recv_type, self.max, false)
+            .map_err(|e| Error::sys("msgrcv", e))?;
+        buf.clear();
+        buf.extend_from_slice(self.q.text(len));
+        checked(buf, self.max)
+    }
+}
+
+impl Setup for SysvQueue {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(QueueLink {
+            q: self.q,
+            send_type: 1,
+            recv_type: 2,
+            max: self.max,
+            owner: true,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        Ok(Box::new(QueueLink {
+            q: self.q,
+            send_type: 2,
+            recv_type: 1,
+            max: self.max,
+            owner: false,
+        }))
+    }
+}
+
+struct PosixQueues {
+    down: nix::mqueue::MqdT,
+    up: nix::mqueue::MqdT,
+    max: usize,
+}
+
+struct MqLink {
+    tx: nix::mqueue::MqdT,
+    rx: nix::mqueue::MqdT,
+    max: usize,
+}
+
+impl Link for MqLink {
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        nix::mqueue::mq_send(&self.tx, frame, 0).map_err(|e| Error::sys("mq_send", e))
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        buf.resize(self.max.max(1), 0);
+        let mut priority = 0;
+        let len = nix::mqueue::mq_receive(&self.rx, buf, &mut priority)
+            .map_err(|e| Error::sys("mq_receive", e))?;
+        buf.truncate(len);
+        checked(buf, self.max)
+    }
+}
+
+impl Setup for PosixQueues {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(MqLink {
+            tx: self.down,
+            rx: self.up,
+            max: self.max,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        Ok(Box::new(MqLink {
+            tx: self.up,
+            rx: self.down,
+            max: self.max,
+        }))
+    }
+}
+
+/// Two rings of shm-demo, one each way, in shared memory or in a mapped file.
+struct Rings {
+    n: Narrator,
+    down: Region,
+    up: Region,
+}
+
+struct RingLink {
+    n: Narrator,
+    tx: Region,
+    rx: Region,
+    sent: u64,
+    taken: u64,
+}
+
+impl Link for RingLink {
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        shm_demo::put(&self.n, &self.tx, self.sent, frame)?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        shm_demo::take(&self.n, &self.rx, self.taken, buf)?;
+        self.taken += 1;
+        checked(buf, self.rx.slot_capacity())
+    }
+}
+
+impl Setup for Rings {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(RingLink {
+            n: self.n,
+            tx: self.down,
+            rx: self.up,
+            sent: 0,
+            taken: 0,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        Ok(Box::new(RingLink {
+            n: self.n,
+            tx: self.up,
+            rx: self.down,
+            sent: 0,
+            taken: 0,
+        }))
+    }
+}
+
+/// A shm-demo ring in a regular file mapped MAP_SHARED: shared memory whose pages belong
+/// to a file. The file is removed at once; the mapping keeps its pages.
+fn file_ring(path: &std::path::Path, shape: Shape) -> Result<Region> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::bad_data(format!("open({})", path.display()), e.to_string()))?;
+    let _ = std::fs::remove_file(path);
+    let len = shape.region_len();
+    file.set_len(len as u64)
+        .map_err(|e| Error::bad_data("ftruncate", e.to_string()))?;
+    let base = shm_demo::region::map_shared(&file, len)
+        .map_err(|e| Error::sys("mmap(MAP_SHARED) of a file", e))?;
+    // SAFETY: `base` is the fresh mapping of `len` = shape.region_len() bytes just made,
+    // of a file no one else can open (its name is gone): nothing uses it before this.
+    unsafe { Region::initialise(base, shape, Wait::Block, u64::MAX) }
+        .map_err(|e| Error::sys("sem_init", e))
+}
+
+struct Datagrams {
+    a: OwnedFd,
+    b: OwnedFd,
+    max: usize,
+}
+
+struct DgramLink {
+    fd: OwnedFd,
+    max: usize,
+}
+
+impl Link for DgramLink {
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        socket::send(self.fd.as_raw_fd(), frame, MsgFlags::empty())
+            .map(drop)
+            .map_err(|e| Error::sys("send", e))
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        buf.resize(self.max + 1, 0);
+        let len = socket::recv(self.fd.as_raw_fd(), buf, MsgFlags::empty())
+            .map_err(|e| Error::sys("recv", e))?;
+        buf.truncate(len);
+        checked(buf, self.max)
+    }
+}
+
+impl Setup for Datagrams {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(DgramLink {
+            fd: self.a,
+            max: self.max,
+        }))
+    }
+
+    fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
+        Ok(Box::new(DgramLink {
+            fd: self.b,
+            max: self.max,
+        }))
+    }
+}
+
+/// SIGUSR1 each way, taken with sigwaitinfo: a notification, no data.
+struct Signals {
+    set: libc::sigset_t,
+}
+
+struct SignalLink {
+    set: libc::sigset_t,
+    peer: Pid,
+}
+
+impl Link for SignalLink {
+    fn send(&mut self, _frame: &[u8]) -> Result<()> {
+        nix::sys::signal::kill(self.peer, nix::sys::signal::Signal::SIGUSR1)
+            .map_err(|e| Error::sys("kill", e))
+    }
+
+    fn recv(&mut self, _buf: &mut Vec<u8>) -> Result<()> {
+        signal_demo::wait_signal(&self.set, None)
+            .map(drop)
+            .map_err(|e| Error::sys("sigwaitinfo", e))
+    }
+}
+
+impl Setup for Signals {
+    fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
+        // The parent learns its peer's pid from the first signal it gets: the child
+        // signals first (see measure), so the parent waits for it here.
+        let caught =
+            signal_demo::wait_signal(&self.set, None).map_err(|e| Error::sys("sigwaitinfo", e))?;
+        Ok(Box::new(SignalLink {
+            set: self.set,
+            peer: caught.sender,
+        }))
+    }
+
+    fn child(self: Box<Self>, parent: Pid) -> Result<Box<dyn Link>> {
+        nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGUSR1)
+            .map_err(|e| Error::sys("kill", e))?;
+        Ok(Box::new(SignalLink {
+            set: self.set,
+            peer: parent,
+        }))
+    }
+}

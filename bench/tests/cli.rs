@@ -1,0 +1,140 @@
+//! The bench as a reader runs it, on tiny counts: every mechanism and size must be in
+//! its JSON, with numbers that make sense (positive, finite, ordered percentiles). Speed
+//! itself is never asserted: it depends on the machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says it failed by panicking
+
+use serde_json::Value;
+use testkit::{Scratch, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bench");
+
+const MECHANISMS: [&str; 11] = [
+    "pipe",
+    "fifo",
+    "sysv-queue",
+    "posix-queue",
+    "shm-block",
+    "shm-spin",
+    "mmap-file",
+    "unix-stream",
+    "unix-dgram",
+    "tcp-loopback",
+    "signal",
+];
+
+fn positive(v: &Value, what: &str) -> f64 {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+    assert!(x.is_finite() && x > 0.0, "{what} = {x}");
+    x
+}
+
+#[test]
+fn a_quick_run_reports_every_mechanism_and_size_with_sane_numbers() {
+    let dir = Scratch::new("bench-quick");
+    let json = dir.path("quick.json");
+    let r = run(BIN, &["--quick", "--json", json.to_str().unwrap()], b"");
+    r.assert_code(0);
+    assert!(r.stdout.contains("targets (ratios from this run"), "{r}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+
+    for floor in ["timer_ns", "null_syscall_ns", "futex_ns"] {
+        positive(&report["floors"][floor], floor);
+    }
+    assert_eq!(
+        report["floors"]["memcpy"].as_array().unwrap().len(),
+        5,
+        "memcpy at 4 sizes and 64 MiB"
+    );
+
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        MECHANISMS.len() * 2 * 4,
+        "every mechanism, both tests, four sizes"
+    );
+    for name in MECHANISMS {
+        let mine: Vec<&Value> = rows
+            .iter()
+            .filter(|row| row["spec"]["name"] == name)
+            .collect();
+        assert_eq!(mine.len(), 8, "{name}");
+        assert!(
+            mine.iter().any(|row| row["status"] == "ok"),
+            "{name} has no measurement at all"
+        );
+        for row in mine {
+            let (test, size, status) = (
+                row["test"].as_str().unwrap(),
+                &row["size"],
+                row["status"].as_str().unwrap(),
+            );
+            let what = format!("{name} {test} {size}");
+            match status {
+                "ok" if test == "latency" => {
+                    let l = &row["latency"];
+                    let (p50, p90, p99, p999, max) = (
+                        positive(&l["p50"], &what),
+                        positive(&l["p90"], &what),
+                        positive(&l["p99"], &what),
+                        positive(&l["p999"], &what),
+                        positive(&l["max"], &what),
+                    );
+                    assert!(
+                        p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
+                        "{what}: {l}"
+                    );
+                }
+                "ok" => {
+                    positive(&row["bytes_per_s"], &what);
+                }
+                other => assert!(
+                    other.starts_with("n/a") || other.starts_with("skipped"),
+                    "{what}: {other}"
+                ),
+            }
+        }
+    }
+    // Mechanisms with no size limit of their own measure every size.
+    for name in [
+        "pipe",
+        "fifo",
+        "unix-stream",
+        "tcp-loopback",
+        "shm-block",
+        "mmap-file",
+    ] {
+        assert!(
+            rows.iter()
+                .filter(|row| row["spec"]["name"] == name)
+                .all(|row| row["status"] == "ok"),
+            "{name}"
+        );
+    }
+    assert!(
+        dir.leftovers().iter().all(|f| f == "quick.json"),
+        "left behind: {:?}",
+        dir.leftovers()
+    );
+}
+
+#[test]
+fn bad_flags_are_exit_2() {
+    run(BIN, &["--runs", "0"], b"").assert_code(2);
+    run(BIN, &["--frobnicate"], b"").assert_code(2);
+    let r = run(BIN, &["--only", "carrier-pigeon"], b"");
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("names no mechanism; they are pipe, fifo"),
+        "{r}"
+    );
+}
+
+#[test]
+fn help_explains_what_is_measured() {
+    let r = run(BIN, &["--help"], b"");
+    r.assert_code(0);
+    assert!(r.stdout.contains("round-trip latency"), "{r}");
+    assert!(r.stdout.contains("Example:"), "{r}");
+}
