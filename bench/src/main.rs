@@ -54,6 +54,9 @@ struct Cli {
     /// Measure only these mechanisms (comma-separated names, as in the report).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Where to write the two SVG charts (default: target/bench/).
+    #[arg(long)]
+    charts: Option<PathBuf>,
 }
 
 /// The payload sizes of every test.
@@ -150,7 +153,7 @@ fn run() -> Result<()> {
     };
     println!("{}", report.table());
     println!("{}", report.targets());
-    let dir = report::output_dir();
+    let dir = cli.charts.clone().unwrap_or_else(report::output_dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::bad_data(format!("mkdir {}", dir.display()), e.to_string()))?;
     for (name, svg) in [

@@ -86,18 +86,25 @@ fn with_pair<T>(
             process::exit_child(&me_child, result)
         }
         Fork::Parent { child: pid } => {
-            let result = pin(placement.parent)
-                .and_then(|()| setup.parent())
-                .and_then(|mut link| {
+            // The echo side may be waiting for a message that will never come (a queue or
+            // a ring has no end-of-file): end it and reap it while our side of the link is
+            // still open, so that it never sees an end of stream it would report as an error.
+            let finish = || {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+            };
+            match pin(placement.parent).and_then(|()| setup.parent()) {
+                Ok(mut link) => {
                     let value = parent(link.as_mut());
+                    finish();
                     drop(link);
                     value
-                });
-            // The echo side may be waiting for a message that will never come (a queue or
-            // a ring has no end-of-file): end it, then reap it.
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            result
+                }
+                Err(e) => {
+                    finish();
+                    Err(e)
+                }
+            }
         }
     }
 }
