@@ -114,7 +114,7 @@ fn run() -> Result<()> {
         } else {
             Some(floors::cache_line(placement, rounds)?)
         },
-        futex_ns: floors::futex_round_trip(placement, rounds / 4)?,
+        futex_ns: floors::futex_round_trip(placement, if cli.quick { 200 } else { 5_000 })?,
         memcpy: SIZES
             .iter()
             .chain(&[64 << 20])

@@ -269,8 +269,24 @@ pub mod floors {
         }
     }
 
+    /// The median of `samples` timings, each of `batch` rounds of `round`, in ns per
+    /// round: floors are medians, as the mechanisms' latencies are.
+    fn median(samples: u64, batch: u32, mut round: impl FnMut(u32)) -> f64 {
+        let mut times: Vec<f64> = (0..samples)
+            .map(|s| {
+                let start = Instant::now();
+                for b in 0..batch {
+                    round(s as u32 * batch + b);
+                }
+                start.elapsed().as_nanos() as f64 / f64::from(batch)
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    }
+
     /// Two processes spinning on one cache line, passing a counter back and forth: the
-    /// least a spinning round trip costs (ns).
+    /// least a spinning round trip costs (median ns; timed in batches of 100).
     pub fn cache_line(placement: Placement, rounds: u64) -> Result<f64> {
         pair(
             placement,
@@ -282,14 +298,12 @@ pub mod floors {
                 std::hint::spin_loop();
             },
             |word| {
-                let start = Instant::now();
-                for i in 0..rounds as u32 {
+                median((rounds / 100).max(1), 100, |i| {
                     word.store(2 * i + 1, Ordering::Release);
                     while word.load(Ordering::Acquire) != 2 * i + 2 {
                         std::hint::spin_loop();
                     }
-                }
-                start.elapsed().as_nanos() as f64 / rounds as f64
+                })
             },
         )
     }
@@ -312,7 +326,7 @@ pub mod floors {
     }
 
     /// Two processes waking each other with futexes: the least a round trip costs when
-    /// the other side sleeps (ns).
+    /// the other side sleeps (median ns).
     pub fn futex_round_trip(placement: Placement, rounds: u64) -> Result<f64> {
         pair(
             placement,
@@ -325,15 +339,13 @@ pub mod floors {
                 futex(word, libc::FUTEX_WAKE, 1);
             },
             |word| {
-                let start = Instant::now();
-                for _ in 0..rounds {
+                median(rounds.max(1), 1, |_| {
                     word.store(1, Ordering::Release);
                     futex(word, libc::FUTEX_WAKE, 1);
                     while word.load(Ordering::Acquire) == 1 {
                         futex(word, libc::FUTEX_WAIT, 1);
                     }
-                }
-                start.elapsed().as_nanos() as f64 / rounds as f64
+                })
             },
         )
     }
