@@ -104,24 +104,28 @@ fn remove_on_drop(n: &Narrator, path: &Path) -> Guard {
     cleanup::unlink_on_drop(n, path)
 }
 
-// ANCHOR: create
-/// The producer's side: creates the file (it must not exist yet), sets its length with
-/// `ftruncate`, and maps it MAP_SHARED, readable and writable.
-pub fn create(n: &Narrator, path: &Path, count: u64, frame_len: usize) -> Result<(Shared, Guard)> {
-    let shown = path.display();
-    let file = OpenOptions::new()
+/// `open(path, O_RDWR|O_CREAT|O_EXCL, 0600)`: a new file, readable and writable by its
+/// owner only; one that exists already is an error, not something to reuse.
+fn create_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .context(format!("open({shown:?}, O_RDWR|O_CREAT|O_EXCL, 0600)"))
+        .context(format!("open({:?}, O_RDWR|O_CREAT|O_EXCL, 0600)", path.display()))
         .map_err(|e| match e.errno() {
-            Some(Errno::EEXIST) => {
-                e.hint("the file exists: another producer's, or left by a killed run; `mmap-demo clean` removes it")
-            }
+            Some(Errno::EEXIST) => e.hint("the file exists: another run's, or left by a killed one; `mmap-demo clean` removes it"),
             _ => e,
-        })?;
+        })
+}
+
+// ANCHOR: create
+/// The producer's side: creates the file (it must not exist yet), sets its length with
+/// `ftruncate`, and maps it MAP_SHARED, readable and writable.
+pub fn create(n: &Narrator, path: &Path, count: u64, frame_len: usize) -> Result<(Shared, Guard)> {
+    let shown = path.display();
+    let file = create_file(path)?;
     n.say(format_args!(
         "open({shown:?}, O_RDWR|O_CREAT|O_EXCL, 0600) = {}",
         std::os::fd::AsRawFd::as_raw_fd(&file)
@@ -400,16 +404,7 @@ const CHANGED: &[u8; 16] = b"PRIVATE CHANGES!";
 /// A child maps the same file MAP_SHARED and checks, after the writer has written, that
 /// neither its view nor the file changed.
 pub fn private(n: &Narrator, path: &Path) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .context(format!(
-            "open({:?}, O_RDWR|O_CREAT|O_EXCL, 0600)",
-            path.display()
-        ))?;
+    let mut file = create_file(path)?;
     let _remove = remove_on_drop(n, path);
     file.write_all(ORIGINAL)
         .context("write(fd, \"original content\", 16)")?;
@@ -520,16 +515,7 @@ pub fn lazy(n: &Narrator, path: &Path, size: u64, touch: u64) -> Result<Lazy> {
         disk: 0,
     };
     for advice in [memmap2::Advice::Normal, memmap2::Advice::Random] {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .context(format!(
-                "open({:?}, O_RDWR|O_CREAT|O_EXCL, 0600)",
-                path.display()
-            ))?;
+        let file = create_file(path)?;
         let _remove = remove_on_drop(n, path);
         // A sparse file: the length is set, no data block is written.
         n.call(
@@ -596,16 +582,7 @@ fn resident_pages(map: &MmapMut, page: u64) -> Result<u64> {
 /// Maps a two-page file, truncates it to one page while mapped, and lets a child touch
 /// the second page: the kernel sends it SIGBUS. The parent reports how the child ended.
 pub fn resize(n: &Narrator, path: &Path) -> Result<()> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .context(format!(
-            "open({:?}, O_RDWR|O_CREAT|O_EXCL, 0600)",
-            path.display()
-        ))?;
+    let file = create_file(path)?;
     let _remove = remove_on_drop(n, path);
     let page = unistd::sysconf(unistd::SysconfVar::PAGE_SIZE)
         .ok()

@@ -11,15 +11,6 @@ fn mmap_demo(args: &[&str]) -> testkit::Run {
     run(BIN, args, b"")
 }
 
-/// The number after `name=` in a summary line.
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {summary:?}"))
-}
-
 #[test]
 fn both_roles_in_one_terminal_share_a_mapped_file() {
     let dir = Scratch::new("mmap-exchange");
@@ -140,16 +131,16 @@ fn only_touched_pages_of_a_sparse_mapping_are_loaded() {
     r.assert_code(0);
     let s = r.summary();
     let pages = (1u64 << 30) / 4096;
-    assert_eq!(field(s, "mapped"), 1 << 30);
-    assert_eq!(field(s, "touched"), 10);
+    assert_eq!(r.field("mapped"), 1 << 30);
+    assert_eq!(r.field("touched"), 10);
     // Every first touch of a page faults; without readahead, the touched pages and
     // little else are in memory; and a sparse file holds almost nothing on the disk.
-    assert!(field(s, "faults") >= 10, "{s}");
+    assert!(r.field("faults") >= 10, "{s}");
     assert!(
-        (10..pages / 100).contains(&field(s, "resident_random")),
+        (10..pages / 100).contains(&r.field("resident_random")),
         "{s}"
     );
-    assert!(field(s, "disk_bytes") < (1 << 30) / 100, "{s}");
+    assert!(r.field("disk_bytes") < (1 << 30) / 100, "{s}");
     assert!(
         dir.leftovers().is_empty(),
         "left behind: {:?}",
@@ -188,7 +179,7 @@ fn a_polled_file_and_a_pipe_deliver_every_line() {
     ]);
     r.assert_code(0);
     // How late each side is depends on the machine; the count does not.
-    assert_eq!(field(r.summary(), "lines"), 5);
+    assert_eq!(r.field("lines"), 5);
     assert!(r.stdout.contains("file, polled every 20 ms"), "{r}");
     assert!(
         dir.leftovers().is_empty(),

@@ -121,16 +121,9 @@ fn capacity_fills_exactly_what_the_kernel_reports() {
     let r = pipe_demo(&["capacity"]);
     r.assert_code(0);
     let summary = r.summary();
-    let field = |name: &str| -> usize {
-        summary
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {summary}"))
-    };
-    assert!(field("capacity") >= 4096, "{summary}");
-    assert_eq!(field("filled"), field("capacity"), "{summary}");
-    assert_eq!(field("drained"), field("filled"), "{summary}");
+    assert!(r.field("capacity") >= 4096, "{summary}");
+    assert_eq!(r.field("filled"), r.field("capacity"), "{summary}");
+    assert_eq!(r.field("drained"), r.field("filled"), "{summary}");
     assert!(r.stdout.contains("= -1 EAGAIN"), "{r}");
 }
 

@@ -212,19 +212,12 @@ fn a_left_over_object_is_reported_and_clean_removes_it() {
 fn without_synchronisation_updates_are_lost_and_with_it_none_are() {
     let r = shm_demo(&["race", "--count", "1000000"]);
     r.assert_code(0);
-    let field = |key: &str| -> u64 {
-        r.summary()
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {}", r.summary()))
-    };
-    assert_eq!(field("expected"), 2_000_000);
-    assert_eq!(field("atomic"), 2_000_000);
-    assert_eq!(field("semaphore"), 2_000_000);
+    assert_eq!(r.field("expected"), 2_000_000);
+    assert_eq!(r.field("atomic"), 2_000_000);
+    assert_eq!(r.field("semaphore"), 2_000_000);
     // How many unsynchronised updates are lost depends on scheduling; that the total is
     // never more than expected is all that is always true.
-    assert!(field("unsynchronised") <= 2_000_000, "{r}");
+    assert!(r.field("unsynchronised") <= 2_000_000, "{r}");
     assert!(
         r.stdout.contains("Unsynchronised: expected 2000000, got"),
         "{r}"

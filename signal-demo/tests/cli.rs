@@ -15,15 +15,6 @@ fn signal_demo(args: &[&str]) -> testkit::Run {
     run(BIN, args, b"")
 }
 
-/// The number after `name=` in a summary line.
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {summary:?}"))
-}
-
 #[test]
 fn the_default_run_acknowledges_every_signal() {
     let r = signal_demo(&[]);
@@ -69,7 +60,7 @@ fn a_receiver_and_a_sender_in_two_processes() {
 fn blocked_standard_signals_coalesce() {
     let r = signal_demo(&["coalesce", "--count", "1000"]);
     r.assert_code(0);
-    let (sent, received) = (field(r.summary(), "sent"), field(r.summary(), "received"));
+    let (sent, received) = (r.field("sent"), r.field("received"));
     assert_eq!(sent, 1000);
     assert!(
         (1..=sent).contains(&received),

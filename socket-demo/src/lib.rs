@@ -562,6 +562,62 @@ fn send_datagrams(me: &Narrator, sender: &OwnedFd, count: u64, size: usize) -> R
 /// The text of the file `pass-fd` hands over.
 const SECRET: &str = "this file was opened by the sender; its name is gone\n";
 
+// ANCHOR: scm_rights
+/// `sendmsg` with an SCM_RIGHTS control message: sends one byte of data and, beside it,
+/// the descriptor `fd`, which the kernel installs as a new descriptor in the receiver.
+fn send_fd(n: &Narrator, socket: &OwnedFd, fd: &OwnedFd, what: &str) -> Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let iov = [IoSlice::new(b"f")];
+    n.call(
+        format_args!(
+            "sendmsg({}, {{\"f\", SCM_RIGHTS [{}]}}, 0)   ({what})",
+            socket.as_raw_fd(),
+            fds[0]
+        ),
+        || {
+            socket::sendmsg::<()>(
+                socket.as_raw_fd(),
+                &iov,
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::empty(),
+                None,
+            )
+        },
+    )
+    .map(drop)
+}
+
+/// `recvmsg` of what [`send_fd`] sent: the byte, and the new descriptor it carried.
+fn recv_fd(n: &Narrator, socket: &OwnedFd) -> Result<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = socket::recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys(format!("recvmsg({})", socket.as_raw_fd()), e))?;
+    let mut received = None;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg: control messages", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            received = fds.first().copied();
+        }
+    }
+    let raw = received
+        .ok_or_else(|| Error::bad_data("recvmsg", "no descriptor came with the message"))?;
+    n.say(format_args!(
+        "recvmsg({}, ..) = 1, with SCM_RIGHTS [{raw}]: a new descriptor, to the sender's open file",
+        socket.as_raw_fd()
+    ));
+    Ok(own(raw).0)
+}
+// ANCHOR_END: scm_rights
+
 // ANCHOR: pass_fd
 /// The sender opens a file, removes its name, and sends the open descriptor over a Unix
 /// socket with SCM_RIGHTS; the receiver reads the file it never opened, and asks the
@@ -599,24 +655,7 @@ pub fn pass_fd(n: &Narrator, dir: &Path) -> Result<()> {
                 ),
                 || unistd::unlink(&path),
             )?;
-            let fds = [file.0.as_raw_fd()];
-            let iov = [IoSlice::new(b"f")];
-            n.call(
-                format_args!(
-                    "sendmsg({}, {{\"f\", SCM_RIGHTS [{}]}}, 0)",
-                    near.as_raw_fd(),
-                    fds[0]
-                ),
-                || {
-                    socket::sendmsg::<()>(
-                        near.as_raw_fd(),
-                        &iov,
-                        &[ControlMessage::ScmRights(&fds)],
-                        MsgFlags::empty(),
-                        None,
-                    )
-                },
-            )?;
+            send_fd(n, &near, &file.0, "the open file")?;
             drop(file);
             process::wait_for(n, child, "receiver")?;
             print_summary(format_args!(
@@ -637,34 +676,9 @@ fn receive_fd(me: &Narrator, far: &OwnedFd) -> Result<()> {
         peer.uid(),
         peer.gid()
     ));
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = socket::recvmsg::<()>(
-        far.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys(format!("recvmsg({})", far.as_raw_fd()), e))?;
-    let mut received = None;
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|e| Error::sys("recvmsg: control messages", e))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            received = fds.first().copied();
-        }
-    }
-    let raw = received
-        .ok_or_else(|| Error::bad_data("recvmsg", "no descriptor came with the message"))?;
-    me.say(format_args!(
-        "recvmsg({}, ..) = 1, with SCM_RIGHTS [{raw}]: a new descriptor, to the sender's open file",
-        far.as_raw_fd()
-    ));
-    let file = own(raw);
+    let file = recv_fd(me, far)?;
     let mut content = Vec::new();
-    FdStream::new(file.0, me).read_to_end(&mut content)?;
+    FdStream::new(file, me).read_to_end(&mut content)?;
     me.say(format_args!(
         "read it: {:?}",
         String::from_utf8_lossy(&content)
@@ -714,24 +728,7 @@ pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
                 || unistd::ftruncate(&memfd.0, largest as i64),
             )?;
             let mut section = Section::map(n, &memfd.0, largest)?;
-            let fds = [memfd.0.as_raw_fd()];
-            let iov = [IoSlice::new(b"s")];
-            n.call(
-                format_args!(
-                    "sendmsg({}, {{\"s\", SCM_RIGHTS [{}]}}, 0)   (the section, once)",
-                    client_end.as_raw_fd(),
-                    fds[0]
-                ),
-                || {
-                    socket::sendmsg::<()>(
-                        client_end.as_raw_fd(),
-                        &iov,
-                        &[ControlMessage::ScmRights(&fds)],
-                        MsgFlags::empty(),
-                        None,
-                    )
-                },
-            )?;
+            send_fd(n, &client_end, &memfd.0, "the section, once")?;
             let mut socket = FdStream::new(client_end, n);
             let mut frame = Vec::new();
             let (mut inline, mut shared) = (0u64, 0u64);
@@ -785,26 +782,7 @@ pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
 /// The server of [`section`]: receives the section's descriptor, maps it, and takes each
 /// message from the socket or from the section, checking every offset and length.
 fn section_server(me: &Narrator, conn: OwnedFd, count: u64, largest: usize) -> Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("recvmsg", e))?;
-    let mut fd = None;
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|e| Error::sys("recvmsg: control messages", e))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            fd = fds.first().copied().map(own);
-        }
-    }
-    let fd = fd.ok_or_else(|| Error::bad_data("recvmsg", "no section descriptor came"))?;
+    let fd = Fd(recv_fd(me, &conn)?);
     let len = stream::fd_len(&fd.0)?;
     me.say(format_args!(
         "received the section (fd {}, {len} bytes); mapping it",

@@ -45,6 +45,17 @@ impl Run {
         lines[0]
     }
 
+    /// The number after `name=` in the summary line; panics (fails the test) if there is
+    /// none.
+    pub fn field(&self, name: &str) -> u64 {
+        let summary = self.summary();
+        summary
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {summary:?}"))
+    }
+
     /// Panics with the whole output unless the exit code is `code`.
     pub fn assert_code(&self, code: i32) -> &Run {
         assert_eq!(self.code, Some(code), "unexpected exit status:\n{self}");
