@@ -36,11 +36,7 @@ fn both_roles_in_one_terminal_meet_at_the_fifo_and_remove_it() {
         "{r}"
     );
     assert!(r.stdout.contains("unlink("), "{r}");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -54,11 +50,7 @@ fn a_consumer_started_first_receives_a_hundred_thousand_messages() {
     let consumer = consumer.finish();
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(100_000, 64));
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -76,11 +68,7 @@ fn a_producer_started_first_waits_for_its_consumer() {
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(100, 1 << 20));
     producer.finish().assert_code(0);
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -151,11 +139,7 @@ fn keep_leaves_a_fifo_that_outlives_the_processes_and_clean_removes_it() {
     let clean = fifo_demo(&["clean", "--path", &path]);
     clean.assert_code(0);
     assert_eq!(clean.summary(), "summary: removed=1");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -176,11 +160,7 @@ fn a_left_over_fifo_is_used_said_so_and_cleaned() {
         "a FIFO it did not make is not its to remove"
     );
     fifo_demo(&["clean", "--path", &path]).assert_code(0);
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -223,11 +203,7 @@ fn a_consumer_killed_mid_stream_gives_the_producer_epipe() {
     // The consumer made the FIFO and was killed before it could remove it.
     assert!(is_fifo(&dir.path("fifo")));
     fifo_demo(&["clean", "--path", &path]).assert_code(0);
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -255,11 +231,7 @@ fn a_server_answers_three_clients_at_once() {
     let r = server.finish();
     r.assert_code(0);
     assert_eq!(r.summary(), "summary: requests=300 next=300");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -295,11 +267,7 @@ fn writes_of_at_most_pipe_buf_bytes_never_interleave() {
         r.summary(),
         "summary: writers=4 frame_bytes=4096 pipe_buf=4096 intact=2000 framing=kept"
     );
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -328,11 +296,7 @@ fn larger_writes_may_interleave_and_the_reader_says_which() {
         summary.ends_with("framing=kept") || summary.ends_with("framing=lost"),
         "{summary}"
     );
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]

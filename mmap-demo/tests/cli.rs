@@ -23,11 +23,7 @@ fn both_roles_in_one_terminal_share_a_mapped_file() {
     );
     assert!(r.stdout.contains("msync(addr, len, MS_SYNC)"), "{r}");
     assert!(r.stdout.contains("no read()"), "{r}");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -40,11 +36,7 @@ fn a_consumer_started_first_waits_and_reads_everything() {
     let r = consumer.finish();
     r.assert_code(0);
     assert_eq!(r.summary(), perfect(100_000, 64));
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -62,11 +54,7 @@ fn a_producer_started_first_waits_for_its_consumer() {
     r.assert_code(0);
     assert_eq!(r.summary(), perfect(1000, 4096));
     producer.finish().assert_code(0);
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -109,11 +97,7 @@ fn map_private_changes_stay_private() {
             .contains("my MAP_SHARED view: \"original content\""),
         "{r}"
     );
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -141,11 +125,7 @@ fn only_touched_pages_of_a_sparse_mapping_are_loaded() {
         "{s}"
     );
     assert!(r.field("disk_bytes") < (1 << 30) / 100, "{s}");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -181,11 +161,7 @@ fn a_polled_file_and_a_pipe_deliver_every_line() {
     // How late each side is depends on the machine; the count does not.
     assert_eq!(r.field("lines"), 5);
     assert!(r.stdout.contains("file, polled every 20 ms"), "{r}");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -200,7 +176,7 @@ fn a_left_over_file_is_reported_and_clean_removes_it() {
     let clean = mmap_demo(&["clean", "--path", &path]);
     clean.assert_code(0);
     assert_eq!(clean.summary(), "summary: removed=1");
-    assert!(dir.leftovers().is_empty());
+    dir.assert_empty();
 }
 
 #[test]

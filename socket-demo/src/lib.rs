@@ -398,19 +398,25 @@ pub fn client_raw(n: &Narrator, endpoint: &Endpoint) -> Result<()> {
     print_summary(format_args!("summary: lines={lines}"))
 }
 
+/// `socketpair(AF_UNIX, kind, 0)`: two connected Unix sockets, for a parent and the child
+/// it forks, with no name in the file system.
+fn socketpair(n: &Narrator, kind: SockType) -> Result<(OwnedFd, OwnedFd)> {
+    let name = if kind == SockType::Datagram {
+        "SOCK_DGRAM"
+    } else {
+        "SOCK_STREAM"
+    };
+    n.call(format_args!("socketpair(AF_UNIX, {name}, 0)"), || {
+        socket::socketpair(AddressFamily::Unix, kind, None, SockFlag::SOCK_CLOEXEC)
+    })
+}
+
 // ANCHOR: no_framing
 /// A byte stream keeps bytes, not messages. A child writes `count` messages of `size`
 /// bytes, each with its own `write` and no length in front; the parent reads with a large
 /// buffer and shows how the writes arrived: merged, and sometimes cut.
 pub fn no_framing(n: &Narrator, count: u64, size: usize) -> Result<()> {
-    let (reader, writer) = n.call("socketpair(AF_UNIX, SOCK_STREAM, 0)", || {
-        socket::socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-    })?;
+    let (reader, writer) = socketpair(n, SockType::Stream)?;
     match process::fork(n, "writer")? {
         Fork::Child(me) => {
             let result = stream::close(&me, reader).and_then(|()| {
@@ -462,14 +468,7 @@ pub fn no_framing(n: &Narrator, count: u64, size: usize) -> Result<()> {
 /// so no framing is needed; a datagram larger than the socket's send buffer is refused
 /// with EMSGSIZE.
 pub fn dgram(n: &Narrator, count: u64, size: usize) -> Result<()> {
-    let (receiver, sender) = n.call("socketpair(AF_UNIX, SOCK_DGRAM, 0)", || {
-        socket::socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-    })?;
+    let (receiver, sender) = socketpair(n, SockType::Datagram)?;
     let sndbuf = socket::getsockopt(&sender, sockopt::SndBuf)
         .map_err(|e| Error::sys("getsockopt(SO_SNDBUF)", e))?;
     n.say(format_args!(
@@ -623,14 +622,7 @@ fn recv_fd(n: &Narrator, socket: &OwnedFd) -> Result<OwnedFd> {
 /// socket with SCM_RIGHTS; the receiver reads the file it never opened, and asks the
 /// kernel who is at the other end of the socket (SO_PEERCRED).
 pub fn pass_fd(n: &Narrator, dir: &Path) -> Result<()> {
-    let (near, far) = n.call("socketpair(AF_UNIX, SOCK_STREAM, 0)", || {
-        socket::socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-    })?;
+    let (near, far) = socketpair(n, SockType::Stream)?;
     match process::fork(n, "receiver")? {
         Fork::Child(me) => {
             let result = stream::close(&me, near).and_then(|()| receive_fd(&me, &far));
@@ -700,14 +692,7 @@ fn receive_fd(me: &Narrator, far: &OwnedFd) -> Result<()> {
 /// into the section, and only its offset and length go through the socket.
 pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
     let largest = sizes.iter().copied().max().unwrap_or(0) + message::OVERHEAD;
-    let (client_end, server_end) = n.call("socketpair(AF_UNIX, SOCK_STREAM, 0)", || {
-        socket::socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-    })?;
+    let (client_end, server_end) = socketpair(n, SockType::Stream)?;
     match process::fork(n, "server")? {
         Fork::Child(me) => {
             let result = stream::close(&me, client_end)

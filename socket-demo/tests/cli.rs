@@ -43,11 +43,7 @@ fn server_and_client_in_one_terminal() {
         assert!(r.stdout.contains(call), "no {call} in:\n{r}");
     }
     assert!(r.stdout.contains("getsockopt(SO_PEERCRED) = {pid="), "{r}");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -61,11 +57,7 @@ fn a_hundred_thousand_round_trips_over_a_unix_socket() {
     let r = server.finish();
     r.assert_code(0);
     assert_eq!(r.summary(), "summary: clients=1 messages=100000 errors=0");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -131,11 +123,7 @@ fn a_killed_server_gives_the_client_a_clear_error() {
     assert!(!r.stderr.contains("panicked"), "{r}");
     // The killed server could not remove its socket file; clean does.
     socket_demo(&["clean", "--unix", &path]).assert_code(0);
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]
@@ -192,11 +180,7 @@ fn a_stale_socket_file_is_replaced_but_a_live_server_is_not() {
     let live = live.finish();
     live.assert_code(0);
     assert_eq!(live.summary(), "summary: clients=2 messages=1 errors=0");
-    assert!(
-        dir.leftovers().is_empty(),
-        "left behind: {:?}",
-        dir.leftovers()
-    );
+    dir.assert_empty();
 }
 
 #[test]

@@ -241,6 +241,12 @@ impl Scratch {
         self.path(name).to_string_lossy().into_owned()
     }
 
+    /// Fails the test if the demo left anything in the folder.
+    pub fn assert_empty(&self) {
+        let left = self.leftovers();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     /// The names of whatever is in the folder now.
     pub fn leftovers(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.0)
