@@ -206,7 +206,9 @@ fn help_explains_the_mechanism_with_an_example() {
 fn a_closed_standard_output_is_an_error_not_a_panic() {
     // Run the demo with its stdout already closed by the reader: the summary cannot be
     // written, and the consumer must say so and exit 1 rather than panic.
-    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    // O_CLOEXEC: tests run in parallel threads, and a process another test spawns must not
+    // inherit the read end, or the pipe would still have a reader.
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     drop(read_end);
     let status = std::process::Command::new(BIN)
         .args(["--quiet"])
