@@ -245,17 +245,15 @@ pub struct Served {
 }
 
 // ANCHOR: serve
-/// Accepts connections (all of them, or `clients` of them) and answers each message of
-/// each connection with the same message, its payload in capital letters. Every client
-/// gets a thread of its own, so several are served at once. A client that sends a frame
-/// longer than `max` bytes is disconnected; the others go on.
-pub fn serve(
+/// Accepts connections (all of them, or `clients` of them) and gives each one to
+/// `handle` on a thread of its own, so several clients are served at once. Returns when
+/// every connection has ended.
+fn accept_each(
     n: &Narrator,
     listener: &OwnedFd,
     clients: Option<u64>,
-    max: usize,
-) -> Result<Arc<Served>> {
-    let served = Arc::new(Served::default());
+    handle: impl Fn(u64, OwnedFd) + Clone + Send + 'static,
+) -> Result<()> {
     let mut threads = Vec::new();
     let mut accepted = 0;
     while clients != Some(accepted) {
@@ -264,29 +262,45 @@ pub fn serve(
             || socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map(own),
         )?;
         accepted += 1;
-        let id = accepted;
-        served.clients.fetch_add(1, Ordering::SeqCst);
-        if let Ok(peer) = socket::getsockopt(&conn.0, sockopt::PeerCredentials) {
-            n.say(format_args!(
+        let (handle, id) = (handle.clone(), accepted);
+        threads.push(std::thread::spawn(move || handle(id, conn.0)));
+    }
+    // Each connection ends when its client closes; wait for all of them before returning.
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(())
+}
+
+/// Answers each message of each connection with the same message, its payload in
+/// capital letters. A client that sends a frame longer than `max` bytes is disconnected;
+/// the others go on.
+pub fn serve(
+    n: &Narrator,
+    listener: &OwnedFd,
+    clients: Option<u64>,
+    max: usize,
+) -> Result<Arc<Served>> {
+    let served = Arc::new(Served::default());
+    // The closure runs on each client's thread, so it owns its own handles to both.
+    let (narrator, counters) = (n.clone(), Arc::clone(&served));
+    accept_each(n, listener, clients, move |id, conn| {
+        counters.clients.fetch_add(1, Ordering::SeqCst);
+        if let Ok(peer) = socket::getsockopt(&conn, sockopt::PeerCredentials) {
+            narrator.say(format_args!(
                 "client {id}: getsockopt(SO_PEERCRED) = {{pid={}, uid={}, gid={}}}: the kernel says who connected",
                 peer.pid(),
                 peer.uid(),
                 peer.gid()
             ));
         }
-        let (n, served) = (n.clone(), Arc::clone(&served));
-        threads.push(std::thread::spawn(move || {
-            if let Err(e) = answer(&n, conn.0, &served, max) {
-                served.errors.fetch_add(1, Ordering::SeqCst);
-                n.announce(format_args!(
-                    "client {id}: {e}; disconnected it, serving the others"
-                ));
-            }
-        }));
-    }
-    for thread in threads {
-        let _ = thread.join();
-    }
+        if let Err(e) = answer(&narrator, conn, &counters, max) {
+            counters.errors.fetch_add(1, Ordering::SeqCst);
+            narrator.announce(format_args!(
+                "client {id}: {e}; disconnected it, serving the others"
+            ));
+        }
+    })?;
     Ok(served)
 }
 
@@ -352,30 +366,16 @@ pub fn client(n: &Narrator, endpoint: &Endpoint, count: u64, size: usize) -> Res
 /// `--raw` server: echoes whatever each client sends in capital letters, so `socat` or a
 /// Python socket can be the client.
 pub fn serve_raw(n: &Narrator, listener: &OwnedFd, clients: Option<u64>) -> Result<()> {
-    let mut accepted = 0;
-    let mut threads = Vec::new();
-    while clients != Some(accepted) {
-        let conn = n.call(
-            format_args!("accept({}, NULL, NULL)", listener.as_raw_fd()),
-            || socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map(own),
-        )?;
-        accepted += 1;
-        let n = n.clone();
-        threads.push(std::thread::spawn(move || {
-            let mut stream = FdStream::new(conn.0, &n);
-            let mut buf = [0u8; 4096];
-            while let Ok(got @ 1..) = stream.read(&mut buf) {
-                if stream.write_all(&buf[..got].to_ascii_uppercase()).is_err() {
-                    break;
-                }
+    let narrator = n.clone();
+    accept_each(n, listener, clients, move |_, conn| {
+        let mut stream = FdStream::new(conn, &narrator);
+        let mut buf = [0u8; 4096];
+        while let Ok(got @ 1..) = stream.read(&mut buf) {
+            if stream.write_all(&buf[..got].to_ascii_uppercase()).is_err() {
+                break;
             }
-        }));
-    }
-    // Each connection ends when its client closes; wait for all of them before exiting.
-    for thread in threads {
-        let _ = thread.join();
-    }
-    Ok(())
+        }
+    })
 }
 
 /// `--raw` client: sends each line of standard input and prints what comes back.
