@@ -780,21 +780,5 @@ fn read_lines(
 
 /// Removes the file at `path` if a killed run left it (only a regular file).
 pub fn clean(n: &Narrator, path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Err(_) => {
-            n.say(format_args!("nothing at {}", path.display()));
-            print_summary("summary: removed=0")
-        }
-        Ok(meta) if !meta.is_file() => Err(Error::bad_data(
-            format!("{}", path.display()),
-            "not a regular file",
-        )
-        .hint("it is not ours to remove")),
-        Ok(_) => {
-            n.call(format_args!("unlink({:?})", path.display()), || {
-                unistd::unlink(path)
-            })?;
-            print_summary("summary: removed=1")
-        }
-    }
+    common::cleanup::remove_leftover(n, path, "a regular file", std::fs::FileType::is_file)
 }

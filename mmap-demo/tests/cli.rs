@@ -180,6 +180,19 @@ fn a_left_over_file_is_reported_and_clean_removes_it() {
 }
 
 #[test]
+fn clean_leaves_what_is_not_a_regular_file() {
+    let dir = Scratch::new("mmap-clean-dir");
+    let path = dir.arg("file");
+    std::fs::create_dir(dir.path("file")).unwrap();
+    let r = mmap_demo(&["clean", "--path", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it is not a regular file"), "{r}");
+    assert!(dir.path("file").is_dir(), "clean removed a directory");
+    std::fs::remove_dir(dir.path("file")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
 fn a_file_that_is_not_a_message_file_is_refused() {
     let dir = Scratch::new("mmap-corrupt");
     let path = dir.arg("file");

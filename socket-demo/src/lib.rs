@@ -916,21 +916,5 @@ impl Drop for Section {
 /// Removes a socket file a killed server left at `path` (only a socket).
 pub fn clean(n: &Narrator, path: &Path) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Err(_) => {
-            n.say(format_args!("nothing at {}", path.display()));
-            print_summary("summary: removed=0")
-        }
-        Ok(meta) if !meta.file_type().is_socket() => Err(Error::bad_data(
-            path.display().to_string(),
-            "it is not a socket",
-        )
-        .hint("it is not ours to remove")),
-        Ok(_) => {
-            n.call(format_args!("unlink({:?})", path.display()), || {
-                unistd::unlink(path)
-            })?;
-            print_summary("summary: removed=1")
-        }
-    }
+    common::cleanup::remove_leftover(n, path, "a socket", |t| t.is_socket())
 }

@@ -127,6 +127,22 @@ fn a_killed_server_gives_the_client_a_clear_error() {
 }
 
 #[test]
+fn clean_leaves_a_file_that_is_not_a_socket() {
+    let dir = Scratch::new("sock-clean-file");
+    let path = dir.arg("socket");
+    std::fs::write(dir.path("socket"), b"someone's notes").unwrap();
+    let r = socket_demo(&["clean", "--unix", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it is not a socket"), "{r}");
+    assert_eq!(
+        std::fs::read(dir.path("socket")).unwrap(),
+        b"someone's notes"
+    );
+    std::fs::remove_file(dir.path("socket")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
 fn a_client_with_an_oversized_frame_is_cut_off_and_the_others_are_served() {
     let dir = Scratch::new("sock-oversized");
     let path = dir.arg("socket");
