@@ -6,6 +6,9 @@
 //! that many bytes more (see [`crate::message`] for the layout). Each real system call
 //! is narrated, so a student sees a 1 MiB message arrive in 64 KiB pieces.
 //!
+//! The stream demos also share their `--count`/`--size` options ([`Messages`]) and the
+//! size limit ([`MAX_SIZE`]) that goes with them.
+//!
 //! This is mechanism-free: any descriptor works. What an error *means* (EPIPE on a pipe
 //! is "the consumer has exited") is said by the demo, which adds its own hint.
 
@@ -22,6 +25,27 @@ use crate::timing::{self, Stopwatch};
 
 /// How many messages a loop narrates call by call before it goes quiet.
 pub const NARRATED_MESSAGES: u64 = 3;
+
+/// The largest `--size` a stream demo accepts. A byte stream has no message size of its
+/// own (it is not a message queue); the limit only keeps one message's buffer reasonable.
+pub const MAX_SIZE: usize = 64 << 20;
+
+/// `--count` and `--size` of a stream demo (pipe, FIFO): how many messages, how large.
+/// `#[command(flatten)]` it into a CLI or a subcommand.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Messages {
+    /// Messages to send (0 sends nothing; the summary then says received=0).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=crate::tally::MAX_COUNT))]
+    pub count: u64,
+    /// Payload bytes per message: 1 to 64M (suffixes K, M: powers of 1024).
+    #[arg(long, default_value = "64", value_parser = size)]
+    pub size: usize,
+}
+
+/// Parses a `--size` for a stream demo: 1 byte to [`MAX_SIZE`].
+pub fn size(text: &str) -> std::result::Result<usize, String> {
+    crate::units::size_in(text, 1, MAX_SIZE)
+}
 
 /// A file descriptor that carries frames, with the narrator that reports its calls.
 #[derive(Debug)]

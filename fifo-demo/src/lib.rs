@@ -34,9 +34,6 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::sys::stat::{Mode, SFlag, stat};
 use nix::unistd::{self, PathconfVar, Pid};
 
-/// The largest `--size` this demo accepts (a FIFO is a stream; this only bounds buffers).
-pub const MAX_SIZE: usize = 64 << 20;
-
 /// Where the FIFO goes unless `--path` says otherwise: the per-user private folder.
 pub fn default_path(name: &str) -> Result<PathBuf> {
     Ok(common::paths::private_dir()?.join(name))
@@ -134,8 +131,8 @@ pub fn exchange(n: &Narrator, path: &Path, count: u64, size: usize) -> Result<()
     let _fifo = make_or_find(n, path)?;
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
-            let result =
-                open_end(&me, path, false).and_then(|fd| stream::consume(&me, fd, count, MAX_SIZE));
+            let result = open_end(&me, path, false)
+                .and_then(|fd| stream::consume(&me, fd, count, stream::MAX_SIZE));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {

@@ -12,10 +12,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use common::stream::Messages;
 use common::tally::MAX_COUNT;
 use common::{NarrationArgs, Narrator, Result, cleanup, stream};
-use fifo_demo::MAX_SIZE;
 
 /// mkfifo: a pipe with a name in the file system, so that processes with no common parent
 /// can use it. Either side may start first; open() waits for the other.
@@ -31,27 +31,12 @@ struct Cli {
     #[command(subcommand)]
     role: Option<Role>,
     #[command(flatten)]
-    exchange: Exchange,
+    exchange: Messages,
     /// The FIFO's path (default: fifo in a private per-user folder).
     #[arg(long, global = true)]
     path: Option<PathBuf>,
     #[command(flatten)]
     narration: NarrationArgs,
-}
-
-/// How many messages, how large.
-#[derive(Args, Debug, Clone, Copy)]
-struct Exchange {
-    /// Messages to send (0 sends nothing).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
-    count: u64,
-    /// Payload bytes per message: 1 to 64M (suffixes K, M: powers of 1024).
-    #[arg(long, default_value = "64", value_parser = size)]
-    size: usize,
-}
-
-fn size(text: &str) -> Result<usize, String> {
-    common::units::size_in(text, 1, MAX_SIZE)
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,7 +46,7 @@ enum Role {
     /// Example: cargo run -p fifo-demo -- producer --count 1000
     Producer {
         #[command(flatten)]
-        exchange: Exchange,
+        exchange: Messages,
         /// Send the lines of standard input as they are, instead of messages.
         #[arg(long)]
         stdin: bool,
@@ -74,7 +59,7 @@ enum Role {
     /// Example: cargo run -p fifo-demo -- consumer --raw    (then: echo hello > PATH)
     Consumer {
         #[command(flatten)]
-        exchange: Exchange,
+        exchange: Messages,
         /// Print whatever arrives, as it is, instead of checking messages.
         #[arg(long)]
         raw: bool,
@@ -109,7 +94,7 @@ enum Role {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         count: u64,
         /// Payload bytes per frame (a frame adds 16: 4080 makes 4096-byte writes).
-        #[arg(long, default_value = "4080", value_parser = size)]
+        #[arg(long, default_value = "4080", value_parser = stream::size)]
         size: usize,
     },
     /// Remove a FIFO (and client FIFOs beside it) that a killed run left behind.
@@ -168,7 +153,7 @@ fn run() -> Result<()> {
             let result = if raw {
                 fifo_demo::consume_raw(&n, fd)
             } else {
-                stream::consume(&n, fd, exchange.count, MAX_SIZE)
+                stream::consume(&n, fd, exchange.count, stream::MAX_SIZE)
             };
             keep_if_asked(&n, fifo, keep, &path);
             result

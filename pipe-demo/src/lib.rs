@@ -32,10 +32,6 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd;
 
-/// The largest `--size` this demo accepts. A pipe has no message size of its own (it is a
-/// stream); the limit only keeps one message's buffer reasonable.
-pub const MAX_SIZE: usize = 64 << 20;
-
 /// The message exchange: `pipe()`, `fork()`, the parent produces `count` messages of
 /// `size` bytes, the child consumes and verifies them and prints the summary line.
 /// Returns an error if the child found anything wrong (it exits 1).
@@ -52,7 +48,7 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
         Fork::Child(me) => {
             me.say("I only read, so I close my copy of the write end: while any write end is open, read() waits for data instead of returning 0");
             let result = stream::close(&me, write_end)
-                .and_then(|()| stream::consume(&me, read_end, count, MAX_SIZE));
+                .and_then(|()| stream::consume(&me, read_end, count, stream::MAX_SIZE));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
@@ -95,7 +91,7 @@ pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
                 }
                 message::encode_into(seq, size, &mut frame);
                 requests.write_all(&frame)?;
-                let Some(reply) = replies.read_frame(&mut buf, MAX_SIZE)? else {
+                let Some(reply) = replies.read_frame(&mut buf, stream::MAX_SIZE)? else {
                     return Err(Error::bad_data(
                         "read a reply",
                         "the server closed its pipe early",
@@ -125,7 +121,7 @@ fn serve(n: &Narrator, request_read: OwnedFd, reply_write: OwnedFd) -> Result<()
     let mut replies = FdStream::new(reply_write, n);
     let (mut buf, mut reply) = (Vec::new(), Vec::new());
     let mut served = 0;
-    while let Some(request) = requests.read_frame(&mut buf, MAX_SIZE)? {
+    while let Some(request) = requests.read_frame(&mut buf, stream::MAX_SIZE)? {
         if served == NARRATED_MESSAGES {
             n.mute("... serving the rest without narration");
         }
@@ -345,7 +341,7 @@ fn writer_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
         Fork::Parent { child } => {
             stream::close(n, write_end)?;
             let mut pipe = FdStream::new(read_end, n);
-            pipe.read_frame(&mut Vec::new(), MAX_SIZE)?;
+            pipe.read_frame(&mut Vec::new(), stream::MAX_SIZE)?;
             process::wait_for(n, child, "writer")?;
             match pipe.read(&mut [0; 16])? {
                 0 => {
@@ -367,7 +363,7 @@ fn reader_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
         Fork::Child(me) => {
             let result = stream::close(&me, write_end).and_then(|()| {
                 FdStream::new(read_end, &me)
-                    .read_frame(&mut Vec::new(), MAX_SIZE)
+                    .read_frame(&mut Vec::new(), stream::MAX_SIZE)
                     .map(drop)
             });
             me.say("exiting: the kernel closes my read end");

@@ -13,10 +13,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use common::tally::MAX_COUNT;
+use clap::{Parser, Subcommand};
+use common::stream::{self, Messages};
 use common::{NarrationArgs, Narrator, Result, cleanup, paths};
-use pipe_demo::MAX_SIZE;
 
 /// fork + pipe: a parent writes messages into a pipe and the child it forked reads them.
 /// A pipe is a one-way byte stream in the kernel, shared by inheriting its descriptors.
@@ -31,24 +30,9 @@ struct Cli {
     #[command(subcommand)]
     lesson: Option<Lesson>,
     #[command(flatten)]
-    exchange: Exchange,
+    exchange: Messages,
     #[command(flatten)]
     narration: NarrationArgs,
-}
-
-/// How many messages, how large.
-#[derive(Args, Debug, Clone, Copy)]
-struct Exchange {
-    /// Messages to send (0 sends nothing; the summary then says received=0).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
-    count: u64,
-    /// Payload bytes per message: 1 to 64M (suffixes K, M: powers of 1024).
-    #[arg(long, default_value = "64", value_parser = size)]
-    size: usize,
-}
-
-fn size(text: &str) -> Result<usize, String> {
-    common::units::size_in(text, 1, MAX_SIZE)
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,7 +40,7 @@ enum Lesson {
     /// Two pipes, requests one way and replies the other: one pipe is one-way only.
     ///
     /// Example: cargo run -p pipe-demo -- duplex --count 3
-    Duplex(Exchange),
+    Duplex(Messages),
     /// `ls DIR | grep hello` rebuilt from pipe, fork, dup2 and exec, on a folder it makes.
     ///
     /// Example: cargo run -p pipe-demo -- shell
@@ -67,7 +51,7 @@ enum Lesson {
     Capacity {
         /// First ask the kernel for this capacity (F_SETPIPE_SZ; it rounds up to a power
         /// of two pages, and only root may exceed /proc/sys/fs/pipe-max-size).
-        #[arg(long, value_parser = size)]
+        #[arg(long, value_parser = stream::size)]
         set: Option<usize>,
     },
     /// The ends of a pipe: read() returns 0 once the writers are gone, write() fails with

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use common::process::{self, Fork};
 use common::tally::MAX_COUNT;
-use common::{NarrationArgs, Narrator, Result, cleanup};
+use common::{NarrationArgs, Narrator, Result, cleanup, stream};
 use socket_demo::{DEFAULT_MAX, Endpoint};
 
 /// Sockets: a server binds a name (a path, or an address and a port) and listens; clients
@@ -60,12 +60,8 @@ struct Messages {
     #[arg(long, global = true, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
     count: u64,
     /// Payload bytes per message.
-    #[arg(long, global = true, default_value = "64", value_parser = size)]
+    #[arg(long, global = true, default_value = "64", value_parser = stream::size)]
     size: usize,
-}
-
-fn size(text: &str) -> Result<usize, String> {
-    common::units::size_in(text, 1, 64 << 20)
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,7 +71,7 @@ enum Lesson {
     /// Example: cargo run -p socket-demo -- server --tcp
     Server {
         /// The largest frame payload a client may send; a longer one disconnects it.
-        #[arg(long, default_value = "16M", value_parser = size)]
+        #[arg(long, default_value = "16M", value_parser = stream::size)]
         max: usize,
         /// Echo raw bytes in capital letters, for socat or Python clients.
         #[arg(long)]
