@@ -10,6 +10,7 @@
 //! - [`cleanup`]: guards that remove kernel objects, also on Ctrl-C;
 //! - [`process`]: fork, exit a child, wait for it;
 //! - [`paths`]: a private per-user folder for paths;
+//! - [`owner`]: is this path or descriptor ours to touch (`lstat`/`fstat`: type, owner)?
 //! - [`units`]: sizes on the command line.
 //!
 //! A pipe, a queue or a shared memory segment never appears here; those live in their
@@ -20,6 +21,7 @@ pub mod error;
 pub mod exit;
 pub mod message;
 pub mod narrate;
+pub mod owner;
 pub mod paths;
 pub mod process;
 pub mod stream;
