@@ -8,8 +8,8 @@
 # heading below a chapter's title has a fixed id ({#id}), so that a link to it works in
 # every language; every link inside the book resolves (mdbook-linkcheck2), and every link
 # to a heading finds that heading, in the English and in the Korean book; every Korean
-# page carries the Korean title; po/ko.po translates every English message, with none
-# fuzzy or missing (msgfmt, msgcmp).
+# page carries the Korean title, and no emphasis mark shows in its text; po/ko.po
+# translates every English message, with none fuzzy or missing (msgfmt, msgcmp).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -88,6 +88,24 @@ for language in en ko; do
   done < <(grep -rHoP '\]\(\K[a-z0-9-]+\.md#[^)]+' src)
 done
 [ "$status" -eq 0 ] || exit 1
+
+# mdbook-gettext writes emphasis back as _text_, which CommonMark cannot close inside a
+# word: `*데모*가` would show its underscores, and `_데모_ 가` renders with a stray space.
+# Look at the Korean pages' text (code left out) for both.
+echo "checking emphasis in the Korean book"
+perl -CSD -Mutf8 -e '
+  my $bad = 0;
+  for my $f (@ARGV) {
+    open my $h, "<:utf8", $f or next; local $/; my $s = <$h>;
+    next unless $s =~ m{<main>(.*)</main>}s; $s = $1;
+    $s =~ s{<pre\b.*?</pre>}{}gs; $s =~ s{<code\b.*?</code>}{}gs;
+    (my $t = $s) =~ s{<[^>]+>}{}g;
+    while ($t =~ m{(.{0,15}(?:\p{Hangul}[_*]|[_*]\p{Hangul}).{0,15})}g) {
+      print STDERR "  $f: an emphasis mark shows: $1\n"; $bad++ }
+    while ($s =~ m{(.{0,20}</em> (?:은|는|이|가|을|를|의|에|와|과|로|으로|도|만|에서|라는|이라는|입니다|합니다|한|할)(?=[\s.,)]))}g) {
+      print STDERR "  $f: a space between a word and its particle: $1\n"; $bad++ }
+  }
+  exit($bad ? 1 : 0);' book/ko/html/*.html
 
 echo "checking the Korean title"
 english_title=$(sed -nE 's/^title = "(.*)"$/\1/p' book.toml)
