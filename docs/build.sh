@@ -91,7 +91,8 @@ done
 
 # mdbook-gettext writes emphasis back as _text_, which CommonMark cannot close inside a
 # word: `*데모*가` would show its underscores, and `_데모_ 가` renders with a stray space.
-# Look at the Korean pages' text (code left out) for both.
+# mdBook's smart quotes turn the closing " of `"요약"의` into an opening one. Look at the
+# Korean pages' text (code left out) for all three.
 echo "checking emphasis in the Korean book"
 perl -CSD -Mutf8 -e '
   my $bad = 0;
@@ -104,6 +105,8 @@ perl -CSD -Mutf8 -e '
       print STDERR "  $f: an emphasis mark shows: $1\n"; $bad++ }
     while ($s =~ m{(.{0,20}</em> (?:은|는|이|가|을|를|의|에|와|과|로|으로|도|만|에서|라는|이라는|입니다|합니다|한|할)(?=[\s.,)]))}g) {
       print STDERR "  $f: a space between a word and its particle: $1\n"; $bad++ }
+    while ($t =~ m{(“[^”“]{1,60}“\p{Hangul})}g) {
+      print STDERR "  $f: a straight quote before a particle became an opening quote: $1\n"; $bad++ }
   }
   exit($bad ? 1 : 0);' book/ko/html/*.html
 
