@@ -20,6 +20,7 @@
 pub mod cleanup;
 pub mod error;
 pub mod exit;
+pub mod i18n;
 pub mod message;
 pub mod narrate;
 pub mod owner;
