@@ -2,6 +2,7 @@
 //!
 //! - [`error`]: the error type (call, errno, hint) and its exit codes;
 //! - [`exit`]: `main() -> ExitCode` around `run()`;
+//! - [`i18n`]: English or Korean: `tr!`, `say!`, `--lang` and the translated `--help`;
 //! - [`narrate`]: `[producer 4242] pipe() = [3, 4]`, `--quiet` and `--step`;
 //! - [`message`]: the demo frame (seq, len, payload, crc32) and its untrusting decoder;
 //! - [`stream`]: frames over a byte stream (pipe, FIFO, stream socket);
@@ -19,6 +20,7 @@
 pub mod cleanup;
 pub mod error;
 pub mod exit;
+pub mod i18n;
 pub mod message;
 pub mod narrate;
 pub mod owner;
