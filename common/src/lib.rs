@@ -2,6 +2,7 @@
 //!
 //! - [`error`]: the error type (call, errno, hint) and its exit codes;
 //! - [`exit`]: `main() -> ExitCode` around `run()`;
+//! - [`i18n`]: English or Korean: `tr!`, `say!`, `--lang` and the translated `--help`;
 //! - [`narrate`]: `[producer 4242] pipe() = [3, 4]`, `--quiet`, `--step` and `--all`;
 //! - [`sys`]: the narrated system calls the demos share, one function per call;
 //! - [`message`]: the demo frame (seq, len, payload, crc32) and its untrusting decoder;

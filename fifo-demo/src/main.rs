@@ -37,6 +37,8 @@ struct Cli {
     path: Option<PathBuf>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,7 +110,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let default_name = match cli.role {
         Some(Role::Server { .. } | Role::Client { .. }) => "fifo-server",
         _ => "fifo",
@@ -192,4 +194,9 @@ fn keep_if_asked(n: &Narrator, fifo: Option<cleanup::Guard>, keep: bool, path: &
         }
         other => drop(other),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -40,6 +40,8 @@ struct Cli {
     clients: Option<u64>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// Where the server listens.
@@ -113,7 +115,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let endpoint = match (&cli.place.tcp, &cli.place.unix) {
         (Some(addr), _) => Endpoint::Tcp(*addr),
         (None, Some(path)) => Endpoint::Unix(path.clone()),
@@ -204,4 +206,9 @@ fn run() -> Result<()> {
             )),
         },
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }
