@@ -183,12 +183,14 @@ pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {
 /// it `exec`s the two sides of `ls | grep`.
 pub fn dup2(n: &Narrator, fd: &impl AsFd, target: RawFd) -> Result<()> {
     let raw = fd.as_fd().as_raw_fd();
+    // dup2 returns the new descriptor's number, as strace shows it.
     n.call(format_args!("dup2({raw}, {target})"), || match target {
-        0 => unistd::dup2_stdin(fd),
-        1 => unistd::dup2_stdout(fd),
-        2 => unistd::dup2_stderr(fd),
+        0 => unistd::dup2_stdin(fd).map(|()| target),
+        1 => unistd::dup2_stdout(fd).map(|()| target),
+        2 => unistd::dup2_stderr(fd).map(|()| target),
         _ => Err(Errno::EINVAL),
     })
+    .map(drop)
 }
 
 /// `fcntl(2)`, for the commands the demos use; returns what the call returns (a size,
@@ -212,18 +214,36 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
 /// nothing to read and a writer still exists, so it is narrated before and after.
 pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    n.call_blocking(format_args!("read({raw}, buf, {len})"), || {
-        unistd::read(fd, buf)
-    })
+    let desc = format!("read({raw}, buf, {len})");
+    if may_block(n, fd) {
+        n.call_blocking(desc, || unistd::read(fd, buf))
+    } else {
+        n.call(desc, || unistd::read(fd, buf))
+    }
 }
 
 /// `write(2)`: may take fewer bytes than offered, and waits while the pipe or socket is
 /// full. Rust ignores SIGPIPE, so a write with no reader left fails with EPIPE.
 pub fn write(n: &Narrator, fd: &impl AsFd, buf: &[u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    n.call_blocking(format_args!("write({raw}, buf, {len})"), || {
-        unistd::write(fd, buf)
-    })
+    let desc = format!("write({raw}, buf, {len})");
+    if may_block(n, fd) {
+        n.call_blocking(desc, || unistd::write(fd, buf))
+    } else {
+        n.call(desc, || unistd::write(fd, buf))
+    }
+}
+
+/// Whether a `read` or `write` on `fd` is narrated as a call that can block: not when
+/// the descriptor is `O_NONBLOCK` (it fails with EAGAIN instead of waiting). Asked only
+/// when the line will be printed, so a quiet loop makes no extra call.
+fn may_block(n: &Narrator, fd: &impl AsFd) -> bool {
+    if n.is_silent() {
+        return true;
+    }
+    fcntl::fcntl(fd, FcntlArg::F_GETFL)
+        .map(|flags| !OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK))
+        .unwrap_or(true)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use common::message::{self, Frame};
 use common::narrate::print_summary;
 use common::process::{self, Fork};
-use common::stream::{self, FdStream, NARRATED_MESSAGES};
+use common::stream::{self, FdStream};
 use common::tally::Tally;
-use common::{Context, Error, Narrator, Result, cleanup, say, tr};
+use common::{Context, Error, HintOn, Narrator, Result, cleanup, say, sys, tr};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd;
 
@@ -37,7 +37,7 @@ use nix::unistd;
 /// Returns an error if the child found anything wrong (it exits 1).
 // ANCHOR: exchange
 pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     say!(
         n,
         "the kernel made a pipe: fd {read} reads, fd {write} writes (see /proc/{pid}/fd)",
@@ -52,7 +52,7 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
                 "I only read, so I close my copy of the write end: while any write end is \
                  open, read() waits for data instead of returning 0"
             );
-            let result = stream::close(&me, write_end)
+            let result = sys::close(&me, write_end)
                 .and_then(|()| stream::consume(&me, read_end, count, stream::MAX_SIZE));
             process::exit_child(&me, result)
         }
@@ -62,7 +62,7 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
                 "I only write, so I close my copy of the read end: if the consumer dies, \
                  write() then fails with EPIPE instead of filling a pipe nobody reads"
             );
-            stream::close(n, read_end)?;
+            sys::close(n, read_end)?;
             stream::produce(n, write_end, count, size)?;
             process::wait_for(n, child, "consumer")
         }
@@ -79,28 +79,25 @@ pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
         n,
         "a pipe carries bytes one way only, so a conversation needs two:"
     );
-    let (request_read, request_write) =
-        n.call("pipe()   (requests: client -> server)", unistd::pipe)?;
-    let (reply_read, reply_write) =
-        n.call("pipe()   (replies:  server -> client)", unistd::pipe)?;
+    let (request_read, request_write) = sys::pipe(n)?;
+    say!(n, "that one carries the requests: client -> server");
+    let (reply_read, reply_write) = sys::pipe(n)?;
+    say!(n, "that one carries the replies: server -> client");
     match process::fork(n, "server")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, request_write)
-                .and_then(|()| stream::close(&me, reply_read))
+            let result = sys::close(&me, request_write)
+                .and_then(|()| sys::close(&me, reply_read))
                 .and_then(|()| serve(&me, request_read, reply_write));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, request_read)?;
-            stream::close(n, reply_write)?;
+            sys::close(n, request_read)?;
+            sys::close(n, reply_write)?;
             let mut requests = FdStream::new(request_write, n);
             let mut replies = FdStream::new(reply_read, n);
             let mut tally = Tally::new(count);
             let (mut frame, mut buf) = (Vec::new(), Vec::new());
-            for seq in 0..count {
-                if seq == NARRATED_MESSAGES {
-                    n.mute(tr!("... the remaining round trips without narration"));
-                }
+            for seq in n.first_few(0..count, tr!("the remaining round trips without narration")) {
                 message::encode_into(seq, size, &mut frame);
                 requests.write_all(&frame)?;
                 let Some(reply) = replies.read_frame(&mut buf, stream::MAX_SIZE)? else {
@@ -117,8 +114,7 @@ pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
                 let intact = reply.intact && reply.payload == expected.as_slice();
                 tally.record(&Frame { intact, ..reply });
             }
-            n.unmute();
-            stream::close(n, requests.into_inner())?;
+            sys::close(n, requests.into_inner())?;
             say!(
                 n,
                 "the server sees end-of-file on the request pipe and exits"
@@ -135,17 +131,16 @@ fn serve(n: &Narrator, request_read: OwnedFd, reply_write: OwnedFd) -> Result<()
     let mut requests = FdStream::new(request_read, n);
     let mut replies = FdStream::new(reply_write, n);
     let (mut buf, mut reply) = (Vec::new(), Vec::new());
-    let mut served = 0;
-    while let Some(request) = requests.read_frame(&mut buf, stream::MAX_SIZE)? {
-        if served == NARRATED_MESSAGES {
-            n.mute(tr!("... serving the rest without narration"));
-        }
+    let mut served = 0u64;
+    for _ in n.first_few(0.., tr!("serving the rest without narration")) {
+        let Some(request) = requests.read_frame(&mut buf, stream::MAX_SIZE)? else {
+            break;
+        };
         let shouted = request.payload.to_ascii_uppercase();
         message::encode_payload(request.seq, &shouted, &mut reply);
         replies.write_all(&reply)?;
         served += 1;
     }
-    n.unmute();
     say!(
         n,
         "served {served} requests; the request pipe is at end-of-file",
@@ -166,16 +161,14 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     let ls = [c"ls".to_owned(), dir_arg];
     let grep = [c"grep".to_owned(), c"hello".to_owned()];
 
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     let ls_pid = match process::fork(n, "ls")? {
         Fork::Child(me) => {
             let result = run_program(&me, &ls, || {
-                me.call(format_args!("dup2({}, 1)", write_end.as_raw_fd()), || {
-                    unistd::dup2_stdout(&write_end).map(|()| 1)
-                })?;
+                sys::dup2(&me, &write_end, 1)?;
                 say!(me, "standard output (fd 1) is now the pipe's write end");
-                stream::close(&me, read_end)?;
-                stream::close(&me, write_end)
+                sys::close(&me, read_end)?;
+                sys::close(&me, write_end)
             });
             process::exit_child(&me, result)
         }
@@ -184,12 +177,10 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     let grep_pid = match process::fork(n, "grep")? {
         Fork::Child(me) => {
             let result = run_program(&me, &grep, || {
-                me.call(format_args!("dup2({}, 0)", read_end.as_raw_fd()), || {
-                    unistd::dup2_stdin(&read_end).map(|()| 0)
-                })?;
+                sys::dup2(&me, &read_end, 0)?;
                 say!(me, "standard input (fd 0) is now the pipe's read end");
-                stream::close(&me, read_end)?;
-                stream::close(&me, write_end)
+                sys::close(&me, read_end)?;
+                sys::close(&me, write_end)
             });
             process::exit_child(&me, result)
         }
@@ -199,8 +190,8 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     cleanup::exit_on_interrupt(n)?;
     // The parent must close both ends too: grep sees end-of-file only when every write
     // end is closed, and the parent's copy is one of them.
-    stream::close(n, read_end)?;
-    stream::close(n, write_end)?;
+    sys::close(n, read_end)?;
+    sys::close(n, write_end)?;
     process::wait_for(n, ls_pid, "ls")?;
     process::wait_for(n, grep_pid, "grep")?;
     print_summary("summary: ls=exited(0) grep=exited(0)")
@@ -216,21 +207,16 @@ fn run_program(me: &Narrator, argv: &[CString], setup: impl FnOnce() -> Result<(
     // SAFETY: setting a signal to SIG_DFL installs no handler code; nothing can run in a
     // signal context because of it.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.context("signal(SIGPIPE, SIG_DFL)")?;
-    let shown: Vec<_> = argv.iter().map(|a| format!("{a:?}")).collect();
-    let call = format!("execvp({:?}, [{}])", argv[0], shown.join(", "));
-    me.step(&call);
+    let program = argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
     say!(
         me,
-        "{call}: this process becomes {program}",
-        call,
-        program = argv[0].to_string_lossy()
+        "execvp: this process becomes {program}; on success the call never returns",
+        program
     );
-    let errno = match unistd::execvp(&argv[0], argv) {
-        Err(errno) => errno,
-        Ok(never) => match never {},
-    };
-    Err(Error::sys(format!("execvp({:?})", argv[0]), errno)
-        .hint(tr!("is the program installed and on PATH?")))
+    sys::execvp(me, argv).hint_on(Errno::ENOENT, tr!("is the program installed and on PATH?"))
 }
 // ANCHOR_END: shell
 
@@ -249,25 +235,20 @@ pub struct Capacity {
 /// fills it with non-blocking writes until EAGAIN, and drains it.
 // ANCHOR: capacity
 pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     if let Some(size) = set_size {
         let wanted = i32::try_from(size).map_err(|_| Error::usage(tr!("--set is too large")))?;
-        n.call(
-            format_args!("fcntl({}, F_SETPIPE_SZ, {size})", write_end.as_raw_fd()),
-            || fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(wanted)),
-        )
-        .map_err(|e| match e.errno() {
-            Some(Errno::EPERM) => e.hint(tr!(
-                "over /proc/sys/fs/pipe-max-size, which only root may exceed"
-            )),
-            Some(Errno::EBUSY) => e.hint(tr!("the pipe holds more data than the new size")),
-            _ => e,
-        })?;
+        sys::fcntl(n, &write_end, FcntlArg::F_SETPIPE_SZ(wanted))
+            .hint_on(
+                Errno::EPERM,
+                tr!("over /proc/sys/fs/pipe-max-size, which only root may exceed"),
+            )
+            .hint_on(
+                Errno::EBUSY,
+                tr!("the pipe holds more data than the new size"),
+            )?;
     }
-    let reported = n.call(
-        format_args!("fcntl({}, F_GETPIPE_SZ)", write_end.as_raw_fd()),
-        || fcntl(&write_end, FcntlArg::F_GETPIPE_SZ),
-    )?;
+    let reported = sys::fcntl(n, &write_end, FcntlArg::F_GETPIPE_SZ)?;
     let reported = usize::try_from(reported).unwrap_or(0);
     say!(
         n,
@@ -277,35 +258,24 @@ pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
 
     // A blocking write to a full pipe would sleep until a reader makes room; with
     // O_NONBLOCK it fails with EAGAIN instead, so one process can find the limit.
-    for (fd, name) in [(&write_end, "write"), (&read_end, "read")] {
-        n.call(
-            format_args!(
-                "fcntl({}, F_SETFL, O_NONBLOCK)   ({name} end)",
-                fd.as_raw_fd()
-            ),
-            || fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)),
-        )?;
-    }
+    sys::fcntl(n, &write_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    sys::fcntl(n, &read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    say!(
+        n,
+        "both ends are non-blocking now: a call that would wait fails with EAGAIN"
+    );
     let chunk = [b'x'; 4096];
     let mut filled = 0;
-    let mut writes = 0;
-    loop {
-        if writes == NARRATED_MESSAGES {
-            n.mute(tr!(
-                "... writing 4096-byte chunks without narration until the pipe is full"
-            ));
-        }
-        match n.call(
-            format_args!("write({}, buf, 4096)", write_end.as_raw_fd()),
-            || unistd::write(&write_end, &chunk),
-        ) {
+    for _ in n.first_few(
+        0..,
+        tr!("writing 4096-byte chunks without narration until the pipe is full"),
+    ) {
+        match sys::write(n, &write_end, &chunk) {
             Ok(wrote) => filled += wrote,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => break,
             Err(e) => return Err(e),
         }
-        writes += 1;
     }
-    n.unmute();
     say!(
         n,
         "write() = -1 EAGAIN after {filled} bytes: the pipe is full. Without O_NONBLOCK the \
@@ -315,10 +285,7 @@ pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
     let mut buf = vec![0; 64 << 10];
     let mut drained = 0;
     loop {
-        match n.call(
-            format_args!("read({}, buf, {})", read_end.as_raw_fd(), buf.len()),
-            || unistd::read(&read_end, &mut buf),
-        ) {
+        match sys::read(n, &read_end, &mut buf) {
             Ok(0) => break,
             Ok(got) => drained += got,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => break,
@@ -352,16 +319,16 @@ pub fn broken(n: &Narrator) -> Result<()> {
 }
 
 fn writer_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     match process::fork(n, "writer")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, read_end)
+            let result = sys::close(&me, read_end)
                 .and_then(|()| FdStream::new(write_end, &me).write_all(frame));
             say!(me, "exiting: the kernel closes my write end");
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, write_end)?;
+            sys::close(n, write_end)?;
             let mut pipe = FdStream::new(read_end, n);
             pipe.read_frame(&mut Vec::new(), stream::MAX_SIZE)?;
             process::wait_for(n, child, "writer")?;
@@ -383,10 +350,10 @@ fn writer_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
 }
 
 fn reader_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     match process::fork(n, "reader")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, write_end).and_then(|()| {
+            let result = sys::close(&me, write_end).and_then(|()| {
                 FdStream::new(read_end, &me)
                     .read_frame(&mut Vec::new(), stream::MAX_SIZE)
                     .map(drop)
@@ -395,7 +362,7 @@ fn reader_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, read_end)?;
+            sys::close(n, read_end)?;
             let mut pipe = FdStream::new(write_end, n);
             pipe.write_all(frame)?;
             process::wait_for(n, child, "reader")?;

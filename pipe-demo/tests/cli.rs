@@ -94,17 +94,35 @@ fn step_waits_for_enter_before_each_call_and_stops_waiting_at_end_of_input() {
     assert_eq!(r.summary(), perfect(1, 64));
 }
 
+/// The pid in the `[client PID]` tag of the first client line.
+fn client_pid(r: &testkit::Run) -> String {
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[client ")?.split(']').next())
+        .unwrap_or_else(|| panic!("no [client ...] line in:\n{r}"))
+        .to_string()
+}
+
 #[test]
 fn duplex_answers_every_request_over_a_second_pipe() {
     let r = pipe_demo(&["duplex", "--count", "1000", "--size", "100"]);
     r.assert_code(0);
     assert_eq!(r.summary(), perfect(1000, 100));
+    // Each pipe() is followed by the line that says which way it carries.
     assert!(
-        r.stdout.contains("(requests: client -> server) = [3, 4]"),
+        r.stdout.contains(
+            "] pipe() = [3, 4]\n[client {pid}] that one carries the requests: client -> server\n"
+                .replace("{pid}", &client_pid(&r))
+                .as_str()
+        ),
         "{r}"
     );
     assert!(
-        r.stdout.contains("(replies:  server -> client) = [5, 6]"),
+        r.stdout.contains(
+            "] pipe() = [5, 6]\n[client {pid}] that one carries the replies: server -> client\n"
+                .replace("{pid}", &client_pid(&r))
+                .as_str()
+        ),
         "{r}"
     );
 }
@@ -350,9 +368,13 @@ fn lang_ko_explains_shell_in_korean_with_the_same_calls_and_summary() {
         "{r}"
     );
     assert!(
-        r.stdout.contains(
-            r#"execvp("grep", ["grep", "hello"]): 이 프로세스가 grep 프로그램으로 바뀝니다"#
-        ),
+        r.stdout
+            .contains("execvp: 이 프로세스가 grep 프로그램으로 바뀝니다"),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains(r#"] execvp("grep", ["grep", "hello"]) ..."#),
         "{r}"
     );
     let found: Vec<&str> = r
