@@ -188,6 +188,7 @@ fn replace_stale(n: &Narrator, path: &Path) -> Result<()> {
     remove_stale(
         n,
         path,
+        "replacing it",
         "bind(2) found this at the path; only a socket of yours on which no server answers is replaced, anything else is left alone: remove it yourself if it is yours, or use another --unix path",
         || {
             Error::sys(format!("bind({:?})", path.display()), Errno::EADDRINUSE).hint(
@@ -201,11 +202,12 @@ fn replace_stale(n: &Narrator, path: &Path) -> Result<()> {
 /// Removes the socket file at `path` if, and only if, it is what a killed server leaves:
 /// a socket (`lstat`, which does not follow a link), owned by this user, on which no
 /// server answers. A regular file, a symbolic link, another user's socket give an error
-/// with `not_ours` as its hint; a live server's socket gives `alive()`. Returns whether
-/// there was anything to remove.
+/// with `not_ours` as its hint; a live server's socket gives `alive()`. `action` says
+/// what the removal is for. Returns whether there was anything to remove.
 fn remove_stale(
     n: &Narrator,
     path: &Path,
+    action: &str,
     not_ours: &str,
     alive: impl FnOnce() -> Error,
 ) -> Result<bool> {
@@ -215,7 +217,9 @@ fn remove_stale(
     if probe(n, path)? {
         return Err(alive());
     }
-    n.say("nobody answers: a stale socket file, left by a server that was killed; removing it");
+    n.say(format_args!(
+        "nobody answers: a stale socket file, left by a server that was killed; {action}"
+    ));
     // unlink(2) has no "only if it is still the file I judged" form, so look once more
     // that the name still leads to the same socket. Between this look and the unlink,
     // only someone allowed to rename in the folder could swap it: nobody else in the
@@ -1222,6 +1226,7 @@ pub fn clean(n: &Narrator, path: &Path) -> Result<()> {
     let removed = remove_stale(
         n,
         path,
+        "removing it",
         "it is not ours to remove: clean removes only a socket of yours that no server answers on",
         || {
             Error::bad_data(
