@@ -362,9 +362,18 @@ fn peer_of(conn: &OwnedFd) -> Peer {
     socket::getsockopt(conn, sockopt::PeerCredentials).map_or(Peer::Unknown, Peer::Unix)
 }
 
-/// Counts a client thread as running until it ends: it is dropped (and the count goes
-/// down) even if the thread panics; a thread that ends normally takes it down itself.
+/// Counts a client thread as running until it ends: the count goes down when this is
+/// dropped, at the end of the thread, even if the thread panics.
 struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    /// The thread is done: the count goes down now; returns how many are still running.
+    fn end(self) -> usize {
+        let count = Arc::clone(&self.0);
+        drop(self);
+        count.load(Ordering::SeqCst)
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -422,8 +431,7 @@ fn accept_each(
             .name(format!("client-{id}"))
             .spawn(move || {
                 handle(id, conn, peer);
-                let now = count.0.fetch_sub(1, Ordering::SeqCst) - 1;
-                std::mem::forget(count);
+                let now = count.end();
                 narrator.say(format_args!("client {id} is done; {now} being served"));
             })
             .context(format!("pthread_create(a thread for client {id})"))

@@ -379,9 +379,19 @@ fn a_client_gives_up_on_a_server_that_never_answers() {
 
 #[test]
 fn messages_over_16m_work_in_one_terminal() {
-    let r = socket_demo(&["--size", "17M", "--count", "2", "--quiet"]);
+    let dir = Scratch::new("sock-17m");
+    let r = socket_demo(&[
+        "--unix",
+        &dir.arg("socket"),
+        "--size",
+        "17M",
+        "--count",
+        "2",
+        "--quiet",
+    ]);
     r.assert_code(0);
     assert_eq!(r.summary(), perfect(2, 17 << 20));
+    dir.assert_empty();
 }
 
 #[test]
