@@ -57,6 +57,8 @@ struct Cli {
     /// Where to write the two SVG charts (default: target/bench/).
     #[arg(long)]
     charts: Option<PathBuf>,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// The payload sizes of every test.
@@ -67,7 +69,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let specs: Vec<&Spec> = ALL
         .iter()
         .filter(|s| cli.only.is_empty() || cli.only.iter().any(|o| o == s.name))
@@ -241,4 +243,9 @@ fn measure_one(
     }
     row.status = "ok".into();
     Ok(row)
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

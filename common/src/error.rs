@@ -75,7 +75,7 @@ impl Error {
         Error {
             call: String::new(),
             errno: None,
-            problem: Some(format!("interrupted by {signal}")),
+            problem: Some(crate::tr!("interrupted by {signal}", signal)),
             hint: None,
             kind: Kind::Interrupted,
         }
@@ -120,13 +120,18 @@ impl Error {
 }
 
 impl fmt::Display for Error {
-    /// One line: `write(4, buf, 80) failed: EPIPE (Broken pipe); hint: ...`.
+    /// One line: `write(4, buf, 80) failed: EPIPE (Broken pipe); hint: ...`. The words
+    /// "failed" and "hint" follow the chosen language (`write(4, buf, 80) 실패: EPIPE
+    /// (Broken pipe); 힌트: ...`); the call, the errno's name and its C-library text do not.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.call.is_empty() {
             // Not a failed call: a signal asked us to stop.
-            return write!(f, "{}", self.problem.as_deref().unwrap_or("interrupted"));
+            return match &self.problem {
+                Some(problem) => write!(f, "{problem}"),
+                None => write!(f, "{}", crate::tr!("interrupted")),
+            };
         }
-        write!(f, "{} failed", self.call)?;
+        write!(f, "{}", crate::tr!("{call} failed", call = self.call))?;
         if let Some(errno) = self.errno {
             write!(f, ": {}", errno_name(errno))?;
         }
@@ -134,7 +139,7 @@ impl fmt::Display for Error {
             write!(f, ": {problem}")?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "; hint: {hint}")?;
+            write!(f, "; {}", crate::tr!("hint: {hint}", hint))?;
         }
         Ok(())
     }

@@ -2,7 +2,9 @@
 //!
 //! - [`error`]: the error type (call, errno, hint) and its exit codes;
 //! - [`exit`]: `main() -> ExitCode` around `run()`;
-//! - [`narrate`]: `[producer 4242] pipe() = [3, 4]`, `--quiet` and `--step`;
+//! - [`i18n`]: English or Korean: `tr!`, `say!`, `--lang` and the translated `--help`;
+//! - [`narrate`]: `[producer 4242] pipe() = [3, 4]`, `--quiet`, `--step` and `--all`;
+//! - [`sys`]: the narrated system calls the demos share, one function per call;
 //! - [`message`]: the demo frame (seq, len, payload, crc32) and its untrusting decoder;
 //! - [`stream`]: frames over a byte stream (pipe, FIFO, stream socket);
 //! - [`tally`]: the consumer's checks and its summary line;
@@ -19,15 +21,18 @@
 pub mod cleanup;
 pub mod error;
 pub mod exit;
+pub mod i18n;
 pub mod message;
 pub mod narrate;
 pub mod owner;
 pub mod paths;
 pub mod process;
 pub mod stream;
+pub mod sys;
 pub mod tally;
 pub mod timing;
 pub mod units;
 
 pub use error::{Context, Error, Result};
 pub use narrate::{NarrationArgs, Narrator};
+pub use sys::HintOn;

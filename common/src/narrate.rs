@@ -42,6 +42,10 @@ pub struct NarrationArgs {
     /// Wait for Enter before each narrated system call (for walking through in class).
     #[arg(long, global = true)]
     pub step: bool,
+    /// Narrate every iteration of every loop, not only the first few (to watch a buffer
+    /// fill, a writer block and an index wrap around).
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub all: bool,
 }
 
 /// Prints what one role of one process does. Cheap to clone; a clone shares the mute switch.
@@ -50,6 +54,8 @@ pub struct Narrator {
     role: &'static str,
     pid: Pid,
     quiet: bool,
+    /// `--all`: loops never go quiet.
+    all: bool,
     /// `--step` is on; it turns itself off when standard input ends.
     step: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
@@ -90,6 +96,7 @@ impl Narrator {
             role,
             pid: unistd::getpid(),
             quiet: args.quiet,
+            all: args.all,
             step: Arc::new(AtomicBool::new(args.step && !args.quiet)),
             muted: Arc::new(AtomicBool::new(false)),
             terminal: Arc::new(Terminal::copy()),
@@ -109,7 +116,7 @@ impl Narrator {
             role,
             NarrationArgs {
                 quiet: true,
-                step: false,
+                ..NarrationArgs::default()
             },
         )
     }
@@ -121,6 +128,7 @@ impl Narrator {
             role,
             pid: unistd::getpid(),
             quiet: self.quiet,
+            all: self.all,
             step: Arc::new(AtomicBool::new(self.step.load(Ordering::Relaxed))),
             muted: Arc::new(AtomicBool::new(false)),
             terminal: self.terminal.clone(),
@@ -200,13 +208,42 @@ impl Narrator {
     ///
     /// `desc` is the call as a man page writes it, with its arguments, e.g.
     /// `format_args!("write({fd}, buf, {len})")`; it names the call in the error too.
+    /// Lessons do not call this directly: they call the wrappers of [`crate::sys`] (or
+    /// their demo's own `sys.rs`), which build `desc` from their typed arguments.
     pub fn call<T: Shown>(
         &self,
         desc: impl Display,
         f: impl FnOnce() -> nix::Result<T>,
     ) -> Result<T> {
-        self.step(&desc);
+        self.run(desc, false, f)
+    }
+
+    /// Like [`Narrator::call`], for a call that can block or that hands something to
+    /// another process (`read`, `write`, `accept`, `sem_wait`, `kill`, ...): it prints
+    /// `desc ...` *before* the call and `desc = result` after it. With two processes on
+    /// one terminal, cause then comes before effect: the writer's `write(4, buf, 80) ...`
+    /// is printed before its bytes can reach the reader, whose `read(3, ...) = 80` can only
+    /// be printed after that; and a process that waits says so while it waits.
+    pub fn call_blocking<T: Shown>(
+        &self,
+        desc: impl Display,
+        f: impl FnOnce() -> nix::Result<T>,
+    ) -> Result<T> {
+        self.run(desc, true, f)
+    }
+
+    fn run<T: Shown>(
+        &self,
+        desc: impl Display,
+        blocks: bool,
+        f: impl FnOnce() -> nix::Result<T>,
+    ) -> Result<T> {
+        let stepped = self.step(&desc);
         let silent = self.is_silent();
+        if blocks && !silent && !stepped {
+            // Under --step the prompt line already showed the call before it ran.
+            self.print(format_args!("{desc} ..."));
+        }
         match f() {
             Ok(value) => {
                 if !silent {
@@ -223,12 +260,38 @@ impl Narrator {
         }
     }
 
+    /// Narrates the first few iterations of a loop over `items` and then goes quiet,
+    /// saying once what it leaves out (`rest`, printed when the first silent iteration
+    /// starts); `--all` narrates every iteration. Narration comes back when the loop ends,
+    /// however it ends: the iterator restores it when it is dropped, an early `?` or
+    /// `break` included.
+    ///
+    /// ```ignore
+    /// for seq in n.first_few(0..count, "the remaining messages, without narration") {
+    ///     sys::write(n, &fd, &frame)?;
+    /// }
+    /// ```
+    pub fn first_few<I: IntoIterator>(
+        &self,
+        items: I,
+        rest: impl Display,
+    ) -> FirstFew<I::IntoIter> {
+        FirstFew {
+            items: items.into_iter(),
+            n: self.clone(),
+            rest: rest.to_string(),
+            seen: 0,
+            muted_here: false,
+        }
+    }
+
     /// Under `--step` (and not silent): shows the next call and waits for a line on
     /// standard input. [`Narrator::call`] does this by itself; call it directly only
     /// before a call that cannot go through `call`, such as `fork()`.
-    pub fn step(&self, desc: impl Display) {
+    /// Returns whether it showed the call (and so waited).
+    pub fn step(&self, desc: impl Display) -> bool {
         if self.is_silent() || !self.step.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         self.print(format_args!("next: {desc}  [Enter]"));
         // Read byte by byte with read(2) rather than through Rust's buffered stdin: after
@@ -242,15 +305,52 @@ impl Narrator {
             };
             match read {
                 Ok(1) if byte[0] != b'\n' => continue,
-                Ok(1) => return,
+                Ok(1) => return true,
                 Err(Errno::EINTR) => continue,
                 // End of input (Ctrl-D, or no terminal at all): stop waiting from now on.
                 _ => {
                     self.step.store(false, Ordering::Relaxed);
                     self.print(format_args!("standard input ended: --step stops waiting"));
-                    return;
+                    return true;
                 }
             }
+        }
+    }
+}
+
+/// How many iterations of a loop are narrated before it goes quiet (without `--all`).
+pub const FIRST_FEW: u64 = 3;
+
+/// The iterator of [`Narrator::first_few`].
+#[derive(Debug)]
+pub struct FirstFew<I> {
+    items: I,
+    n: Narrator,
+    rest: String,
+    seen: u64,
+    /// Whether this loop muted the narrator (and so must unmute it): a loop inside an
+    /// already quiet loop leaves the outer loop's silence alone.
+    muted_here: bool,
+}
+
+impl<I: Iterator> Iterator for FirstFew<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.items.next()?;
+        if self.seen == FIRST_FEW && !self.n.all && !self.n.is_silent() {
+            self.n.mute(format_args!("... {}", self.rest));
+            self.muted_here = true;
+        }
+        self.seen += 1;
+        Some(item)
+    }
+}
+
+impl<I> Drop for FirstFew<I> {
+    fn drop(&mut self) {
+        if self.muted_here {
+            self.n.unmute();
         }
     }
 }
@@ -362,6 +462,46 @@ mod tests {
         n.mute("enough");
         assert!(clone.is_silent());
         assert!(!n.for_role("child").is_silent());
+    }
+
+    #[test]
+    fn a_loop_goes_quiet_after_the_first_few_and_speaks_again_however_it_ends() {
+        let n = Narrator::new("test", NarrationArgs::default());
+        let seen: Vec<bool> = n
+            .first_few(0..5, "the rest")
+            .map(|_| n.is_silent())
+            .collect();
+        assert_eq!(seen, [false, false, false, true, true]);
+        assert!(!n.is_silent());
+        // An early return out of the loop (a `?`) drops the iterator: narration is back.
+        let failing = || -> Result<()> {
+            for i in n.first_few(0..10, "the rest") {
+                if i == 6 {
+                    return Err(Error::usage("stop"));
+                }
+            }
+            Ok(())
+        };
+        assert!(failing().is_err());
+        assert!(!n.is_silent());
+        // A quiet inner loop inside a quiet outer loop leaves the outer silence alone.
+        let mut inner_silent_after = Vec::new();
+        for _ in n.first_few(0..5, "outer rest") {
+            for _ in n.first_few(0..5, "inner rest") {}
+            inner_silent_after.push(n.is_silent());
+        }
+        assert_eq!(inner_silent_after, [false, false, false, true, true]);
+        assert!(!n.is_silent());
+    }
+
+    #[test]
+    fn with_all_every_iteration_is_narrated() {
+        let args = NarrationArgs {
+            all: true,
+            ..NarrationArgs::default()
+        };
+        let n = Narrator::new("test", args);
+        assert!(n.first_few(0..10, "the rest").all(|_| !n.is_silent()));
     }
 
     #[test]

@@ -152,6 +152,7 @@ impl<F: AsFd> FdStream<F> {
         buf: &'b mut Vec<u8>,
         max_len: usize,
     ) -> Result<Option<Frame<'b>>> {
+        buf.clear();
         buf.resize(HEADER_LEN, 0);
         if !self.read_full(buf)? {
             return Ok(None);
@@ -163,12 +164,26 @@ impl<F: AsFd> FdStream<F> {
                 "the bytes on the stream are not a demo frame (a foreign writer, or lost framing)",
             )
         })?;
-        buf.resize(HEADER_LEN + header.len + TRAILER_LEN, 0);
-        if !self.read_full(&mut buf[HEADER_LEN..])? {
-            return Err(
-                Error::bad_data(call(), "end of stream right after a frame header")
-                    .hint("the sender stopped in the middle of a message (was it killed?)"),
-            );
+        // The header is only the peer's word. Memory is given to the frame as its bytes
+        // arrive, never all at once on the header's say-so: a peer that announces 16 MiB
+        // and sends nothing costs a few KiB, not 16 MiB (and a hundred such peers do not
+        // add up to gigabytes).
+        let total = HEADER_LEN + header.len + TRAILER_LEN;
+        let mut have = HEADER_LEN;
+        while have < total {
+            if have == buf.len() {
+                grow(buf, total, fd)?;
+            }
+            match self.read(&mut buf[have..])? {
+                0 => {
+                    return Err(Error::bad_data(
+                        call(),
+                        format!("end of stream after {have} of the frame's {total} bytes"),
+                    )
+                    .hint("the sender stopped in the middle of a message (was it killed?)"));
+                }
+                got => have += got,
+            }
         }
         let buf: &'b [u8] = buf;
         let frame = message::check_frame(header, buf)
@@ -176,6 +191,31 @@ impl<F: AsFd> FdStream<F> {
         Ok(Some(frame))
     }
     // ANCHOR_END: read_frame
+}
+
+/// The smallest step by which [`FdStream::read_frame`] grows a frame's buffer.
+const GROWTH_STEP: usize = 64 << 10;
+
+/// Makes `buf` longer, towards `total` bytes: by what it holds already (so a large frame
+/// costs a few doublings, not one step per read), at least [`GROWTH_STEP`]. An allocation
+/// the system refuses (a small `ulimit -v`, or memory exhausted) is an error that says
+/// so, not an abort: `try_reserve_exact` reports the failure instead of ending the
+/// process (see `Vec::try_reserve_exact`).
+fn grow(buf: &mut Vec<u8>, total: usize, fd: i32) -> Result<()> {
+    let have = buf.len();
+    let step = have.max(GROWTH_STEP).min(total - have);
+    buf.try_reserve_exact(step).map_err(|_| {
+        Error::sys(
+            format!(
+                "malloc({}) for a frame of {total} bytes from fd {fd}",
+                have + step
+            ),
+            Errno::ENOMEM,
+        )
+        .hint("this process may not have that much memory (see `ulimit -v`): use a smaller --size")
+    })?;
+    buf.resize(have + step, 0);
+    Ok(())
 }
 
 // ANCHOR: produce
@@ -290,6 +330,44 @@ mod tests {
             .read_frame(&mut Vec::new(), 99)
             .unwrap_err();
         assert!(err.to_string().contains("over the limit of 99"), "{err}");
+    }
+
+    #[test]
+    fn a_header_that_announces_much_but_sends_little_costs_little_memory() {
+        // A hostile writer: a valid header announcing 60 MiB, then 100 bytes, then the
+        // end. The reader must not have set aside 60 MiB for it.
+        let (r, w) = unistd::pipe().unwrap();
+        let n = quiet();
+        let mut out = 0u64.to_le_bytes().to_vec();
+        out.extend_from_slice(&(60u32 << 20).to_le_bytes());
+        out.extend_from_slice(&[b'a'; 100]);
+        FdStream::new(w, &n).write_all(&out).unwrap();
+        let mut buf = Vec::new();
+        let err = FdStream::new(r, &n)
+            .read_frame(&mut buf, 64 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("end of stream after 112 of the frame's 62914576 bytes"),
+            "{err}"
+        );
+        assert!(buf.capacity() <= 2 * GROWTH_STEP, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn a_large_frame_arrives_whole_through_a_growing_buffer() {
+        // 1 MiB through a 64 KiB pipe: many reads, and the buffer grows as they come.
+        let (r, w) = unistd::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            message::encode_into(9, 1 << 20, &mut out);
+            FdStream::new(w, &quiet()).write_all(&out).unwrap();
+        });
+        let mut buf = Vec::new();
+        let mut reader = FdStream::new(r, &quiet());
+        let f = reader.read_frame(&mut buf, 1 << 20).unwrap().unwrap();
+        assert_eq!((f.seq, f.payload.len(), f.intact), (9, 1 << 20, true));
+        writer.join().unwrap();
     }
 
     #[test]

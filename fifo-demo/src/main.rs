@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use common::stream::Messages;
@@ -37,6 +38,8 @@ struct Cli {
     path: Option<PathBuf>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +85,9 @@ enum Role {
         /// Requests to send.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
         count: u64,
+        /// Seconds to wait for each reply before giving up (0: wait forever).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        timeout: u64,
     },
     /// Several writers on one FIFO: writes up to PIPE_BUF bytes never interleave.
     ///
@@ -97,7 +103,9 @@ enum Role {
         #[arg(long, default_value = "4080", value_parser = stream::size)]
         size: usize,
     },
-    /// Remove a FIFO (and client FIFOs beside it) that a killed run left behind.
+    /// Remove FIFOs (and client FIFOs beside them) that killed runs left behind.
+    ///
+    /// Without --path, both default FIFOs: the producer's and the server's.
     ///
     /// Example: cargo run -p fifo-demo -- clean
     Clean,
@@ -108,11 +116,18 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let default_name = match cli.role {
         Some(Role::Server { .. } | Role::Client { .. }) => "fifo-server",
         _ => "fifo",
     };
+    if let (Some(Role::Clean), None) = (&cli.role, &cli.path) {
+        let paths = [
+            fifo_demo::default_path("fifo")?,
+            fifo_demo::default_path("fifo-server")?,
+        ];
+        return fifo_demo::clean(&Narrator::new("clean", cli.narration), &paths);
+    }
     let path = match cli.path {
         Some(path) => path,
         None => fifo_demo::default_path(default_name)?,
@@ -133,6 +148,7 @@ fn run() -> Result<()> {
             let fifo = fifo_demo::make_or_find(&n, &path)?;
             cleanup::exit_on_interrupt(&n)?;
             let fd = fifo_demo::open_end(&n, &path, true)?;
+            fifo_demo::claim(&n, &fd, &path, "producer")?;
             let result = if stdin {
                 fifo_demo::produce_lines(&n, fd)
             } else {
@@ -161,9 +177,12 @@ fn run() -> Result<()> {
         Some(Role::Server { requests }) => {
             fifo_demo::server(&Narrator::new("server", cli.narration), &path, requests)
         }
-        Some(Role::Client { count }) => {
-            fifo_demo::client(&Narrator::new("client", cli.narration), &path, count)
-        }
+        Some(Role::Client { count, timeout }) => fifo_demo::client(
+            &Narrator::new("client", cli.narration),
+            &path,
+            count,
+            (timeout > 0).then(|| Duration::from_secs(timeout)),
+        ),
         Some(Role::Writers {
             writers,
             count,
@@ -175,7 +194,7 @@ fn run() -> Result<()> {
             count,
             size,
         ),
-        Some(Role::Clean) => fifo_demo::clean(&Narrator::new("clean", cli.narration), &path),
+        Some(Role::Clean) => fifo_demo::clean(&Narrator::new("clean", cli.narration), &[path]),
     }
 }
 
@@ -192,4 +211,9 @@ fn keep_if_asked(n: &Narrator, fifo: Option<cleanup::Guard>, keep: bool, path: &
         }
         other => drop(other),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -3,9 +3,11 @@
 //! Each test has its own folder (`Scratch`), checks that the demo removed what it made,
 //! and orders its processes by their narration ("waits until a writer ...") or by the
 //! FIFO itself, never by sleeping.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says it failed by panicking
 
 use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 
 use nix::sys::signal::Signal;
 use testkit::{Process, Scratch, perfect, run};
@@ -138,7 +140,7 @@ fn keep_leaves_a_fifo_that_outlives_the_processes_and_clean_removes_it() {
     );
     let clean = fifo_demo(&["clean", "--path", &path]);
     clean.assert_code(0);
-    assert_eq!(clean.summary(), "summary: removed=1");
+    assert_eq!(clean.summary(), "summary: removed=1 refused=0");
     dir.assert_empty();
 }
 
@@ -170,11 +172,7 @@ fn a_regular_file_in_the_way_is_refused_and_never_removed() {
     std::fs::write(dir.path("fifo"), b"someone's data").expect("write a file");
     let r = fifo_demo(&["producer", "--path", &path]);
     r.assert_code(1);
-    assert!(
-        r.stderr
-            .contains("it exists but is not a FIFO (it is a regular file)"),
-        "{r}"
-    );
+    assert!(r.stderr.contains("it is a regular file, not a FIFO"), "{r}");
     let clean = fifo_demo(&["clean", "--path", &path]);
     clean.assert_code(1);
     assert_eq!(
@@ -305,6 +303,7 @@ fn bad_usage_is_exit_2() {
     fifo_demo(&["producer", "--size", "65M"]).assert_code(2);
     fifo_demo(&["--frobnicate"]).assert_code(2);
     fifo_demo(&["writers", "--writers", "0"]).assert_code(2);
+    fifo_demo(&["client", "--timeout", "-1"]).assert_code(2);
 }
 
 #[test]
@@ -322,4 +321,338 @@ fn help_explains_the_mechanism_with_an_example() {
             "{role}: {r}"
         );
     }
+}
+
+/// Writes `bytes` into the FIFO at `path` with one write(2), as a client (or anyone who
+/// may open it) does; the open waits for the server, which is already reading.
+fn write_into(path: &Path, bytes: &[u8]) {
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the FIFO for writing");
+    fifo.write_all(bytes).expect("write");
+}
+
+/// A request as the server's protocol writes it: pid (u32), count (u32), little-endian.
+fn request(pid: u32, count: u32) -> Vec<u8> {
+    [pid.to_le_bytes(), count.to_le_bytes()].concat()
+}
+
+#[test]
+fn a_reply_never_goes_into_a_file_or_through_a_link() {
+    // The server builds the reply path from a pid that anyone may write into its FIFO.
+    let dir = Scratch::new("fifo-reply-trap");
+    let path = dir.arg("server");
+    std::fs::write(dir.path("server-4242"), b"precious data").unwrap();
+    std::fs::write(dir.path("target"), b"also precious").unwrap();
+    std::os::unix::fs::symlink(dir.path("target"), dir.path("server-4243")).unwrap();
+    let mut server = Process::start(BIN, &["server", "--path", &path, "--requests", "2"]);
+    server.wait_for_line("ready for requests");
+    write_into(&dir.path("server"), &request(4242, 1));
+    server.wait_for_line("server-4242: lstat(");
+    write_into(&dir.path("server"), &request(4243, 1));
+    server.wait_for_line("server-4243: lstat(");
+    let r = server.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: requests=2 next=0");
+    assert!(
+        r.stdout.contains("it is a regular file, not a FIFO")
+            && r.stdout.contains("it is a symbolic link, not a FIFO"),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path("server-4242")).unwrap(),
+        b"precious data"
+    );
+    assert_eq!(std::fs::read(dir.path("target")).unwrap(), b"also precious");
+    assert!(
+        std::fs::symlink_metadata(dir.path("server-4243"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_symbolic_link_at_the_fifos_path_is_refused_not_followed() {
+    let dir = Scratch::new("fifo-link");
+    nix::unistd::mkfifo(&dir.path("elsewhere"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::os::unix::fs::symlink(dir.path("elsewhere"), dir.path("fifo")).unwrap();
+    for role in ["consumer", "producer"] {
+        let r = fifo_demo(&[role, "--path", &dir.arg("fifo")]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("it is a symbolic link, not a FIFO"),
+            "{r}"
+        );
+    }
+    assert!(is_fifo(&dir.path("elsewhere")));
+}
+
+#[test]
+fn clean_removes_only_the_demos_own_fifos_and_names_the_rest() {
+    use nix::sys::stat::Mode;
+    let dir = Scratch::new("fifo-clean-mixed");
+    let path = dir.arg("P");
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let alive = std::process::id();
+    let fifo = |name: &str| nix::unistd::mkfifo(&dir.path(name), Mode::S_IRWXU).unwrap();
+    fifo("P"); // a killed producer's FIFO: removed
+    fifo(&format!("P-{dead}")); // a dead client's FIFO: removed
+    fifo("P-control"); // not a name the demo makes: left, named
+    fifo(&format!("P-{alive}")); // a running process's: left
+    fifo("P-999999"); // another user's FIFO: left
+    std::os::unix::fs::lchown(dir.path("P-999999"), Some(65534), Some(65534)).unwrap();
+    std::fs::write(dir.path("P-888888"), b"a file").unwrap(); // not a FIFO: left
+    std::os::unix::fs::symlink(dir.path("P-control"), dir.path("P-777777")).unwrap(); // left
+    let r = fifo_demo(&["clean", "--path", &path]);
+    r.assert_code(1);
+    assert_eq!(r.summary(), "summary: removed=2 refused=4");
+    for (name, why) in [
+        ("P-control", "not a name fifo-demo makes"),
+        (&format!("P-{alive}"), "is running"),
+        ("P-999999", "it belongs to uid 65534"),
+        ("P-888888", "it is a regular file, not a FIFO"),
+        ("P-777777", "it is a symbolic link, not a FIFO"),
+    ] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.contains(&format!("left {}", dir.arg(name))) && l.contains(why)),
+            "{name}: {r}"
+        );
+    }
+    let mut expected = vec![
+        format!("P-{alive}"),
+        "P-777777".to_string(),
+        "P-888888".to_string(),
+        "P-999999".to_string(),
+        "P-control".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(dir.leftovers(), expected);
+}
+
+#[test]
+fn clean_leaves_a_fifo_in_use() {
+    let dir = Scratch::new("fifo-clean-live");
+    let path = dir.arg("server");
+    let mut server = Process::start(BIN, &["server", "--path", &path, "--requests", "1"]);
+    server.wait_for_line("ready for requests");
+    let r = fifo_demo(&["clean", "--path", &path]);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains(&format!(
+            "pid {} holds a lock on it (/proc/locks)",
+            server.pid()
+        )),
+        "{r}"
+    );
+    assert!(is_fifo(&dir.path("server")));
+    fifo_demo(&["client", "--path", &path, "--count", "1"]).assert_code(0);
+    server.finish().assert_code(0);
+    dir.assert_empty();
+}
+
+#[test]
+fn junk_in_the_request_fifo_is_discarded_and_the_next_client_served() {
+    let dir = Scratch::new("fifo-junk");
+    let path = dir.arg("server");
+    let mut server = Process::start(BIN, &["server", "--path", &path, "--requests", "2"]);
+    server.wait_for_line("ready for requests");
+    // Three bytes alone: fewer than a request.
+    write_into(&dir.path("server"), b"abc");
+    server.wait_for_line("read 3 bytes, fewer than a request");
+    let client = fifo_demo(&["client", "--path", &path, "--count", "1", "--timeout", "20"]);
+    client.assert_code(0);
+    // Three bytes and then a request, in one write: the request is out of step.
+    write_into(
+        &dir.path("server"),
+        &[b"xyz".as_slice(), &request(4242, 1)].concat(),
+    );
+    server.wait_for_line("discarded them and the 3 bytes after them");
+    let client = fifo_demo(&["client", "--path", &path, "--count", "1", "--timeout", "20"]);
+    client.assert_code(0);
+    let r = server.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: requests=2 next=2");
+    dir.assert_empty();
+}
+
+#[test]
+fn a_client_gives_up_on_a_server_that_never_replies() {
+    // A "server" that holds its FIFO open for reading and never answers.
+    let dir = Scratch::new("fifo-silent");
+    nix::unistd::mkfifo(&dir.path("server"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let _silent = nix::fcntl::open(
+        &dir.path("server"),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let r = fifo_demo(&["client", "--path", &dir.arg("server"), "--timeout", "1"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("no reply within 1 s"), "{r}");
+    std::fs::remove_file(dir.path("server")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
+fn a_client_notices_within_seconds_that_its_server_died() {
+    let dir = Scratch::new("fifo-server-died");
+    nix::unistd::mkfifo(&dir.path("server"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let reader = nix::fcntl::open(
+        &dir.path("server"),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let mut client = Process::start(
+        BIN,
+        &["client", "--path", &dir.arg("server"), "--timeout", "0"],
+    );
+    client.wait_for_line(", buf, 8) = 8");
+    let clock = std::time::Instant::now();
+    drop(reader); // the server dies: nobody reads its FIFO any more
+    let r = client.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("ENXIO"), "{r}");
+    assert!(r.stderr.contains("the server has gone"), "{r}");
+    assert!(
+        clock.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        clock.elapsed()
+    );
+    std::fs::remove_file(dir.path("server")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
+fn a_second_producer_on_the_same_fifo_is_refused() {
+    let dir = Scratch::new("fifo-two-producers");
+    let path = dir.arg("fifo");
+    let mut consumer = Process::start(BIN, &["consumer", "--raw", "--path", &path]);
+    consumer.wait_for_line("waits until a writer opens the other end");
+    // The first producer holds the FIFO while it waits for lines on its standard input.
+    let mut first = Process::start(BIN, &["producer", "--stdin", "--path", &path]);
+    let line = first.wait_for_line("flock(");
+    assert!(line.ends_with(" = 0"), "{line}");
+    let second = fifo_demo(&["producer", "--path", &path, "--count", "1"]);
+    second.assert_code(1);
+    assert!(
+        second.stderr.contains(&format!(
+            "another producer uses {path} already (pid {}",
+            first.pid()
+        )),
+        "{second}"
+    );
+    first.send(b"only mine\n");
+    first.close_stdin();
+    first.finish().assert_code(0);
+    let r = consumer.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: bytes=10 reads=1");
+    dir.assert_empty();
+}
+
+#[test]
+fn a_second_server_on_the_same_fifo_is_refused() {
+    let dir = Scratch::new("fifo-two-servers");
+    let path = dir.arg("server");
+    let mut first = Process::start(BIN, &["server", "--path", &path, "--requests", "1"]);
+    first.wait_for_line("ready for requests");
+    let second = fifo_demo(&["server", "--path", &path]);
+    second.assert_code(1);
+    assert!(
+        second.stderr.contains(&format!(
+            "another server uses {path} already (pid {}",
+            first.pid()
+        )),
+        "{second}"
+    );
+    fifo_demo(&["client", "--path", &path, "--count", "1"]).assert_code(0);
+    let r = first.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: requests=1 next=1");
+    dir.assert_empty();
+}
+
+/// The address space of a process, from /proc/PID/status (proc(5)), in KiB.
+fn address_space_kib(pid: nix::unistd::Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_frame_too_large_for_a_small_ulimit_is_an_error_not_an_abort() {
+    let dir = Scratch::new("fifo-ulimit");
+    let path = dir.arg("fifo");
+    let mut consumer = Process::start(BIN, &["consumer", "--path", &path, "--count", "1"]);
+    consumer.wait_for_line("waits until a writer opens the other end");
+    // Give the consumer 24 MiB more address space than it has now (ulimit -v, set from
+    // outside with prlimit(1)): far less than the 64 MiB frame about to come.
+    let limit = (address_space_kib(consumer.pid()) + 24 * 1024) * 1024;
+    let set = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", consumer.pid()))
+        .arg(format!("--as={limit}:{limit}"))
+        .output();
+    if !set.as_ref().is_ok_and(|out| out.status.success()) {
+        eprintln!("skipped: prlimit(1) could not limit the consumer: {set:?}");
+        consumer.signal(Signal::SIGTERM);
+        let _ = consumer.finish();
+        return;
+    }
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path("fifo"))
+        .unwrap();
+    let mut head = 0u64.to_le_bytes().to_vec();
+    head.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    let chunk = vec![b'a'; 1 << 20];
+    // The consumer gives up part of the way: then the writes fail with EPIPE.
+    let _ = fifo
+        .write_all(&head)
+        .and_then(|()| (0..64).try_for_each(|_| fifo.write_all(&chunk)));
+    drop(fifo);
+    let r = consumer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("ENOMEM"), "{r}");
+    assert!(r.stderr.contains("ulimit -v"), "{r}");
+    dir.assert_empty();
+}
+
+#[test]
+fn a_private_folder_that_is_a_symbolic_link_is_refused() {
+    // XDG_RUNTIME_DIR/ipc-demos is a link (another user's, if we can make it so) to a
+    // folder that passes every check when followed.
+    let dir = Scratch::new("fifo-private-link");
+    std::fs::create_dir(dir.path("target")).unwrap();
+    std::os::unix::fs::symlink(dir.path("target"), dir.path("ipc-demos")).unwrap();
+    let _ = std::os::unix::fs::lchown(dir.path("ipc-demos"), Some(65534), Some(65534));
+    let r = run(
+        "env",
+        &[
+            &format!("XDG_RUNTIME_DIR={}", dir.arg("")),
+            BIN,
+            "--count",
+            "1",
+        ],
+        b"",
+    );
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("it is a symbolic link, not a folder"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("mkfifo("), "{r}");
+    assert_eq!(std::fs::read_dir(dir.path("target")).unwrap().count(), 0);
 }

@@ -39,6 +39,8 @@ struct Cli {
     path: Option<PathBuf>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// How many messages go through the file, how large.
@@ -110,7 +112,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let file_name = match cli.lesson {
         Some(Lesson::Private) => "mmap-private",
         Some(Lesson::Lazy { .. }) => "mmap-sparse",
@@ -182,4 +184,9 @@ fn run() -> Result<()> {
         }
         Some(Lesson::Clean) => mmap_demo::clean(&Narrator::new("clean", cli.narration), &path),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

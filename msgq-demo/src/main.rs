@@ -47,6 +47,8 @@ struct Cli {
     name: Option<String>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// What the producer sends and the consumer expects.
@@ -155,7 +157,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let role_name = match &cli.role {
         None | Some(Role::Producer { .. } | Role::Posix { .. }) => "producer",
         Some(Role::Consumer { .. }) => "consumer",
@@ -242,4 +244,9 @@ fn plan(args: &PlanArgs, nowait: bool) -> Result<Plan> {
         size: args.size,
         nowait,
     })
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -24,11 +24,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use common::message::{self, Frame};
 use common::narrate::print_summary;
 use common::process::{self, Fork};
-use common::stream::{self, FdStream, NARRATED_MESSAGES};
+use common::stream::{self, FdStream};
 use common::tally::Tally;
-use common::{Context, Error, Narrator, Result, cleanup};
+use common::{Context, Error, HintOn, Narrator, Result, cleanup, say, sys, tr};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd;
 
@@ -37,23 +37,32 @@ use nix::unistd;
 /// Returns an error if the child found anything wrong (it exits 1).
 // ANCHOR: exchange
 pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
-    n.say(format_args!(
-        "the kernel made a pipe: fd {} reads, fd {} writes (see /proc/{}/fd)",
-        read_end.as_raw_fd(),
-        write_end.as_raw_fd(),
-        unistd::getpid()
-    ));
+    let (read_end, write_end) = sys::pipe(n)?;
+    say!(
+        n,
+        "the kernel made a pipe: fd {read} reads, fd {write} writes (see /proc/{pid}/fd)",
+        read = read_end.as_raw_fd(),
+        write = write_end.as_raw_fd(),
+        pid = unistd::getpid()
+    );
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
-            me.say("I only read, so I close my copy of the write end: while any write end is open, read() waits for data instead of returning 0");
-            let result = stream::close(&me, write_end)
+            say!(
+                me,
+                "I only read, so I close my copy of the write end: while any write end is \
+                 open, read() waits for data instead of returning 0"
+            );
+            let result = sys::close(&me, write_end)
                 .and_then(|()| stream::consume(&me, read_end, count, stream::MAX_SIZE));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            n.say("I only write, so I close my copy of the read end: if the consumer dies, write() then fails with EPIPE instead of filling a pipe nobody reads");
-            stream::close(n, read_end)?;
+            say!(
+                n,
+                "I only write, so I close my copy of the read end: if the consumer dies, \
+                 write() then fails with EPIPE instead of filling a pipe nobody reads"
+            );
+            sys::close(n, read_end)?;
             stream::produce(n, write_end, count, size)?;
             process::wait_for(n, child, "consumer")
         }
@@ -66,37 +75,37 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
 /// checks every reply. Prints the summary of the replies.
 // ANCHOR: duplex
 pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
-    n.say("a pipe carries bytes one way only, so a conversation needs two:");
-    let (request_read, request_write) =
-        n.call("pipe()   (requests: client -> server)", unistd::pipe)?;
-    let (reply_read, reply_write) =
-        n.call("pipe()   (replies:  server -> client)", unistd::pipe)?;
+    say!(
+        n,
+        "a pipe carries bytes one way only, so a conversation needs two:"
+    );
+    let (request_read, request_write) = sys::pipe(n)?;
+    say!(n, "that one carries the requests: client -> server");
+    let (reply_read, reply_write) = sys::pipe(n)?;
+    say!(n, "that one carries the replies: server -> client");
     match process::fork(n, "server")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, request_write)
-                .and_then(|()| stream::close(&me, reply_read))
+            let result = sys::close(&me, request_write)
+                .and_then(|()| sys::close(&me, reply_read))
                 .and_then(|()| serve(&me, request_read, reply_write));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, request_read)?;
-            stream::close(n, reply_write)?;
+            sys::close(n, request_read)?;
+            sys::close(n, reply_write)?;
             let mut requests = FdStream::new(request_write, n);
             let mut replies = FdStream::new(reply_read, n);
             let mut tally = Tally::new(count);
             let (mut frame, mut buf) = (Vec::new(), Vec::new());
-            for seq in 0..count {
-                if seq == NARRATED_MESSAGES {
-                    n.mute("... the remaining round trips without narration");
-                }
+            for seq in n.first_few(0..count, tr!("the remaining round trips without narration")) {
                 message::encode_into(seq, size, &mut frame);
                 requests.write_all(&frame)?;
                 let Some(reply) = replies.read_frame(&mut buf, stream::MAX_SIZE)? else {
                     return Err(Error::bad_data(
-                        "read a reply",
-                        "the server closed its pipe early",
+                        tr!("read a reply"),
+                        tr!("the server closed its pipe early"),
                     )
-                    .hint("the server's own error message above says why"));
+                    .hint(tr!("the server's own error message above says why")));
                 };
                 // A reply is right if its checksum matches and it is our request, shouted.
                 let mut expected = vec![0; size];
@@ -105,9 +114,11 @@ pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
                 let intact = reply.intact && reply.payload == expected.as_slice();
                 tally.record(&Frame { intact, ..reply });
             }
-            n.unmute();
-            stream::close(n, requests.into_inner())?;
-            n.say("the server sees end-of-file on the request pipe and exits");
+            sys::close(n, requests.into_inner())?;
+            say!(
+                n,
+                "the server sees end-of-file on the request pipe and exits"
+            );
             process::wait_for(n, child, "server")?;
             print_summary(tally.summary())?;
             tally.verdict()
@@ -120,20 +131,21 @@ fn serve(n: &Narrator, request_read: OwnedFd, reply_write: OwnedFd) -> Result<()
     let mut requests = FdStream::new(request_read, n);
     let mut replies = FdStream::new(reply_write, n);
     let (mut buf, mut reply) = (Vec::new(), Vec::new());
-    let mut served = 0;
-    while let Some(request) = requests.read_frame(&mut buf, stream::MAX_SIZE)? {
-        if served == NARRATED_MESSAGES {
-            n.mute("... serving the rest without narration");
-        }
+    let mut served = 0u64;
+    for _ in n.first_few(0.., tr!("serving the rest without narration")) {
+        let Some(request) = requests.read_frame(&mut buf, stream::MAX_SIZE)? else {
+            break;
+        };
         let shouted = request.payload.to_ascii_uppercase();
         message::encode_payload(request.seq, &shouted, &mut reply);
         replies.write_all(&reply)?;
         served += 1;
     }
-    n.unmute();
-    n.say(format_args!(
-        "served {served} requests; the request pipe is at end-of-file"
-    ));
+    say!(
+        n,
+        "served {served} requests; the request pipe is at end-of-file",
+        served
+    );
     Ok(())
 }
 // ANCHOR_END: duplex
@@ -145,20 +157,18 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     // Build the argument lists before forking: the children should only rearrange
     // descriptors and exec.
     let dir_arg = CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::usage("the folder's path contains a NUL byte"))?;
+        .map_err(|_| Error::usage(tr!("the folder's path contains a NUL byte")))?;
     let ls = [c"ls".to_owned(), dir_arg];
     let grep = [c"grep".to_owned(), c"hello".to_owned()];
 
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     let ls_pid = match process::fork(n, "ls")? {
         Fork::Child(me) => {
             let result = run_program(&me, &ls, || {
-                me.call(format_args!("dup2({}, 1)", write_end.as_raw_fd()), || {
-                    unistd::dup2_stdout(&write_end).map(|()| 1)
-                })?;
-                me.say("standard output (fd 1) is now the pipe's write end");
-                stream::close(&me, read_end)?;
-                stream::close(&me, write_end)
+                sys::dup2(&me, &write_end, 1)?;
+                say!(me, "standard output (fd 1) is now the pipe's write end");
+                sys::close(&me, read_end)?;
+                sys::close(&me, write_end)
             });
             process::exit_child(&me, result)
         }
@@ -167,12 +177,10 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     let grep_pid = match process::fork(n, "grep")? {
         Fork::Child(me) => {
             let result = run_program(&me, &grep, || {
-                me.call(format_args!("dup2({}, 0)", read_end.as_raw_fd()), || {
-                    unistd::dup2_stdin(&read_end).map(|()| 0)
-                })?;
-                me.say("standard input (fd 0) is now the pipe's read end");
-                stream::close(&me, read_end)?;
-                stream::close(&me, write_end)
+                sys::dup2(&me, &read_end, 0)?;
+                say!(me, "standard input (fd 0) is now the pipe's read end");
+                sys::close(&me, read_end)?;
+                sys::close(&me, write_end)
             });
             process::exit_child(&me, result)
         }
@@ -182,8 +190,8 @@ pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     cleanup::exit_on_interrupt(n)?;
     // The parent must close both ends too: grep sees end-of-file only when every write
     // end is closed, and the parent's copy is one of them.
-    stream::close(n, read_end)?;
-    stream::close(n, write_end)?;
+    sys::close(n, read_end)?;
+    sys::close(n, write_end)?;
     process::wait_for(n, ls_pid, "ls")?;
     process::wait_for(n, grep_pid, "grep")?;
     print_summary("summary: ls=exited(0) grep=exited(0)")
@@ -199,24 +207,16 @@ fn run_program(me: &Narrator, argv: &[CString], setup: impl FnOnce() -> Result<(
     // SAFETY: setting a signal to SIG_DFL installs no handler code; nothing can run in a
     // signal context because of it.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.context("signal(SIGPIPE, SIG_DFL)")?;
-    let shown: Vec<_> = argv.iter().map(|a| format!("{a:?}")).collect();
-    me.step(format_args!(
-        "execvp({:?}, [{}])",
-        argv[0],
-        shown.join(", ")
-    ));
-    me.say(format_args!(
-        "execvp({:?}, [{}]): this process becomes {}",
-        argv[0],
-        shown.join(", "),
-        argv[0].to_string_lossy()
-    ));
-    let errno = match unistd::execvp(&argv[0], argv) {
-        Err(errno) => errno,
-        Ok(never) => match never {},
-    };
-    Err(Error::sys(format!("execvp({:?})", argv[0]), errno)
-        .hint("is the program installed and on PATH?"))
+    let program = argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    say!(
+        me,
+        "execvp: this process becomes {program}; on success the call never returns",
+        program
+    );
+    sys::execvp(me, argv).hint_on(Errno::ENOENT, tr!("is the program installed and on PATH?"))
 }
 // ANCHOR_END: shell
 
@@ -235,78 +235,67 @@ pub struct Capacity {
 /// fills it with non-blocking writes until EAGAIN, and drains it.
 // ANCHOR: capacity
 pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     if let Some(size) = set_size {
-        let wanted = i32::try_from(size).map_err(|_| Error::usage("--set is too large"))?;
-        n.call(
-            format_args!("fcntl({}, F_SETPIPE_SZ, {size})", write_end.as_raw_fd()),
-            || fcntl(&write_end, FcntlArg::F_SETPIPE_SZ(wanted)),
-        )
-        .map_err(|e| match e.errno() {
-            Some(Errno::EPERM) => {
-                e.hint("over /proc/sys/fs/pipe-max-size, which only root may exceed")
-            }
-            Some(Errno::EBUSY) => e.hint("the pipe holds more data than the new size"),
-            _ => e,
-        })?;
+        let wanted = i32::try_from(size).map_err(|_| Error::usage(tr!("--set is too large")))?;
+        sys::fcntl(n, &write_end, FcntlArg::F_SETPIPE_SZ(wanted))
+            .hint_on(
+                Errno::EPERM,
+                tr!("over /proc/sys/fs/pipe-max-size, which only root may exceed"),
+            )
+            .hint_on(
+                Errno::EBUSY,
+                tr!("the pipe holds more data than the new size"),
+            )?;
     }
-    let reported = n.call(
-        format_args!("fcntl({}, F_GETPIPE_SZ)", write_end.as_raw_fd()),
-        || fcntl(&write_end, FcntlArg::F_GETPIPE_SZ),
-    )?;
+    let reported = sys::fcntl(n, &write_end, FcntlArg::F_GETPIPE_SZ)?;
     let reported = usize::try_from(reported).unwrap_or(0);
-    n.say(format_args!(
-        "the pipe holds {}",
-        common::units::bytes(reported)
-    ));
+    say!(
+        n,
+        "the pipe holds {size}",
+        size = common::units::bytes(reported)
+    );
 
     // A blocking write to a full pipe would sleep until a reader makes room; with
     // O_NONBLOCK it fails with EAGAIN instead, so one process can find the limit.
-    for (fd, name) in [(&write_end, "write"), (&read_end, "read")] {
-        n.call(
-            format_args!(
-                "fcntl({}, F_SETFL, O_NONBLOCK)   ({name} end)",
-                fd.as_raw_fd()
-            ),
-            || fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)),
-        )?;
-    }
+    sys::fcntl(n, &write_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    sys::fcntl(n, &read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    say!(
+        n,
+        "both ends are non-blocking now: a call that would wait fails with EAGAIN"
+    );
     let chunk = [b'x'; 4096];
     let mut filled = 0;
-    let mut writes = 0;
-    loop {
-        if writes == NARRATED_MESSAGES {
-            n.mute("... writing 4096-byte chunks without narration until the pipe is full");
-        }
-        match n.call(
-            format_args!("write({}, buf, 4096)", write_end.as_raw_fd()),
-            || unistd::write(&write_end, &chunk),
-        ) {
+    for _ in n.first_few(
+        0..,
+        tr!("writing 4096-byte chunks without narration until the pipe is full"),
+    ) {
+        match sys::write(n, &write_end, &chunk) {
             Ok(wrote) => filled += wrote,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => break,
             Err(e) => return Err(e),
         }
-        writes += 1;
     }
-    n.unmute();
-    n.say(format_args!(
+    say!(
+        n,
         "write() = -1 EAGAIN after {filled} bytes: the pipe is full. Without O_NONBLOCK the \
-         writer would sleep here until the reader makes room."
-    ));
+         writer would sleep here until the reader makes room.",
+        filled
+    );
     let mut buf = vec![0; 64 << 10];
     let mut drained = 0;
     loop {
-        match n.call(
-            format_args!("read({}, buf, {})", read_end.as_raw_fd(), buf.len()),
-            || unistd::read(&read_end, &mut buf),
-        ) {
+        match sys::read(n, &read_end, &mut buf) {
             Ok(0) => break,
             Ok(got) => drained += got,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => break,
             Err(e) => return Err(e),
         }
     }
-    n.say("read() = -1 EAGAIN: empty again (the write end is still open, so this is not EOF)");
+    say!(
+        n,
+        "read() = -1 EAGAIN: empty again (the write end is still open, so this is not EOF)"
+    );
     Ok(Capacity {
         reported,
         filled,
@@ -322,35 +311,38 @@ pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
 pub fn broken(n: &Narrator) -> Result<()> {
     let mut frame = Vec::new();
     message::encode_into(0, 16, &mut frame);
-    n.say("part 1: the writer goes away");
+    say!(n, "part 1: the writer goes away");
     writer_goes_away(n, &frame)?;
-    n.say("part 2: the reader goes away");
+    say!(n, "part 2: the reader goes away");
     reader_goes_away(n, &frame)?;
     print_summary("summary: read_without_writers=EOF write_without_readers=EPIPE")
 }
 
 fn writer_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     match process::fork(n, "writer")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, read_end)
+            let result = sys::close(&me, read_end)
                 .and_then(|()| FdStream::new(write_end, &me).write_all(frame));
-            me.say("exiting: the kernel closes my write end");
+            say!(me, "exiting: the kernel closes my write end");
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, write_end)?;
+            sys::close(n, write_end)?;
             let mut pipe = FdStream::new(read_end, n);
             pipe.read_frame(&mut Vec::new(), stream::MAX_SIZE)?;
             process::wait_for(n, child, "writer")?;
             match pipe.read(&mut [0; 16])? {
                 0 => {
-                    n.say("read() = 0: end of file. No writer is left, so no data can ever come.");
+                    say!(
+                        n,
+                        "read() = 0: end of file. No writer is left, so no data can ever come."
+                    );
                     Ok(())
                 }
                 got => Err(Error::bad_data(
-                    "read() after the writer exited",
-                    format!("it returned {got}, not 0"),
+                    tr!("read() after the writer exited"),
+                    tr!("it returned {got}, not 0", got),
                 )),
             }
         }
@@ -358,35 +350,36 @@ fn writer_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
 }
 
 fn reader_goes_away(n: &Narrator, frame: &[u8]) -> Result<()> {
-    let (read_end, write_end) = n.call("pipe()", unistd::pipe)?;
+    let (read_end, write_end) = sys::pipe(n)?;
     match process::fork(n, "reader")? {
         Fork::Child(me) => {
-            let result = stream::close(&me, write_end).and_then(|()| {
+            let result = sys::close(&me, write_end).and_then(|()| {
                 FdStream::new(read_end, &me)
                     .read_frame(&mut Vec::new(), stream::MAX_SIZE)
                     .map(drop)
             });
-            me.say("exiting: the kernel closes my read end");
+            say!(me, "exiting: the kernel closes my read end");
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
-            stream::close(n, read_end)?;
+            sys::close(n, read_end)?;
             let mut pipe = FdStream::new(write_end, n);
             pipe.write_all(frame)?;
             process::wait_for(n, child, "reader")?;
             match pipe.write_all(frame) {
                 Err(e) if e.errno() == Some(Errno::EPIPE) => {
-                    n.say(
+                    say!(
+                        n,
                         "EPIPE: no reader is left. A C program would have been killed by SIGPIPE \
                          here; Rust ignores SIGPIPE before main(), so write() returns the error \
-                         instead, and a Rust program must check it.",
+                         instead, and a Rust program must check it."
                     );
                     Ok(())
                 }
                 Err(e) => Err(e),
                 Ok(()) => Err(Error::bad_data(
-                    "write() after the reader exited",
-                    "it succeeded, not EPIPE",
+                    tr!("write() after the reader exited"),
+                    tr!("it succeeded, not EPIPE"),
                 )),
             }
         }

@@ -33,6 +33,8 @@ struct Cli {
     exchange: Messages,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     match cli.lesson {
         None => {
             let n = Narrator::new("producer", cli.narration);
@@ -106,9 +108,15 @@ fn make_folder(n: &Narrator, dir: &std::path::Path) -> Result<cleanup::Guard> {
     for name in ["hello_world.c", "hello.txt", "notes.md", "main.rs"] {
         std::fs::write(dir.join(name), b"").context(format!("creat({name})"))?;
     }
-    n.say(format_args!(
-        "made {} with hello_world.c, hello.txt, notes.md, main.rs",
-        dir.display()
-    ));
+    common::say!(
+        n,
+        "made {dir} with hello_world.c, hello.txt, notes.md, main.rs",
+        dir = dir.display()
+    );
     Ok(guard)
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

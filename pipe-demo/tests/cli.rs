@@ -8,8 +8,25 @@ use testkit::{perfect, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pipe-demo");
 
+/// The variables that choose the language (`common::i18n::from_env`).
+const LOCALE_VARIABLES: [&str; 4] = ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"];
+
+/// Runs pipe-demo with `input` on standard input, with none of the locale variables but
+/// `vars` (through env(1), so that the machine's own locale cannot choose the language).
+fn with_locale(vars: &[&str], args: &[&str], input: &[u8]) -> testkit::Run {
+    let mut words: Vec<&str> = Vec::new();
+    for name in LOCALE_VARIABLES {
+        words.extend(["-u", name]);
+    }
+    words.extend(vars);
+    words.push(BIN);
+    words.extend(args);
+    run("env", &words, input)
+}
+
+/// pipe-demo in English, whatever the machine's locale.
 fn pipe_demo(args: &[&str]) -> testkit::Run {
-    run(BIN, args, b"")
+    with_locale(&[], args, b"")
 }
 
 #[test]
@@ -66,7 +83,7 @@ fn count_zero_sends_nothing_and_says_so() {
 fn step_waits_for_enter_before_each_call_and_stops_waiting_at_end_of_input() {
     // One Enter: the first call (pipe) goes ahead after it, the next prompt meets
     // end-of-file and the run finishes without waiting.
-    let r = run(BIN, &["--step", "--count", "1"], b"\n");
+    let r = with_locale(&[], &["--step", "--count", "1"], b"\n");
     r.assert_code(0);
     assert!(r.stdout.contains("next: pipe()  [Enter]"), "{r}");
     assert!(
@@ -77,17 +94,35 @@ fn step_waits_for_enter_before_each_call_and_stops_waiting_at_end_of_input() {
     assert_eq!(r.summary(), perfect(1, 64));
 }
 
+/// The pid in the `[client PID]` tag of the first client line.
+fn client_pid(r: &testkit::Run) -> String {
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[client ")?.split(']').next())
+        .unwrap_or_else(|| panic!("no [client ...] line in:\n{r}"))
+        .to_string()
+}
+
 #[test]
 fn duplex_answers_every_request_over_a_second_pipe() {
     let r = pipe_demo(&["duplex", "--count", "1000", "--size", "100"]);
     r.assert_code(0);
     assert_eq!(r.summary(), perfect(1000, 100));
+    // Each pipe() is followed by the line that says which way it carries.
     assert!(
-        r.stdout.contains("(requests: client -> server) = [3, 4]"),
+        r.stdout.contains(
+            "] pipe() = [3, 4]\n[client {pid}] that one carries the requests: client -> server\n"
+                .replace("{pid}", &client_pid(&r))
+                .as_str()
+        ),
         "{r}"
     );
     assert!(
-        r.stdout.contains("(replies:  server -> client) = [5, 6]"),
+        r.stdout.contains(
+            "] pipe() = [5, 6]\n[client {pid}] that one carries the replies: server -> client\n"
+                .replace("{pid}", &client_pid(&r))
+                .as_str()
+        ),
         "{r}"
     );
 }
@@ -212,6 +247,10 @@ fn a_closed_standard_output_is_an_error_not_a_panic() {
     drop(read_end);
     let status = std::process::Command::new(BIN)
         .args(["--quiet"])
+        .env_remove("LANGUAGE")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG")
         .stdout(write_end)
         .stderr(std::process::Stdio::piped())
         .output()
@@ -223,4 +262,279 @@ fn a_closed_standard_output_is_an_error_not_a_panic() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+// Korean (issue 13): explanations, hints and --help in Korean; system calls, errno names,
+// the [role pid] tag and the summary line the same bytes as in English.
+
+/// The system-call lines of a run, as `[role] call = result`: the pids of the processes
+/// replaced by their roles (they differ from run to run), and anything after the result
+/// (an explanation) left out. Sorted, because two processes' lines interleave freely.
+fn calls(r: &testkit::Run) -> Vec<String> {
+    let tagged: Vec<(&str, &str, &str)> = r
+        .stdout
+        .lines()
+        .filter_map(|line| {
+            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
+            let (role, pid) = tag.split_once(' ')?;
+            Some((role, pid, rest))
+        })
+        .collect();
+    let mut calls: Vec<String> = tagged
+        .iter()
+        .filter_map(|(role, _, rest)| {
+            let (call, result) = rest.split_once(" = ")?;
+            let name = call.split('(').next()?;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            let result = if result.starts_with('[') {
+                &result[..=result.find(']')?]
+            } else {
+                result.split_whitespace().next()?
+            };
+            let mut line = format!("[{role}] {call} = {result}");
+            for (role, pid, _) in &tagged {
+                line = line.replace(pid, role);
+            }
+            Some(line)
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// Whether `text` has Korean in it (a Hangul syllable).
+fn has_korean(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
+/// Runs a lesson in English and in Korean and checks what must not change: the exit
+/// code, the summary line and the system calls. Returns the Korean run.
+fn same_in_korean(args: &[&str]) -> testkit::Run {
+    let en = pipe_demo(args);
+    en.assert_code(0);
+    let mut korean_args = vec!["--lang", "ko"];
+    korean_args.extend(args);
+    let ko = pipe_demo(&korean_args);
+    ko.assert_code(0);
+    assert_eq!(ko.summary(), en.summary(), "{ko}");
+    let (en_calls, ko_calls) = (calls(&en), calls(&ko));
+    assert!(!en_calls.is_empty(), "{en}");
+    assert_eq!(ko_calls, en_calls, "the system calls differ:\n{en}\n{ko}");
+    assert!(
+        !has_korean(&en.stdout),
+        "English run with Korean in it: {en}"
+    );
+    ko
+}
+
+#[test]
+fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
+    let r = same_in_korean(&[]);
+    assert!(
+        r.stdout.contains("커널이 파이프(pipe)를 만들었습니다. 읽기 종단(read end)은 fd 3, 쓰기 종단(write end)은 fd 4입니다"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("the kernel made a pipe"), "{r}");
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("[consumer ") && l.contains("쓰기 종단 사본을 닫습니다")),
+        "{r}"
+    );
+    assert!(r.stdout.contains("] pipe() = [3, 4]\n"), "{r}");
+}
+
+#[test]
+fn lang_ko_explains_duplex_in_korean_with_the_same_calls_and_summary() {
+    let r = same_in_korean(&["duplex", "--count", "5"]);
+    assert!(r.stdout.contains("파이프가 두 개 필요합니다:"), "{r}");
+    assert!(r.stdout.contains("요청 5개를 처리했습니다"), "{r}");
+    assert!(!r.stdout.contains("served 5 requests"), "{r}");
+}
+
+#[test]
+fn lang_ko_explains_shell_in_korean_with_the_same_calls_and_summary() {
+    // The folder's name holds the pid: compare the calls without the folder's lines.
+    let r = pipe_demo(&["--lang", "ko", "shell"]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: ls=exited(0) grep=exited(0)");
+    assert!(r.stdout.contains("] dup2(4, 1) = 1\n"), "{r}");
+    assert!(
+        r.stdout.contains(
+            "이제 표준 출력(standard output, fd 1)이 파이프의 쓰기 종단(write end)입니다"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("execvp: 이 프로세스가 grep 프로그램으로 바뀝니다"),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains(r#"] execvp("grep", ["grep", "hello"]) ..."#),
+        "{r}"
+    );
+    let found: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('[') && !l.starts_with("summary"))
+        .collect();
+    assert_eq!(found, ["hello.txt", "hello_world.c"], "{r}");
+}
+
+#[test]
+fn lang_ko_explains_capacity_in_korean_with_the_same_calls_and_summary() {
+    let r = same_in_korean(&["capacity", "--set", "128K"]);
+    assert!(
+        r.stdout
+            .contains("파이프 용량은 131072 bytes (128 KiB)입니다"),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("write() = -1 EAGAIN (131072바이트를 쓴 뒤): 파이프가 가득 찼습니다."),
+        "{r}"
+    );
+}
+
+#[test]
+fn lang_ko_explains_broken_in_korean_with_the_same_calls_and_summary() {
+    let r = same_in_korean(&["broken"]);
+    assert!(
+        r.stdout.contains("1부: 쓰는 쪽(writer)이 사라집니다"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("read() = 0: 파일 끝(end of file)입니다."),
+        "{r}"
+    );
+    assert!(r.stdout.contains("= -1 EPIPE (Broken pipe)\n"), "{r}");
+    assert!(
+        r.stdout
+            .contains("EPIPE: 읽는 쪽이 하나도 남지 않았습니다."),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
+    let korean = with_locale(&["LANG=ko_KR.UTF-8"], &["--count", "1"], b"");
+    korean.assert_code(0);
+    assert!(
+        korean.stdout.contains("커널이 파이프(pipe)를 만들었습니다"),
+        "{korean}"
+    );
+    assert_eq!(korean.summary(), perfect(1, 64));
+
+    let english = with_locale(
+        &["LANG=ko_KR.UTF-8"],
+        &["--lang", "en", "--count", "1"],
+        b"",
+    );
+    english.assert_code(0);
+    assert!(
+        english.stdout.contains("the kernel made a pipe"),
+        "{english}"
+    );
+    assert!(!has_korean(&english.stdout), "{english}");
+
+    // LANGUAGE comes first, as in gettext; LC_ALL=C keeps a script's output English.
+    let language = with_locale(
+        &["LANGUAGE=ko:en", "LANG=en_US.UTF-8"],
+        &["--count", "1"],
+        b"",
+    );
+    assert!(
+        language
+            .stdout
+            .contains("커널이 파이프(pipe)를 만들었습니다"),
+        "{language}"
+    );
+    let c = with_locale(&["LANGUAGE=ko:en", "LC_ALL=C"], &["--count", "1"], b"");
+    assert!(!has_korean(&c.stdout), "{c}");
+}
+
+#[test]
+fn help_is_korean_with_clap_s_own_words_translated() {
+    let r = pipe_demo(&["--lang", "ko", "--help"]);
+    r.assert_code(0);
+    for korean in [
+        "fork + pipe: 부모가 파이프(pipe)에 메시지를 쓰고",
+        "\n사용법: pipe-demo [OPTIONS] [COMMAND]\n",
+        "\n명령:\n",
+        "\n옵션:\n",
+        "[기본값: 3]",
+        "[가능한 값: en, ko]",
+        "도움말 출력",
+        "\n예:\n  cargo run -p pipe-demo -- --count 5 --size 32\n",
+    ] {
+        assert!(r.stdout.contains(korean), "{korean:?} in {r}");
+    }
+    for english in [
+        "Usage:",
+        "Options:",
+        "Commands:",
+        "[default:",
+        "Print help",
+        "Example:",
+    ] {
+        assert!(!r.stdout.contains(english), "{english:?} in {r}");
+    }
+}
+
+#[test]
+fn a_subcommand_s_help_is_korean_in_every_spelling() {
+    for args in [
+        &["--lang", "ko", "duplex", "--help"][..],
+        &["duplex", "--lang=ko", "--help"],
+        &["--lang", "ko", "help", "duplex"],
+    ] {
+        let r = pipe_demo(args);
+        r.assert_code(0);
+        for korean in [
+            "파이프 두 개로 요청은 한쪽으로, 응답은 반대쪽으로 보냅니다",
+            "예: cargo run -p pipe-demo -- duplex --count 3",
+            "\n사용법: pipe-demo duplex [OPTIONS]\n",
+            "\n옵션:\n",
+            "도움말 출력 ('-h'로 요약만)",
+        ] {
+            assert!(r.stdout.contains(korean), "{args:?}: {korean:?} in {r}");
+        }
+        assert!(!r.stdout.contains("Usage:"), "{args:?}: {r}");
+    }
+}
+
+#[test]
+fn a_bad_command_line_is_still_exit_code_2_in_korean() {
+    let r = pipe_demo(&["--lang", "ko", "--frobnicate"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("'--frobnicate'"), "{r}");
+    assert!(r.stdout.is_empty(), "{r}");
+    let r = pipe_demo(&["--lang", "fr"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("invalid value 'fr' for '--lang <LANG>'"),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_error_in_korean_keeps_the_call_and_the_errno_and_translates_the_words() {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    drop(read_end);
+    let status = std::process::Command::new(BIN)
+        .args(["--quiet", "--lang", "ko"])
+        .stdout(write_end)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("] write(1, summary) 실패: EPIPE (Broken pipe); 힌트: "),
+        "{stderr}"
+    );
 }

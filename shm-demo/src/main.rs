@@ -34,6 +34,8 @@ struct Cli {
     name: Option<String>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// What the producer sends, and the ring it sends it through.
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let name = cli.name.unwrap_or_else(shm_demo::default_name);
     if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
         return Err(Error::usage(format!(
@@ -138,4 +140,9 @@ fn run() -> Result<()> {
         }
         Some(Role::Clean) => shm_demo::clean(&Narrator::new("clean", cli.narration), &name),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -38,6 +38,8 @@ struct Cli {
     count: u64,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,7 +124,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let timeout = Duration::from_secs(5);
     match cli.lesson {
         None => signal_demo::ping_pong(&Narrator::new("sender", cli.narration), cli.count, timeout),
@@ -161,4 +163,9 @@ fn run() -> Result<()> {
         )
         .map(drop),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -27,20 +27,25 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use common::cleanup::{self, Guard};
 use common::message::{self, Frame};
 use common::narrate::{Shown, print_summary};
+use common::owner::{Kind, lstat_ours};
 use common::process::{self, Fork};
 use common::stream::{self, FdStream, NARRATED_MESSAGES};
 use common::tally::Tally;
 use common::{Context, Error, Narrator, Result};
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::socket::{
     self, AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, SockaddrIn, UnixAddr, sockopt,
+    SockType, SockaddrIn, SockaddrStorage, UnixAddr, sockopt,
 };
+use nix::sys::stat::{Mode, fchmod};
+use nix::sys::time::TimeVal;
 use nix::unistd;
 
 /// The largest frame payload a server accepts from a client unless told otherwise.
@@ -97,13 +102,27 @@ fn new_socket(n: &Narrator, family: AddressFamily, kind: SockType) -> Result<Own
 
 // ANCHOR: listen
 /// The server's side: `socket`, `bind` to the endpoint, `listen`. For a Unix socket, a
-/// path left by a killed server is replaced, but only if no server answers on it; the
-/// returned guard removes the path at the end. For TCP with port 0, the kernel picks a
-/// free port, and the returned endpoint says which.
+/// path left by a killed server is replaced, but only if it is a socket of ours and no
+/// server answers on it; the returned guard removes the path at the end. For TCP with
+/// port 0, the kernel picks a free port, and the returned endpoint says which.
 pub fn listen(n: &Narrator, endpoint: &Endpoint) -> Result<(OwnedFd, Endpoint, Option<Guard>)> {
     match endpoint {
         Endpoint::Unix(path) => {
             let fd = new_socket(n, AddressFamily::Unix, SockType::Stream)?;
+            // bind(2) has no mode argument: Linux gives the socket file the mode of the
+            // socket's own inode minus the umask (net/unix/af_unix.c, unix_bind_bsd), and
+            // a new socket's inode has mode 0777, so the file would be 0755, or 0777 under
+            // umask 0: anyone could connect. Changing the socket's mode *before* bind makes
+            // the file 0600 from the moment it exists, with no window open to all (as
+            // chmod after bind would leave) and nothing process-wide (as umask(2), which
+            // every thread shares). This is Linux's behaviour, not POSIX's.
+            n.call(
+                format_args!(
+                    "fchmod({}, 0600)   (the file bind makes gets this mode)",
+                    fd.as_raw_fd()
+                ),
+                || fchmod(&fd, Mode::S_IRUSR | Mode::S_IWUSR),
+            )?;
             let addr = UnixAddr::new(path)
                 .map_err(|e| Error::sys(format!("sockaddr_un for {}", path.display()), e))?;
             let shown = path.display();
@@ -126,7 +145,7 @@ pub fn listen(n: &Narrator, endpoint: &Endpoint) -> Result<(OwnedFd, Endpoint, O
                 socket::listen(&fd, Backlog::new(16).unwrap_or(Backlog::MAXCONN))
             })?;
             n.say(format_args!(
-                "look: ls -l {shown} (type s); ss -xl | grep {}",
+                "look: ls -l {shown} (type s, mode 0600); ss -xl | grep {}",
                 path.file_name()
                     .map(|f| f.to_string_lossy())
                     .unwrap_or_default()
@@ -164,33 +183,98 @@ pub fn listen(n: &Narrator, endpoint: &Endpoint) -> Result<(OwnedFd, Endpoint, O
 }
 // ANCHOR_END: listen
 
-/// A socket file exists at `path`. If a server answers there, refuse; if nobody does
-/// (ECONNREFUSED: a killed server left it), remove it so that `bind` can try again.
+/// `bind` found something at `path`: replace it if it is a killed server's leftover.
 fn replace_stale(n: &Narrator, path: &Path) -> Result<()> {
+    remove_stale(
+        n,
+        path,
+        "replacing it",
+        "bind(2) found this at the path; only a socket of yours on which no server answers is replaced, anything else is left alone: remove it yourself if it is yours, or use another --unix path",
+        || {
+            Error::sys(format!("bind({:?})", path.display()), Errno::EADDRINUSE).hint(
+                "a server is running on this path already; stop it, or use another --unix path",
+            )
+        },
+    )
+    .map(drop)
+}
+
+/// Removes the socket file at `path` if, and only if, it is what a killed server leaves:
+/// a socket (`lstat`, which does not follow a link), owned by this user, on which no
+/// server answers. A regular file, a symbolic link, another user's socket give an error
+/// with `not_ours` as its hint; a live server's socket gives `alive()`. `action` says
+/// what the removal is for. Returns whether there was anything to remove.
+fn remove_stale(
+    n: &Narrator,
+    path: &Path,
+    action: &str,
+    not_ours: &str,
+    alive: impl FnOnce() -> Error,
+) -> Result<bool> {
+    let Some(judged) = lstat_ours(path, Kind::Socket).map_err(|e| e.hint(not_ours))? else {
+        return Ok(false);
+    };
+    if probe(n, path)? {
+        return Err(alive());
+    }
+    n.say(format_args!(
+        "nobody answers: a stale socket file, left by a server that was killed; {action}"
+    ));
+    // unlink(2) has no "only if it is still the file I judged" form, so look once more
+    // that the name still leads to the same socket. Between this look and the unlink,
+    // only someone allowed to rename in the folder could swap it: nobody else in the
+    // private folder (0700), nor in a sticky one such as /tmp (inode(7), S_ISVTX).
+    let now = lstat_ours(path, Kind::Socket).map_err(|e| e.hint(not_ours))?;
+    if now.map(|st| (st.st_dev, st.st_ino)) != Some((judged.st_dev, judged.st_ino)) {
+        return Err(Error::bad_data(
+            format!("lstat({:?})", path.display()),
+            "the socket file changed while I checked it",
+        )
+        .hint(
+            "another program is using this path right now; try again, or use another --unix path",
+        ));
+    }
+    n.call(format_args!("unlink({:?})", path.display()), || {
+        unistd::unlink(path)
+    })?;
+    Ok(true)
+}
+
+/// The beginning of the abstract name a [`probe`] binds to, so that a live server can
+/// tell the probe from a client.
+const PROBE_NAME: &str = "ipc-demos-probe-";
+
+/// Is a server listening on the socket at `path`? A `connect` that succeeds means yes;
+/// ECONNREFUSED means the file is there but nobody listens (a killed server's leftover).
+///
+/// The probe's own socket is bound first to an abstract name, `@ipc-demos-probe-PID`
+/// (unix(7), "Abstract sockets": a name with no file, gone when the socket closes). A
+/// socket-demo server that accepts it asks who connected (`getpeername`), sees that
+/// name, and closes it without counting it as a client.
+pub fn probe(n: &Narrator, path: &Path) -> Result<bool> {
     let probe = new_socket(n, AddressFamily::Unix, SockType::Stream)?;
+    let name = format!("{PROBE_NAME}{}", unistd::getpid());
+    let me = UnixAddr::new_abstract(name.as_bytes())
+        .map_err(|e| Error::sys(format!("sockaddr_un for @{name}"), e))?;
+    n.call(
+        format_args!(
+            "bind({}, {{AF_UNIX, @{name}}})   (an abstract name: a live server sees it is only a probe)",
+            probe.as_raw_fd()
+        ),
+        || socket::bind(probe.as_raw_fd(), &me),
+    )?;
     let addr = UnixAddr::new(path).map_err(|e| Error::sys("sockaddr_un", e))?;
     match n.call(
         format_args!(
-            "connect({}, {:?})   (is a server there?)",
+            "connect({}, {{AF_UNIX, {:?}}})   (is a server there?)",
             probe.as_raw_fd(),
             path.display()
         ),
         || socket::connect(probe.as_raw_fd(), &addr),
     ) {
-        Ok(()) => Err(
-            Error::sys(format!("bind({:?})", path.display()), Errno::EADDRINUSE).hint(
-                "a server is running on this path already; stop it, or use another --unix path",
-            ),
-        ),
-        Err(e) if e.errno() == Some(Errno::ECONNREFUSED) => {
-            n.say("nobody answers: a stale socket file, left by a server that was killed; replacing it");
-            n.call(format_args!("unlink({:?})", path.display()), || {
-                unistd::unlink(path)
-            })
-        }
-        Err(e) => {
-            Err(e.hint("there is something at this path that is not a socket of a live server"))
-        }
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(Errno::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(e.hint("could not tell whether a server listens on this socket")),
     }
 }
 
@@ -236,7 +320,7 @@ pub fn connect(n: &Narrator, endpoint: &Endpoint) -> Result<OwnedFd> {
 /// The counters of a server, shared by its client threads.
 #[derive(Debug, Default)]
 pub struct Served {
-    /// Connections accepted.
+    /// Connections accepted as clients (probes and refused connections are not).
     pub clients: AtomicU64,
     /// Messages answered.
     pub messages: AtomicU64,
@@ -244,26 +328,119 @@ pub struct Served {
     pub errors: AtomicU64,
 }
 
+/// How many clients a server serves at once unless told otherwise (`--max-clients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 16;
+
+/// Who is at the other end of an accepted connection, as the kernel tells it.
+#[derive(Debug)]
+enum Peer {
+    /// A Unix socket client: its credentials (SO_PEERCRED).
+    Unix(socket::UnixCredentials),
+    /// A TCP client: its address and port (getpeername).
+    Tcp(SocketAddrV4),
+    /// Another socket-demo's [`probe`], named by its abstract address.
+    Probe(String),
+    /// The kernel would not say.
+    Unknown,
+}
+
+/// `getpeername` on an accepted connection, and, on a Unix socket, SO_PEERCRED.
+fn peer_of(conn: &OwnedFd) -> Peer {
+    let Ok(addr) = socket::getpeername::<SockaddrStorage>(conn.as_raw_fd()) else {
+        return Peer::Unknown;
+    };
+    if let Some(sin) = addr.as_sockaddr_in() {
+        return Peer::Tcp(SocketAddrV4::new(sin.ip(), sin.port()));
+    }
+    let probe = addr
+        .as_unix_addr()
+        .and_then(|unix| unix.as_abstract())
+        .filter(|name| name.starts_with(PROBE_NAME.as_bytes()));
+    if let Some(name) = probe {
+        return Peer::Probe(String::from_utf8_lossy(name).into_owned());
+    }
+    socket::getsockopt(conn, sockopt::PeerCredentials).map_or(Peer::Unknown, Peer::Unix)
+}
+
+/// Counts a client thread as running until it ends: the count goes down when this is
+/// dropped, at the end of the thread, even if the thread panics.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    /// The thread is done: the count goes down now; returns how many are still running.
+    fn end(self) -> usize {
+        let count = Arc::clone(&self.0);
+        drop(self);
+        count.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 // ANCHOR: serve
 /// Accepts connections (all of them, or `clients` of them) and gives each one to
-/// `handle` on a thread of its own, so several clients are served at once. Returns when
-/// every connection has ended.
+/// `handle` on a thread of its own, so several clients are served at once, at most
+/// `max_clients` at a time: a connection beyond that is closed at once, and said so, so
+/// that idle connections cannot pile up threads and buffers without end. A liveness
+/// probe of another socket-demo is closed too, and is not a client. Returns when every
+/// connection has ended.
 fn accept_each(
     n: &Narrator,
     listener: &OwnedFd,
     clients: Option<u64>,
-    handle: impl Fn(u64, OwnedFd) + Clone + Send + 'static,
+    max_clients: usize,
+    handle: impl Fn(u64, OwnedFd, Peer) + Clone + Send + 'static,
 ) -> Result<()> {
-    let mut threads = Vec::new();
+    let running = Arc::new(AtomicUsize::new(0));
+    let mut threads: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let mut accepted = 0;
     while clients != Some(accepted) {
-        let conn = n.call(
-            format_args!("accept({}, NULL, NULL)", listener.as_raw_fd()),
-            || socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map(own),
-        )?;
+        let conn = n
+            .call(
+                format_args!("accept({}, NULL, NULL)", listener.as_raw_fd()),
+                || socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map(own),
+            )?
+            .0;
+        let peer = peer_of(&conn);
+        if let Peer::Probe(name) = &peer {
+            n.announce(format_args!(
+                "connection {} is from @{name} (getpeername): another program checking that I am alive; closed, not a client",
+                conn.as_raw_fd()
+            ));
+            continue;
+        }
+        if running.load(Ordering::SeqCst) >= max_clients {
+            n.announce(format_args!(
+                "connection {} refused: I serve {max_clients} clients at once already (--max-clients); closing it",
+                conn.as_raw_fd()
+            ));
+            continue;
+        }
         accepted += 1;
-        let (handle, id) = (handle.clone(), accepted);
-        threads.push(std::thread::spawn(move || handle(id, conn.0)));
+        running.fetch_add(1, Ordering::SeqCst);
+        let (handle, count, id) = (handle.clone(), Running(Arc::clone(&running)), accepted);
+        let narrator = n.clone();
+        // Builder::spawn, not thread::spawn: the system may refuse a thread (no memory
+        // for its stack under `ulimit -v`, or too many threads), and that is an error to
+        // report, not a panic (pthread_create(3), EAGAIN).
+        let thread = std::thread::Builder::new()
+            .name(format!("client-{id}"))
+            .spawn(move || {
+                handle(id, conn, peer);
+                let now = count.end();
+                narrator.say(format_args!("client {id} is done; {now} being served"));
+            })
+            .context(format!("pthread_create(a thread for client {id})"))
+            .map_err(|e| {
+                e.hint("the system refused a new thread: too little memory for its stack (see `ulimit -v`) or too many threads (`ulimit -u`); serve fewer clients at once")
+            })?;
+        // Forget the threads that have ended, so the list does not grow with every client.
+        threads.retain(|t| !t.is_finished());
+        threads.push(thread);
     }
     // Each connection ends when its client closes; wait for all of them before returning.
     for thread in threads {
@@ -273,26 +450,31 @@ fn accept_each(
 }
 
 /// Answers each message of each connection with the same message, its payload in
-/// capital letters. A client that sends a frame longer than `max` bytes is disconnected;
-/// the others go on.
+/// capital letters, to at most `max_clients` clients at once. A client that sends a
+/// frame longer than `max` bytes is disconnected; the others go on.
 pub fn serve(
     n: &Narrator,
     listener: &OwnedFd,
     clients: Option<u64>,
     max: usize,
+    max_clients: usize,
 ) -> Result<Arc<Served>> {
     let served = Arc::new(Served::default());
     // The closure runs on each client's thread, so it owns its own handles to both.
     let (narrator, counters) = (n.clone(), Arc::clone(&served));
-    accept_each(n, listener, clients, move |id, conn| {
+    accept_each(n, listener, clients, max_clients, move |id, conn, peer| {
         counters.clients.fetch_add(1, Ordering::SeqCst);
-        if let Ok(peer) = socket::getsockopt(&conn, sockopt::PeerCredentials) {
-            narrator.say(format_args!(
+        match peer {
+            Peer::Unix(cred) => narrator.say(format_args!(
                 "client {id}: getsockopt(SO_PEERCRED) = {{pid={}, uid={}, gid={}}}: the kernel says who connected",
-                peer.pid(),
-                peer.uid(),
-                peer.gid()
-            ));
+                cred.pid(),
+                cred.uid(),
+                cred.gid()
+            )),
+            Peer::Tcp(addr) => narrator.say(format_args!(
+                "client {id}: getpeername() = {addr}: over TCP the kernel knows only the peer's address and port (SO_PEERCRED means something only on Unix sockets)"
+            )),
+            Peer::Probe(_) | Peer::Unknown => {}
         }
         if let Err(e) = answer(&narrator, conn, &counters, max) {
             counters.errors.fetch_add(1, Ordering::SeqCst);
@@ -323,11 +505,62 @@ fn answer(n: &Narrator, conn: OwnedFd, served: &Served, max: usize) -> Result<()
 }
 // ANCHOR_END: serve
 
+/// Makes reads and writes on a client's socket give up after `patience` (SO_RCVTIMEO,
+/// SO_SNDTIMEO, socket(7)) with EAGAIN, instead of waiting forever for a server that
+/// accepted the connection but never answers. A server that dies is noticed at once
+/// anyway: the kernel closes its end, and a read returns 0 or ECONNRESET.
+fn set_patience(n: &Narrator, fd: &OwnedFd, patience: Option<Duration>) -> Result<()> {
+    let Some(patience) = patience else {
+        return Ok(());
+    };
+    let limit = TimeVal::new(
+        i64::try_from(patience.as_secs()).unwrap_or(i64::MAX),
+        i64::from(patience.subsec_micros()),
+    );
+    let secs = patience.as_secs_f64();
+    n.call(
+        format_args!(
+            "setsockopt({}, SOL_SOCKET, SO_RCVTIMEO, {secs} s)",
+            fd.as_raw_fd()
+        ),
+        || socket::setsockopt(fd, sockopt::ReceiveTimeout, &limit),
+    )?;
+    n.call(
+        format_args!(
+            "setsockopt({}, SOL_SOCKET, SO_SNDTIMEO, {secs} s)",
+            fd.as_raw_fd()
+        ),
+        || socket::setsockopt(fd, sockopt::SendTimeout, &limit),
+    )
+}
+
+/// The hint for an exchange with the server that failed: EAGAIN is the time-out of
+/// [`set_patience`]; anything else means the connection is gone.
+fn server_trouble(e: Error, patience: Option<Duration>) -> Error {
+    match (e.errno(), patience) {
+        (Some(Errno::EAGAIN), Some(patience)) => e.hint(format!(
+            "no answer from the server within {} s (SO_RCVTIMEO): it is stuck, paused (Ctrl-Z, --step), or not a socket-demo server; `client --timeout 0` waits forever",
+            patience.as_secs_f64()
+        )),
+        _ => e.hint(
+            "the server has gone (killed), or it closed my connection (a frame over its --max, or more clients than its --max-clients); its output says which",
+        ),
+    }
+}
+
 // ANCHOR: client
 /// A client: sends `count` messages of `size` bytes, one at a time, and checks that each
-/// reply is its message in capital letters.
-pub fn client(n: &Narrator, endpoint: &Endpoint, count: u64, size: usize) -> Result<()> {
-    let mut stream = FdStream::new(connect(n, endpoint)?, n);
+/// reply is its message in capital letters. It waits at most `patience` for each reply.
+pub fn client(
+    n: &Narrator,
+    endpoint: &Endpoint,
+    count: u64,
+    size: usize,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let fd = connect(n, endpoint)?;
+    set_patience(n, &fd, patience)?;
+    let mut stream = FdStream::new(fd, n);
     let mut tally = Tally::new(count);
     let (mut frame, mut buf, mut expected) = (Vec::new(), Vec::new(), vec![0; size]);
     let clock = common::timing::Stopwatch::start();
@@ -338,13 +571,12 @@ pub fn client(n: &Narrator, endpoint: &Endpoint, count: u64, size: usize) -> Res
         message::encode_into(seq, size, &mut frame);
         stream
             .write_all(&frame)
-            .map_err(|e| e.hint("the server has gone (killed, or it disconnected me)"))?;
+            .map_err(|e| server_trouble(e, patience))?;
         let reply = stream
             .read_frame(&mut buf, size)
-            .map_err(|e| e.hint("the server has gone, or its reply is not a frame"))?
+            .map_err(|e| server_trouble(e, patience))?
             .ok_or_else(|| {
-                Error::bad_data("read a reply", "end of stream")
-                    .hint("the server has gone (killed, or it disconnected me)")
+                server_trouble(Error::bad_data("read a reply", "end of stream"), patience)
             })?;
         message::fill_payload(seq, &mut expected);
         expected.make_ascii_uppercase();
@@ -365,9 +597,14 @@ pub fn client(n: &Narrator, endpoint: &Endpoint, count: u64, size: usize) -> Res
 
 /// `--raw` server: echoes whatever each client sends in capital letters, so `socat` or a
 /// Python socket can be the client.
-pub fn serve_raw(n: &Narrator, listener: &OwnedFd, clients: Option<u64>) -> Result<()> {
+pub fn serve_raw(
+    n: &Narrator,
+    listener: &OwnedFd,
+    clients: Option<u64>,
+    max_clients: usize,
+) -> Result<()> {
     let narrator = n.clone();
-    accept_each(n, listener, clients, move |_, conn| {
+    accept_each(n, listener, clients, max_clients, move |_, conn, _| {
         let mut stream = FdStream::new(conn, &narrator);
         let mut buf = [0u8; 4096];
         while let Ok(got @ 1..) = stream.read(&mut buf) {
@@ -379,17 +616,24 @@ pub fn serve_raw(n: &Narrator, listener: &OwnedFd, clients: Option<u64>) -> Resu
 }
 
 /// `--raw` client: sends each line of standard input and prints what comes back.
-pub fn client_raw(n: &Narrator, endpoint: &Endpoint) -> Result<()> {
-    let mut stream = FdStream::new(connect(n, endpoint)?, n);
+pub fn client_raw(n: &Narrator, endpoint: &Endpoint, patience: Option<Duration>) -> Result<()> {
+    let fd = connect(n, endpoint)?;
+    set_patience(n, &fd, patience)?;
+    let mut stream = FdStream::new(fd, n);
     let mut lines = 0;
     for line in std::io::stdin().lock().lines() {
         let line = line.context("read(0)")? + "\n";
-        stream.write_all(line.as_bytes())?;
+        stream
+            .write_all(line.as_bytes())
+            .map_err(|e| server_trouble(e, patience))?;
         let mut back = vec![0u8; line.len()];
-        if !stream.read_full(&mut back)? {
-            return Err(Error::bad_data(
-                "read the answer",
-                "the server closed the connection",
+        if !stream
+            .read_full(&mut back)
+            .map_err(|e| server_trouble(e, patience))?
+        {
+            return Err(server_trouble(
+                Error::bad_data("read the answer", "the server closed the connection"),
+                patience,
             ));
         }
         print_summary(String::from_utf8_lossy(&back).trim_end())?;
@@ -631,15 +875,7 @@ pub fn pass_fd(n: &Narrator, dir: &Path) -> Result<()> {
         Fork::Parent { child } => {
             stream::close(n, far)?;
             let path = dir.join(format!("pass-fd-{}", unistd::getpid()));
-            std::fs::write(&path, SECRET).context(format!("write {}", path.display()))?;
-            let file = n.call(format_args!("open({:?}, O_RDONLY)", path.display()), || {
-                nix::fcntl::open(
-                    &path,
-                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map(Fd)
-            })?;
+            let file = write_secret(n, &path)?;
             n.call(
                 format_args!(
                     "unlink({:?})   (the file has no name now; only my descriptor keeps it)",
@@ -656,6 +892,42 @@ pub fn pass_fd(n: &Narrator, dir: &Path) -> Result<()> {
             ))
         }
     }
+}
+
+/// Creates the file `pass-fd` hands over, writes [`SECRET`] into it, and opens it again
+/// for reading. O_EXCL|O_NOFOLLOW: the demo writes only into a file it has just created
+/// itself, never into whatever (or wherever a symbolic link) already was at the path.
+fn write_secret(n: &Narrator, path: &Path) -> Result<Fd> {
+    use nix::fcntl::{OFlag, open};
+    let shown = path.display();
+    let created = n.call(
+        format_args!("open({shown:?}, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0600)"),
+        || {
+            open(
+                path,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::S_IRUSR | Mode::S_IWUSR,
+            )
+            .map(Fd)
+        },
+    )?;
+    // Removed on any early return; the lesson unlinks it itself once it is open.
+    let guard = cleanup::unlink_on_drop(n, path);
+    FdStream::new(created.0, n).write_all(SECRET.as_bytes())?;
+    let file = n.call(format_args!("open({shown:?}, O_RDONLY|O_NOFOLLOW)"), || {
+        open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map(Fd)
+    })?;
+    guard.disarm();
+    Ok(file)
 }
 
 fn receive_fd(me: &Narrator, far: &OwnedFd) -> Result<()> {
@@ -701,16 +973,35 @@ pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
         }
         Fork::Parent { child } => {
             stream::close(n, server_end)?;
-            let memfd = n.call("memfd_create(\"ipc-demos-section\", MFD_CLOEXEC)", || {
-                nix::sys::memfd::memfd_create(
-                    "ipc-demos-section",
-                    nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-                )
-                .map(Fd)
-            })?;
+            let memfd = n.call(
+                "memfd_create(\"ipc-demos-section\", MFD_CLOEXEC|MFD_ALLOW_SEALING)",
+                || {
+                    nix::sys::memfd::memfd_create(
+                        "ipc-demos-section",
+                        nix::sys::memfd::MFdFlags::MFD_CLOEXEC
+                            | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+                    )
+                    .map(Fd)
+                },
+            )?;
             n.call(
                 format_args!("ftruncate({}, {largest})", memfd.0.as_raw_fd()),
                 || unistd::ftruncate(&memfd.0, largest as i64),
+            )?;
+            // Seal the size (memfd_create(2), "File sealing"): from now on nobody, the
+            // client included, can shrink the section under the server's mapping, where
+            // the server's next read would die of SIGBUS. The server checks the seals.
+            n.call(
+                format_args!(
+                    "fcntl({}, F_ADD_SEALS, F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL)",
+                    memfd.0.as_raw_fd()
+                ),
+                || {
+                    fcntl(
+                        &memfd.0,
+                        FcntlArg::F_ADD_SEALS(SIZE_SEALS | SealFlag::F_SEAL_SEAL),
+                    )
+                },
             )?;
             let mut section = Section::map(n, &memfd.0, largest)?;
             send_fd(n, &client_end, &memfd.0, "the section, once")?;
@@ -764,13 +1055,35 @@ pub fn section(n: &Narrator, sizes: &[usize], count: u64) -> Result<()> {
 
 // ANCHOR_END: section
 
+/// The seals a section must carry before the server maps it: its size is fixed.
+const SIZE_SEALS: SealFlag = SealFlag::F_SEAL_SHRINK.union(SealFlag::F_SEAL_GROW);
+
 /// The server of [`section`]: receives the section's descriptor, maps it, and takes each
 /// message from the socket or from the section, checking every offset and length.
+///
+/// The section is memory the client can change at any moment, so the server never
+/// trusts it: it maps the section only if its size is sealed (a client that could
+/// shrink it would kill the server with SIGBUS), checks the note's offset and length
+/// against the size it mapped, copies the frame out of the section once, and decodes,
+/// checks and counts only that private copy. A field read twice from shared memory
+/// could change between the check and the use.
 fn section_server(me: &Narrator, conn: OwnedFd, count: u64, largest: usize) -> Result<()> {
     let fd = Fd(recv_fd(me, &conn)?);
+    let seals = me.call(
+        format_args!("fcntl({}, F_GET_SEALS)", fd.0.as_raw_fd()),
+        || fcntl(&fd.0, FcntlArg::F_GET_SEALS),
+    )?;
+    if !SealFlag::from_bits_truncate(seals).contains(SIZE_SEALS) {
+        return Err(Error::bad_data(
+            "check the section's seals",
+            "its size is not sealed (F_SEAL_SHRINK, F_SEAL_GROW): the client could shrink it under my mapping, and my next read would die of SIGBUS",
+        )
+        .hint("a section must be made with MFD_ALLOW_SEALING and sealed with F_ADD_SEALS before it is passed (memfd_create(2), \"File sealing\")"));
+    }
+    // The size cannot change any more: read it once, and map exactly that.
     let len = stream::fd_len(&fd.0)?;
     me.say(format_args!(
-        "received the section (fd {}, {len} bytes); mapping it",
+        "received the section (fd {}, {len} bytes, its size sealed); mapping it",
         fd.0.as_raw_fd()
     ));
     let section = Section::map(me, &fd.0, len)?;
@@ -818,6 +1131,7 @@ fn section_server(me: &Narrator, conn: OwnedFd, count: u64, largest: usize) -> R
                         ),
                     ));
                 };
+                // One copy out of the shared section; from here on only the copy is read.
                 section.read(offset as usize, (end - offset) as usize, &mut buf);
                 match message::decode(&buf, largest) {
                     Ok(frame) => tally.record(&frame),
@@ -913,8 +1227,51 @@ impl Drop for Section {
     }
 }
 
-/// Removes a socket file a killed server left at `path` (only a socket).
+/// `clean`: removes the socket file a killed server left at `path`. Only a socket of
+/// this user's on which no server answers: a live server's socket is how its clients
+/// find it, and anything else at the path is somebody else's. What it refuses, it names.
 pub fn clean(n: &Narrator, path: &Path) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    common::cleanup::remove_leftover(n, path, "a socket", |t| t.is_socket())
+    let removed = remove_stale(
+        n,
+        path,
+        "removing it",
+        "it is not ours to remove: clean removes only a socket of yours that no server answers on",
+        || {
+            Error::bad_data(
+                format!("clean {:?}", path.display()),
+                "a server answers on this socket (connect succeeded): it is alive, and its socket is how clients find it",
+            )
+            .hint("stop that server (Ctrl-C) and it removes its socket itself; clean is for what a killed server left")
+        },
+    )?;
+    if !removed {
+        n.say(format_args!("nothing at {}", path.display()));
+    }
+    print_summary(format_args!("summary: removed={}", u8::from(removed)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test says it failed by panicking
+    use super::*;
+
+    #[test]
+    fn the_section_server_refuses_a_section_whose_size_is_not_sealed() {
+        // A client that passes a memfd without seals could shrink it under the server's
+        // mapping. Real kernel objects: a socketpair and a memfd, in one process (the
+        // descriptor waits in the socket until the server takes it).
+        let n = Narrator::silent("test");
+        let (client, server) = socketpair(&n, SockType::Stream).unwrap();
+        let memfd =
+            nix::sys::memfd::memfd_create("unsealed", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .unwrap();
+        unistd::ftruncate(&memfd, 4096).unwrap();
+        send_fd(&n, &client, &memfd, "an unsealed section").unwrap();
+        drop(client);
+        let err = section_server(&n, server, 1, 4096).unwrap_err().to_string();
+        assert!(
+            err.contains("its size is not sealed (F_SEAL_SHRINK"),
+            "{err}"
+        );
+    }
 }

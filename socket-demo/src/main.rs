@@ -11,12 +11,13 @@
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use common::process::{self, Fork};
 use common::tally::MAX_COUNT;
 use common::{NarrationArgs, Narrator, Result, cleanup, stream};
-use socket_demo::{DEFAULT_MAX, Endpoint};
+use socket_demo::{DEFAULT_MAX, DEFAULT_MAX_CLIENTS, Endpoint};
 
 /// Sockets: a server binds a name (a path, or an address and a port) and listens; clients
 /// connect; each connection is a two-way byte stream, on one machine or across a network.
@@ -40,6 +41,8 @@ struct Cli {
     clients: Option<u64>,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 /// Where the server listens.
@@ -73,6 +76,9 @@ enum Lesson {
         /// The largest frame payload a client may send; a longer one disconnects it.
         #[arg(long, default_value = "16M", value_parser = stream::size)]
         max: usize,
+        /// Clients served at once; a connection beyond that is closed at once.
+        #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
+        max_clients: usize,
         /// Echo raw bytes in capital letters, for socat or Python clients.
         #[arg(long)]
         raw: bool,
@@ -84,6 +90,9 @@ enum Lesson {
         /// Send the lines of standard input as they are, and print the answers.
         #[arg(long)]
         raw: bool,
+        /// Seconds to wait for each answer before giving up (0: wait forever).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        timeout: u64,
     },
     /// What a byte stream does to messages sent without a length in front.
     ///
@@ -112,8 +121,14 @@ fn main() -> ExitCode {
     common::exit::main_with("socket-demo", run)
 }
 
+/// How long a client in the one-terminal mode waits for an answer: as long as a client
+/// of its own (`client --timeout`), but forever under `--step`, where the server waits
+/// for Enter before each call.
+const ONE_TERMINAL_PATIENCE: Duration = Duration::from_secs(10);
+
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
+    refuse_unused(&cli)?;
     let endpoint = match (&cli.place.tcp, &cli.place.unix) {
         (Some(addr), _) => Endpoint::Tcp(*addr),
         (None, Some(path)) => Endpoint::Unix(path.clone()),
@@ -125,22 +140,41 @@ fn run() -> Result<()> {
             let n = Narrator::new("server", cli.narration);
             let (listener, endpoint, _path) = socket_demo::listen(&n, &endpoint)?;
             let clients = cli.clients.unwrap_or(1);
+            let patience = (!cli.narration.step).then_some(ONE_TERMINAL_PATIENCE);
             let mut children = Vec::new();
             for _ in 0..clients {
                 match process::fork(&n, "client")? {
                     Fork::Child(me) => {
                         drop(listener);
-                        process::exit_child(&me, socket_demo::client(&me, &endpoint, count, size))
+                        process::exit_child(
+                            &me,
+                            socket_demo::client(&me, &endpoint, count, size, patience),
+                        )
                     }
                     Fork::Parent { child } => children.push(child),
                 }
             }
             // Every fork is done: threads (the interrupt handler, the server's) may start.
             cleanup::exit_on_interrupt(&n)?;
-            let served = socket_demo::serve(&n, &listener, Some(clients), DEFAULT_MAX)?;
-            for child in children {
-                process::wait_for(&n, child, "client")?;
-            }
+            // The clients are this process's own children: serve them all at once, and
+            // take frames as large as they send (up to the largest --size).
+            let clients_at_once = usize::try_from(clients).unwrap_or(usize::MAX);
+            let served = socket_demo::serve(
+                &n,
+                &listener,
+                Some(clients),
+                size.max(DEFAULT_MAX),
+                clients_at_once,
+            );
+            // If serving failed, clients still waiting to be accepted must not wait
+            // forever: closing the listener makes their connect or read fail.
+            drop(listener);
+            let waited: Vec<Result<()>> = children
+                .into_iter()
+                .map(|child| process::wait_for(&n, child, "client"))
+                .collect();
+            let served = served?;
+            waited.into_iter().collect::<Result<()>>()?;
             n.say(format_args!(
                 "served {} clients, {} messages",
                 served.clients.load(std::sync::atomic::Ordering::SeqCst),
@@ -148,7 +182,11 @@ fn run() -> Result<()> {
             ));
             Ok(())
         }
-        Some(Lesson::Server { max, raw }) => {
+        Some(Lesson::Server {
+            max,
+            max_clients,
+            raw,
+        }) => {
             let n = Narrator::new("server", cli.narration);
             let (listener, endpoint, _path) = socket_demo::listen(&n, &endpoint)?;
             cleanup::exit_on_interrupt(&n)?;
@@ -156,9 +194,9 @@ fn run() -> Result<()> {
                 "listening on {endpoint}; run `socket-demo client` with the same address"
             ));
             if raw {
-                return socket_demo::serve_raw(&n, &listener, cli.clients);
+                return socket_demo::serve_raw(&n, &listener, cli.clients, max_clients);
             }
-            let served = socket_demo::serve(&n, &listener, cli.clients, max)?;
+            let served = socket_demo::serve(&n, &listener, cli.clients, max, max_clients)?;
             let load =
                 |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
             common::narrate::print_summary(format_args!(
@@ -168,15 +206,15 @@ fn run() -> Result<()> {
                 load(&served.errors)
             ))
         }
-        Some(Lesson::Client { raw: true }) => {
-            socket_demo::client_raw(&Narrator::new("client", cli.narration), &endpoint)
+        Some(Lesson::Client { raw, timeout }) => {
+            let n = Narrator::new("client", cli.narration);
+            let patience = (timeout > 0).then(|| Duration::from_secs(timeout));
+            if raw {
+                socket_demo::client_raw(&n, &endpoint, patience)
+            } else {
+                socket_demo::client(&n, &endpoint, count, size, patience)
+            }
         }
-        Some(Lesson::Client { raw: false }) => socket_demo::client(
-            &Narrator::new("client", cli.narration),
-            &endpoint,
-            count,
-            size,
-        ),
         Some(Lesson::NoFraming) => {
             socket_demo::no_framing(&Narrator::new("reader", cli.narration), count, size)
         }
@@ -204,4 +242,45 @@ fn run() -> Result<()> {
             )),
         },
     }
+}
+
+/// `--tcp`, `--unix` and `--clients` are global options (they may come before or after
+/// the lesson), but not every lesson has a server to place or clients to count. One
+/// that would ignore them refuses them instead (exit 2), so that `dgram --tcp` does not
+/// look as if it had crossed a network.
+fn refuse_unused(cli: &Cli) -> Result<()> {
+    // Which lesson this is, and whether it uses a place (--tcp/--unix) and --clients.
+    let (lesson, place, clients) = match &cli.lesson {
+        None | Some(Lesson::Server { .. }) => return Ok(()),
+        Some(Lesson::Client { .. }) => ("client", true, false),
+        Some(Lesson::Clean) => ("clean", true, false),
+        Some(Lesson::NoFraming) => ("no-framing", false, false),
+        Some(Lesson::Dgram) => ("dgram", false, false),
+        Some(Lesson::PassFd) => ("pass-fd", false, false),
+        Some(Lesson::Section) => ("section", false, false),
+    };
+    let no_address = "it runs both ends over a socketpair(2), which has no address";
+    let unused = if !place && cli.place.tcp.is_some() {
+        Some(("--tcp", no_address))
+    } else if !place && cli.place.unix.is_some() {
+        Some(("--unix", no_address))
+    } else if !clients && cli.clients.is_some() {
+        Some((
+            "--clients",
+            "only the server and the one-terminal mode count clients",
+        ))
+    } else {
+        None
+    };
+    match unused {
+        Some((option, why)) => Err(common::Error::usage(format!(
+            "{lesson} takes no {option}: {why}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -133,13 +133,292 @@ fn clean_leaves_a_file_that_is_not_a_socket() {
     std::fs::write(dir.path("socket"), b"someone's notes").unwrap();
     let r = socket_demo(&["clean", "--unix", &path]);
     r.assert_code(1);
-    assert!(r.stderr.contains("it is not a socket"), "{r}");
+    assert!(
+        r.stderr.contains("it is a regular file, not a socket"),
+        "{r}"
+    );
     assert_eq!(
         std::fs::read(dir.path("socket")).unwrap(),
         b"someone's notes"
     );
     std::fs::remove_file(dir.path("socket")).unwrap();
     dir.assert_empty();
+}
+
+#[test]
+fn clean_leaves_a_live_servers_socket_and_says_why() {
+    let dir = Scratch::new("sock-clean-live");
+    let path = dir.arg("socket");
+    let (mut live, _) = server(&["--unix", &path, "--clients", "1"]);
+    let r = socket_demo(&["clean", "--unix", &path]);
+    r.assert_code(1);
+    assert!(
+        r.stderr
+            .contains("a server answers on this socket (connect succeeded)"),
+        "{r}"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.path("socket")).is_ok(),
+        "clean removed a live server's socket"
+    );
+    // The live server saw clean's probe for what it is, and still serves its client.
+    live.wait_for_line("checking that I am alive; closed, not a client");
+    socket_demo(&["client", "--unix", &path, "--count", "1"]).assert_code(0);
+    let live = live.finish();
+    live.assert_code(0);
+    assert_eq!(live.summary(), "summary: clients=1 messages=1 errors=0");
+    dir.assert_empty();
+}
+
+/// `bind` fails with EADDRINUSE on anything at the path, and `connect` to a regular file
+/// or a dangling link fails with ECONNREFUSED just as it does on a dead server's socket.
+/// Only a socket of ours may be replaced; everything else stays as it was.
+#[test]
+fn the_server_replaces_nothing_but_a_stale_socket_of_its_own() {
+    let dir = Scratch::new("sock-not-ours");
+    let path = dir.arg("socket");
+    // A regular file, in both the server and the one-terminal mode.
+    std::fs::write(dir.path("socket"), b"someone's notes").unwrap();
+    for args in [&["server", "--unix", &path][..], &["--unix", &path][..]] {
+        let r = socket_demo(args);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("it is a regular file, not a socket"),
+            "{r}"
+        );
+        assert!(r.stderr.contains("anything else is left alone"), "{r}");
+        assert_eq!(
+            std::fs::read(dir.path("socket")).unwrap(),
+            b"someone's notes"
+        );
+    }
+    std::fs::remove_file(dir.path("socket")).unwrap();
+    // A symbolic link to a file: neither the link nor the file it points to is touched.
+    std::fs::write(dir.path("precious"), b"keep me").unwrap();
+    std::os::unix::fs::symlink(dir.path("precious"), dir.path("socket")).unwrap();
+    let r = socket_demo(&["server", "--unix", &path]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("it is a symbolic link, not a socket"),
+        "{r}"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.path("socket"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(dir.path("precious")).unwrap(), b"keep me");
+    std::fs::remove_file(dir.path("socket")).unwrap();
+    std::fs::remove_file(dir.path("precious")).unwrap();
+    // A stale socket, but another user's (nobody's): not ours to replace either.
+    drop(UnixListener::bind(dir.path("socket")).unwrap());
+    std::os::unix::fs::lchown(dir.path("socket"), Some(65534), Some(65534)).unwrap();
+    let r = socket_demo(&["server", "--unix", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it belongs to uid 65534"), "{r}");
+    assert!(std::fs::symlink_metadata(dir.path("socket")).is_ok());
+    std::fs::remove_file(dir.path("socket")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
+fn the_socket_file_is_0600_even_under_umask_0() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Scratch::new("sock-mode");
+    let path = dir.arg("socket");
+    let script = format!("umask 0 && exec {BIN} server --unix {path} --clients 1");
+    let mut server = Process::start("sh", &["-c", &script]);
+    server.wait_for_line("listening on ");
+    let mode = std::fs::symlink_metadata(dir.path("socket"))
+        .unwrap()
+        .permissions()
+        .mode();
+    socket_demo(&["client", "--unix", &path, "--count", "1"]).assert_code(0);
+    server.finish().assert_code(0);
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    dir.assert_empty();
+}
+
+#[test]
+fn connections_beyond_max_clients_are_closed_and_said_so() {
+    let dir = Scratch::new("sock-max-clients");
+    let path = dir.arg("socket");
+    let (mut server, _) = server(&["--unix", &path, "--clients", "2", "--max-clients", "1"]);
+    let mut first = UnixStream::connect(dir.path("socket")).unwrap();
+    server.wait_for_line("client 1: getsockopt(SO_PEERCRED)");
+    // The second connection is one too many while the first is served.
+    let mut second = UnixStream::connect(dir.path("socket")).unwrap();
+    server.wait_for_line("refused: I serve 1 clients at once already (--max-clients)");
+    let mut rest = Vec::new();
+    assert_eq!(
+        second
+            .read_to_end(&mut rest)
+            .map(|_| rest.len())
+            .unwrap_or(0),
+        0,
+        "a refused connection gets no answer"
+    );
+    // The first is served as usual.
+    let mut frame = 7u64.to_le_bytes().to_vec();
+    frame.extend_from_slice(&2u32.to_le_bytes());
+    frame.extend_from_slice(b"hi");
+    let crc = crc32(&frame);
+    frame.extend_from_slice(&crc.to_le_bytes());
+    first.write_all(&frame).unwrap();
+    let mut reply = [0u8; 18];
+    first.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[12..14], b"HI");
+    drop(first);
+    // Once the first has gone, there is room again; the refused one did not count.
+    server.wait_for_line("client 1 is done; 0 being served");
+    socket_demo(&["client", "--unix", &path, "--count", "1"]).assert_code(0);
+    let r = server.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: clients=2 messages=2 errors=0");
+    dir.assert_empty();
+}
+
+/// CRC-32 as zlib computes it (the frame's trailer), for frames written by hand.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The resident memory of a process, from /proc/PID/status (proc(5)), in KiB.
+fn resident_kib(pid: nix::unistd::Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn headers_that_announce_much_cost_only_what_arrives() {
+    // Eight clients each announce a 16 MiB frame, send 100 bytes of it, and idle. A
+    // server that set aside what the headers announce would hold 128 MiB for them.
+    let dir = Scratch::new("sock-announce");
+    let path = dir.arg("socket");
+    let (mut server, _) = server(&["--unix", &path, "--clients", "8"]);
+    let before = resident_kib(server.pid());
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        let mut c = UnixStream::connect(dir.path("socket")).unwrap();
+        let mut head = 0u64.to_le_bytes().to_vec();
+        head.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        head.extend_from_slice(&[b'a'; 100]);
+        c.write_all(&head).unwrap();
+        idle.push(c);
+    }
+    // Each server thread narrates the read that returned those 100 bytes, after it has
+    // made room for them.
+    for _ in 0..8 {
+        server.wait_for_line(") = 100");
+    }
+    let after = resident_kib(server.pid());
+    drop(idle);
+    let r = server.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: clients=8 messages=0 errors=8");
+    assert!(
+        after < before + 32 * 1024,
+        "8 idle clients took the server from {before} KiB to {after} KiB"
+    );
+    dir.assert_empty();
+}
+
+#[test]
+fn a_thread_the_system_refuses_is_an_error_not_a_panic() {
+    // Every thread's stack is 2 GiB (RUST_MIN_STACK) in 5 GiB of address space
+    // (ulimit -v): the interrupt handler's thread fits, and at most one client's.
+    let dir = Scratch::new("sock-threads");
+    let path = dir.arg("socket");
+    let script = format!(
+        "ulimit -v 5242880 && RUST_MIN_STACK=2147483648 exec {BIN} --clients 10 --unix {path} --count 100000 --quiet"
+    );
+    let r = run("sh", &["-c", &script], b"");
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("pthread_create(a thread for client ") && r.stderr.contains("EAGAIN"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("see `ulimit -v`"), "{r}");
+    assert!(!r.stderr.contains("panicked"), "{r}");
+    dir.assert_empty();
+}
+
+#[test]
+fn a_client_gives_up_on_a_server_that_never_answers() {
+    // A listener that accepts nothing and answers nothing: connect succeeds (the kernel
+    // queues the connection), and then there is only silence.
+    let dir = Scratch::new("sock-silent");
+    let _silent = UnixListener::bind(dir.path("socket")).unwrap();
+    let clock = std::time::Instant::now();
+    let r = socket_demo(&["client", "--unix", &dir.arg("socket"), "--timeout", "1"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("EAGAIN"), "{r}");
+    assert!(
+        r.stderr
+            .contains("no answer from the server within 1 s (SO_RCVTIMEO)"),
+        "{r}"
+    );
+    assert!(clock.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn messages_over_16m_work_in_one_terminal() {
+    let dir = Scratch::new("sock-17m");
+    let r = socket_demo(&[
+        "--unix",
+        &dir.arg("socket"),
+        "--size",
+        "17M",
+        "--count",
+        "2",
+        "--quiet",
+    ]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(2, 17 << 20));
+    dir.assert_empty();
+}
+
+#[test]
+fn a_tcp_client_is_known_by_its_address_not_by_so_peercred() {
+    let r = socket_demo(&["--tcp", "--count", "1"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("client 1: getpeername() = 127.0.0.1:"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("SO_PEERCRED) = {"), "{r}");
+}
+
+#[test]
+fn options_a_lesson_does_not_use_are_refused() {
+    for args in [
+        &["no-framing", "--tcp"][..],
+        &["dgram", "--tcp"][..],
+        &["dgram", "--unix", "/tmp/x"][..],
+        &["pass-fd", "--tcp"][..],
+        &["section", "--clients", "2"][..],
+        &["client", "--clients", "2"][..],
+    ] {
+        let r = socket_demo(args);
+        r.assert_code(2);
+        assert!(r.stderr.contains(" takes no --"), "{args:?}: {r}");
+    }
 }
 
 #[test]
@@ -181,9 +460,10 @@ fn a_stale_socket_file_is_replaced_but_a_live_server_is_not() {
         "{r}"
     );
     assert_eq!(r.summary(), perfect(3, 64));
-    // A live server is another matter. The second server finds out by connecting, so the
-    // live one sees two clients: that probe, and the real client after it.
-    let (live, _) = server(&["--unix", &path, "--clients", "2"]);
+    // A live server is another matter. The second server finds out by connecting from
+    // an abstract address that says "probe", so the live one, which serves one client
+    // and stops, does not take that probe for its client.
+    let (mut live, _) = server(&["--unix", &path, "--clients", "1"]);
     let second = socket_demo(&["server", "--unix", &path]);
     second.assert_code(1);
     assert!(
@@ -192,10 +472,11 @@ fn a_stale_socket_file_is_replaced_but_a_live_server_is_not() {
             .contains("a server is running on this path already"),
         "{second}"
     );
+    live.wait_for_line("checking that I am alive; closed, not a client");
     socket_demo(&["client", "--unix", &path, "--count", "1"]).assert_code(0);
     let live = live.finish();
     live.assert_code(0);
-    assert_eq!(live.summary(), "summary: clients=2 messages=1 errors=0");
+    assert_eq!(live.summary(), "summary: clients=1 messages=1 errors=0");
     dir.assert_empty();
 }
 
@@ -406,6 +687,8 @@ fn bad_usage_is_exit_2() {
     socket_demo(&["--tcp", "not-an-address"]).assert_code(2);
     socket_demo(&["--tcp", "--unix", "/tmp/x"]).assert_code(2);
     socket_demo(&["clean", "--tcp"]).assert_code(2);
+    socket_demo(&["server", "--max-clients", "0"]).assert_code(2);
+    socket_demo(&["client", "--timeout", "-1"]).assert_code(2);
     socket_demo(&["--frobnicate"]).assert_code(2);
 }
 

@@ -1,0 +1,604 @@
+//! The narrated system calls every demo shares, one function per call, named as in
+//! section 2 of the manual.
+//!
+//! A lesson reads like a TLPI listing, one statement per system call:
+//!
+//! ```ignore
+//! let (read_end, write_end) = sys::pipe(n)?;            // [producer 4242] pipe() = [3, 4]
+//! sys::close(n, read_end)?;                               // [producer 4242] close(3) = 0
+//! sys::write(n, &write_end, &frame)?;                     // [producer 4242] write(4, buf, 92) ...
+//!                                                         // [producer 4242] write(4, buf, 92) = 92
+//! ```
+//!
+//! Each wrapper builds its `strace`-style line from its typed arguments, waits for Enter
+//! under `--step`, and returns an [`Error`](crate::Error) that names the call with its
+//! arguments. A call that can block, or that hands something to another process, prints
+//! its line before it starts and its result when it returns
+//! ([`Narrator::call_blocking`]), so that two processes on one terminal keep cause before
+//! effect. A hint for one errno is one more line: `.hint_on(Errno::EEXIST, "...")`
+//! ([`HintOn`]).
+//!
+//! What lives here: the calls of more than one mechanism (descriptors, files, FIFOs,
+//! sockets, signals, processes). A call of one mechanism only (`msgget`, `shm_open`,
+//! `sem_wait`) lives in that demo's own `sys.rs`, built the same way on
+//! [`Narrator::call`]. No call is described in two places.
+
+use std::ffi::CStr;
+use std::fmt::{self, Display};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{self, FcntlArg, OFlag};
+use nix::sys::signal::{self, Signal};
+use nix::sys::socket::{
+    self, AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
+    SockType, SockaddrIn, SockaddrIn6, SockaddrLike, UnixAddr, sockopt,
+};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{self, WaitStatus};
+use nix::unistd::{self, Pid};
+
+use crate::error::{Error, Result};
+use crate::narrate::{Narrator, Shown};
+
+/// A hint for one errno, in one line: `sys::mkfifo(n, path, 0o600).hint_on(Errno::EEXIST,
+/// "...")?`. Errors with another errno pass through unchanged.
+pub trait HintOn<T> {
+    /// Attaches `hint` if the call failed with `errno`.
+    fn hint_on(self, errno: Errno, hint: impl Into<String>) -> Result<T>;
+}
+
+impl<T> HintOn<T> for Result<T> {
+    fn hint_on(self, errno: Errno, hint: impl Into<String>) -> Result<T> {
+        self.map_err(|e| {
+            if e.errno() == Some(errno) {
+                e.hint(hint)
+            } else {
+                e
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// How arguments are shown: the way strace shows them.
+
+/// A path as strace shows it: in double quotes.
+struct Quoted<'a>(&'a Path);
+
+impl Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.display().to_string())
+    }
+}
+
+/// `O_WRONLY|O_CREAT|O_EXCL`: the access mode first (it is a number, not a bit), then
+/// each flag by name.
+pub fn oflags(flags: OFlag) -> String {
+    let access = match flags & OFlag::O_ACCMODE {
+        f if f == OFlag::O_WRONLY => "O_WRONLY",
+        f if f == OFlag::O_RDWR => "O_RDWR",
+        _ => "O_RDONLY",
+    };
+    let mut shown = access.to_string();
+    for (name, _) in (flags - OFlag::O_ACCMODE).iter_names() {
+        shown.push('|');
+        shown.push_str(name);
+    }
+    shown
+}
+
+/// A mode as the man pages write it: `0600`.
+pub fn mode(mode: Mode) -> String {
+    format!("{:04o}", mode.bits())
+}
+
+/// `SOCK_STREAM|SOCK_CLOEXEC`.
+fn socktype(kind: SockType, flags: SockFlag) -> String {
+    let mut shown = match kind {
+        SockType::Stream => "SOCK_STREAM",
+        SockType::Datagram => "SOCK_DGRAM",
+        SockType::SeqPacket => "SOCK_SEQPACKET",
+        _ => "SOCK_RAW",
+    }
+    .to_string();
+    for (name, _) in flags.iter_names() {
+        shown.push('|');
+        shown.push_str(name);
+    }
+    shown
+}
+
+fn family(family: AddressFamily) -> &'static str {
+    match family {
+        AddressFamily::Unix => "AF_UNIX",
+        AddressFamily::Inet => "AF_INET",
+        AddressFamily::Inet6 => "AF_INET6",
+        _ => "AF_?",
+    }
+}
+
+/// A socket address as strace shows it: `{AF_UNIX, "/run/x"}`, `{AF_INET, 127.0.0.1:80}`.
+pub trait ShowAddr: SockaddrLike {
+    /// The address in braces.
+    fn show(&self) -> String;
+}
+
+impl ShowAddr for UnixAddr {
+    fn show(&self) -> String {
+        match (self.path(), self.as_abstract()) {
+            (Some(path), _) => format!("{{AF_UNIX, {}}}", Quoted(path)),
+            (None, Some(name)) => format!("{{AF_UNIX, @{:?}}}", String::from_utf8_lossy(name)),
+            (None, None) => "{AF_UNIX}".into(),
+        }
+    }
+}
+
+impl ShowAddr for SockaddrIn {
+    fn show(&self) -> String {
+        format!("{{AF_INET, {self}}}")
+    }
+}
+
+impl ShowAddr for SockaddrIn6 {
+    fn show(&self) -> String {
+        format!("{{AF_INET6, {self}}}")
+    }
+}
+
+/// Takes ownership of a descriptor a nix call returned as a number.
+fn own(raw: RawFd) -> OwnedFd {
+    // SAFETY: every caller passes a descriptor that the kernel has just returned to this
+    // process (accept4, recvmsg's SCM_RIGHTS) and that nothing else owns yet.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Descriptors: pipe(2), close(2), dup2(2), fcntl(2), read(2), write(2).
+
+/// `pipe(2)`: a one-way byte stream in the kernel; `[read end, write end]`. Both ends are
+/// inherited by `fork` (and by `exec`: no `O_CLOEXEC`, as in the notes).
+pub fn pipe(n: &Narrator) -> Result<(OwnedFd, OwnedFd)> {
+    n.call("pipe()", unistd::pipe)
+}
+
+/// `pipe2(2)` with flags, for a pipe that must not leak into programs we `exec`
+/// (`O_CLOEXEC`) or whose ends must never block (`O_NONBLOCK`).
+pub fn pipe2(n: &Narrator, flags: OFlag) -> Result<(OwnedFd, OwnedFd)> {
+    n.call(format_args!("pipe2({})", oflags(flags)), || {
+        unistd::pipe2(flags)
+    })
+}
+
+/// `close(2)`. Closing is how a process tells the kernel it is done with its end: a
+/// reader sees end-of-file only when every copy of the write end is closed.
+pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {
+    let raw = fd.as_raw_fd();
+    n.call(format_args!("close({raw})"), || unistd::close(fd))
+}
+
+/// `dup2(2)` onto standard input, output or error (0, 1, 2): what a shell does before
+/// it `exec`s the two sides of `ls | grep`.
+pub fn dup2(n: &Narrator, fd: &impl AsFd, target: RawFd) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    // dup2 returns the new descriptor's number, as strace shows it.
+    n.call(format_args!("dup2({raw}, {target})"), || match target {
+        0 => unistd::dup2_stdin(fd).map(|()| target),
+        1 => unistd::dup2_stdout(fd).map(|()| target),
+        2 => unistd::dup2_stderr(fd).map(|()| target),
+        _ => Err(Errno::EINVAL),
+    })
+    .map(drop)
+}
+
+/// `fcntl(2)`, for the commands the demos use; returns what the call returns (a size,
+/// the flags, or 0).
+pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
+    let raw = fd.as_fd().as_raw_fd();
+    let shown = match &arg {
+        FcntlArg::F_GETPIPE_SZ => "F_GETPIPE_SZ".to_string(),
+        FcntlArg::F_SETPIPE_SZ(size) => format!("F_SETPIPE_SZ, {size}"),
+        FcntlArg::F_GETFL => "F_GETFL".to_string(),
+        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", oflags(*flags)),
+        FcntlArg::F_GETFD => "F_GETFD".to_string(),
+        other => format!("{other:?}"),
+    };
+    n.call(format_args!("fcntl({raw}, {shown})"), || {
+        fcntl::fcntl(fd, arg)
+    })
+}
+
+/// `read(2)`: at most `buf.len()` bytes; 0 means end of file. It waits while there is
+/// nothing to read and a writer still exists, so it is narrated before and after.
+pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
+    let desc = format!("read({raw}, buf, {len})");
+    if may_block(n, fd) {
+        n.call_blocking(desc, || unistd::read(fd, buf))
+    } else {
+        n.call(desc, || unistd::read(fd, buf))
+    }
+}
+
+/// `write(2)`: may take fewer bytes than offered, and waits while the pipe or socket is
+/// full. Rust ignores SIGPIPE, so a write with no reader left fails with EPIPE.
+pub fn write(n: &Narrator, fd: &impl AsFd, buf: &[u8]) -> Result<usize> {
+    let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
+    let desc = format!("write({raw}, buf, {len})");
+    if may_block(n, fd) {
+        n.call_blocking(desc, || unistd::write(fd, buf))
+    } else {
+        n.call(desc, || unistd::write(fd, buf))
+    }
+}
+
+/// Whether a `read` or `write` on `fd` is narrated as a call that can block: not when
+/// the descriptor is `O_NONBLOCK` (it fails with EAGAIN instead of waiting). Asked only
+/// when the line will be printed, so a quiet loop makes no extra call.
+fn may_block(n: &Narrator, fd: &impl AsFd) -> bool {
+    if n.is_silent() {
+        return true;
+    }
+    fcntl::fcntl(fd, FcntlArg::F_GETFL)
+        .map(|flags| !OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK))
+        .unwrap_or(true)
+}
+
+// ---------------------------------------------------------------------------------------
+// Names in the file system: open(2), mkfifo(3), unlink(2), ftruncate(2), flock(2).
+
+/// `open(2)`. The open of a FIFO waits for the other end (fifo(7)), so on a FIFO it is
+/// narrated before and after; on anything else, once.
+pub fn open(n: &Narrator, path: &Path, flags: OFlag, mode: Mode) -> Result<OwnedFd> {
+    let desc = if flags.contains(OFlag::O_CREAT) {
+        format!(
+            "open({}, {}, {})",
+            Quoted(path),
+            oflags(flags),
+            self::mode(mode)
+        )
+    } else {
+        format!("open({}, {})", Quoted(path), oflags(flags))
+    };
+    let waits = !flags.contains(OFlag::O_NONBLOCK)
+        && nix::sys::stat::lstat(path).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
+    let open = || fcntl::open(path, flags, mode);
+    if waits {
+        n.call_blocking(desc, open)
+    } else {
+        n.call(desc, open)
+    }
+}
+
+/// `mkfifo(3)`: a named pipe, a name in the file system for a pipe in the kernel.
+pub fn mkfifo(n: &Narrator, path: &Path, perm: Mode) -> Result<()> {
+    n.call(
+        format_args!("mkfifo({}, {})", Quoted(path), mode(perm)),
+        || unistd::mkfifo(path, perm),
+    )
+}
+
+/// `unlink(2)`: removes a name; the object goes when the last descriptor to it closes.
+/// Callers check first that the name is theirs ([`crate::owner`]).
+pub fn unlink(n: &Narrator, path: &Path) -> Result<()> {
+    n.call(format_args!("unlink({})", Quoted(path)), || {
+        unistd::unlink(path)
+    })
+}
+
+/// `ftruncate(2)`: sets the size of a file, a shared memory object or a memfd.
+pub fn ftruncate(n: &Narrator, fd: &impl AsFd, len: u64) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    let off = i64::try_from(len).map_err(|_| Error::usage(format!("size {len} is too large")))?;
+    n.call(format_args!("ftruncate({raw}, {len})"), || {
+        unistd::ftruncate(fd, off)
+    })
+}
+
+/// `memfd_create(2)`: an anonymous file in memory, with no name in any folder; it lives
+/// while a descriptor or a mapping refers to it.
+pub fn memfd_create(n: &Narrator, name: &CStr) -> Result<OwnedFd> {
+    n.call(format_args!("memfd_create({name:?}, MFD_CLOEXEC)"), || {
+        nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+    })
+}
+
+/// `flock(fd, LOCK_EX|LOCK_NB)`: takes the whole-file lock or fails at once with
+/// EWOULDBLOCK (= EAGAIN) when another open file holds it. The lock goes with the last
+/// descriptor of this open file, so a killed process never leaves it behind.
+pub fn flock_exclusive(n: &Narrator, fd: &impl AsFd) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("flock({raw}, LOCK_EX|LOCK_NB)"), || {
+        // SAFETY: flock(2) only reads its two integer arguments; the descriptor is
+        // borrowed for the duration of the call.
+        Errno::result(unsafe { libc::flock(raw, libc::LOCK_EX | libc::LOCK_NB) }).map(drop)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Sockets: socket(2), socketpair(2), bind(2), listen(2), accept4(2), connect(2),
+// send(2), recv(2), sendmsg(2)/recvmsg(2) with SCM_RIGHTS, setsockopt(2).
+
+/// `socket(2)`: an endpoint with no name yet; always `SOCK_CLOEXEC` here.
+pub fn socket(n: &Narrator, domain: AddressFamily, kind: SockType) -> Result<OwnedFd> {
+    n.call(
+        format_args!(
+            "socket({}, {}, 0)",
+            family(domain),
+            socktype(kind, SockFlag::SOCK_CLOEXEC)
+        ),
+        || socket::socket(domain, kind, SockFlag::SOCK_CLOEXEC, None),
+    )
+}
+
+/// `socketpair(2)`: two connected Unix sockets, like a pipe that works both ways.
+pub fn socketpair(n: &Narrator, kind: SockType) -> Result<(OwnedFd, OwnedFd)> {
+    n.call(
+        format_args!(
+            "socketpair(AF_UNIX, {}, 0)",
+            socktype(kind, SockFlag::SOCK_CLOEXEC)
+        ),
+        || socket::socketpair(AddressFamily::Unix, kind, None, SockFlag::SOCK_CLOEXEC),
+    )
+}
+
+/// `bind(2)`: gives the socket its name (a path, or an address and port).
+pub fn bind(n: &Narrator, fd: &impl AsFd, addr: &impl ShowAddr) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("bind({raw}, {})", addr.show()), || {
+        socket::bind(raw, addr)
+    })
+}
+
+/// `listen(2)`: the socket now accepts connections; up to `backlog` wait to be accepted.
+pub fn listen(n: &Narrator, fd: &impl AsFd, backlog: i32) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("listen({raw}, {backlog})"), || {
+        let backlog = Backlog::new(backlog).unwrap_or(Backlog::MAXCONN);
+        socket::listen(&fd.as_fd(), backlog)
+    })
+}
+
+/// `accept4(2)`: waits for the next client and returns a new socket for it alone.
+pub fn accept(n: &Narrator, listener: &impl AsFd) -> Result<OwnedFd> {
+    let raw = listener.as_fd().as_raw_fd();
+    n.call_blocking(
+        format_args!("accept4({raw}, NULL, NULL, SOCK_CLOEXEC)"),
+        || socket::accept4(raw, SockFlag::SOCK_CLOEXEC).map(own),
+    )
+}
+
+/// `connect(2)`: reaches the socket bound at `addr`.
+pub fn connect(n: &Narrator, fd: &impl AsFd, addr: &impl ShowAddr) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call_blocking(format_args!("connect({raw}, {})", addr.show()), || {
+        socket::connect(raw, addr)
+    })
+}
+
+/// `send(2)` with no flags: one datagram, or bytes on a stream.
+pub fn send(n: &Narrator, fd: &impl AsFd, buf: &[u8]) -> Result<usize> {
+    let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
+    n.call_blocking(format_args!("send({raw}, buf, {len}, 0)"), || {
+        socket::send(raw, buf, MsgFlags::empty())
+    })
+}
+
+/// `recv(2)` with no flags: one datagram (cut to `buf.len()`), or bytes from a stream.
+pub fn recv(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
+    n.call_blocking(format_args!("recv({raw}, buf, {len}, 0)"), || {
+        socket::recv(raw, buf, MsgFlags::empty())
+    })
+}
+
+/// `sendmsg(2)` of `data` with the descriptors `fds` beside it (an SCM_RIGHTS control
+/// message): the kernel installs copies of them in the receiver.
+pub fn sendmsg_fds(n: &Narrator, sock: &impl AsFd, data: &[u8], fds: &[RawFd]) -> Result<usize> {
+    let raw = sock.as_fd().as_raw_fd();
+    let iov = [std::io::IoSlice::new(data)];
+    let shown: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+    n.call_blocking(
+        format_args!(
+            "sendmsg({raw}, {{{} bytes, SCM_RIGHTS [{}]}}, 0)",
+            data.len(),
+            shown.join(", ")
+        ),
+        || {
+            socket::sendmsg::<()>(
+                raw,
+                &iov,
+                &[ControlMessage::ScmRights(fds)],
+                MsgFlags::empty(),
+                None,
+            )
+        },
+    )
+}
+
+/// What [`recvmsg_fds`] received: the bytes' count and the descriptors that came with
+/// them (new descriptors in this process, close-on-exec).
+#[derive(Debug)]
+pub struct Received {
+    /// Bytes of data received (0: the peer closed the socket).
+    pub len: usize,
+    /// Descriptors passed with SCM_RIGHTS.
+    pub fds: Vec<OwnedFd>,
+}
+
+impl Shown for Received {
+    fn shown(&self) -> String {
+        let fds: Vec<String> = self
+            .fds
+            .iter()
+            .map(|fd| fd.as_raw_fd().to_string())
+            .collect();
+        if fds.is_empty() {
+            self.len.to_string()
+        } else {
+            format!("{}, with SCM_RIGHTS [{}]", self.len, fds.join(", "))
+        }
+    }
+}
+
+/// `recvmsg(2)` into `buf`, with room for up to `MAX` descriptors (SCM_RIGHTS).
+pub fn recvmsg_fds(n: &Narrator, sock: &impl AsFd, buf: &mut [u8]) -> Result<Received> {
+    const MAX: usize = 4;
+    let (raw, len) = (sock.as_fd().as_raw_fd(), buf.len());
+    n.call_blocking(
+        format_args!("recvmsg({raw}, {{buf, {len}}}, MSG_CMSG_CLOEXEC)"),
+        || {
+            let mut iov = [std::io::IoSliceMut::new(buf)];
+            let mut space = nix::cmsg_space!([RawFd; MAX]);
+            let msg =
+                socket::recvmsg::<()>(raw, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+            let mut fds = Vec::new();
+            for cmsg in msg.cmsgs()? {
+                if let ControlMessageOwned::ScmRights(raws) = cmsg {
+                    fds.extend(raws.into_iter().map(own));
+                }
+            }
+            Ok(Received {
+                len: msg.bytes,
+                fds,
+            })
+        },
+    )
+}
+
+/// A socket option the demos set.
+#[derive(Debug, Clone, Copy)]
+pub enum Opt {
+    /// `SO_REUSEADDR`: bind a TCP port again at once after a server stopped.
+    ReuseAddr,
+    /// `SO_RCVTIMEO`: a receive that waits longer fails with EAGAIN.
+    RcvTimeo(Duration),
+    /// `SO_SNDTIMEO`: a send that waits longer fails with EAGAIN.
+    SndTimeo(Duration),
+}
+
+/// `setsockopt(2)` at level `SOL_SOCKET`.
+pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    let shown = match opt {
+        Opt::ReuseAddr => "SO_REUSEADDR, 1".to_string(),
+        Opt::RcvTimeo(d) => format!("SO_RCVTIMEO, {} ms", d.as_millis()),
+        Opt::SndTimeo(d) => format!("SO_SNDTIMEO, {} ms", d.as_millis()),
+    };
+    let timeval = |d: Duration| {
+        let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        nix::sys::time::TimeVal::new(micros / 1_000_000, micros % 1_000_000)
+    };
+    n.call(
+        format_args!("setsockopt({raw}, SOL_SOCKET, {shown})"),
+        || match opt {
+            Opt::ReuseAddr => socket::setsockopt(&fd.as_fd(), sockopt::ReuseAddr, &true),
+            Opt::RcvTimeo(d) => {
+                socket::setsockopt(&fd.as_fd(), sockopt::ReceiveTimeout, &timeval(d))
+            }
+            Opt::SndTimeo(d) => socket::setsockopt(&fd.as_fd(), sockopt::SendTimeout, &timeval(d)),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
+// crate::process::fork, which also sets up the child's narrator.)
+
+/// `kill(2)`: sends `sig` to one process. Refuses a pid <= 0 without making the call:
+/// those mean "my process group" (0) and "every process I may signal" (-1), and a demo
+/// only ever signals one process it started or was told to signal.
+pub fn kill(n: &Narrator, pid: Pid, sig: Signal) -> Result<()> {
+    let desc = format!("kill({pid}, {})", sig.as_str());
+    if pid.as_raw() <= 0 {
+        return Err(
+            Error::bad_data(desc, format!("pid {pid} is not one process")).hint(
+                "0 and negative pids signal whole groups of processes; the demos never send those",
+            ),
+        );
+    }
+    n.call_blocking(desc, || signal::kill(pid, sig))
+}
+
+/// `waitpid(pid, &status, 0)`: waits for the child to end and collects its status, so
+/// that it does not stay a zombie.
+pub fn waitpid(n: &Narrator, pid: Pid) -> Result<WaitStatus> {
+    n.call_blocking(format_args!("waitpid({pid}, &status, 0)"), || {
+        wait::waitpid(pid, None)
+    })
+}
+
+/// `execvp(3)`: replaces this process's program with `argv[0]`, found on `PATH`.
+/// It returns only if it failed, so the call is narrated before it is made.
+pub fn execvp(n: &Narrator, argv: &[std::ffi::CString]) -> Result<()> {
+    let shown: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    let program = argv.first().map(|a| format!("{a:?}")).unwrap_or_default();
+    let desc = format!("execvp({program}, [{}])", shown.join(", "));
+    n.call_blocking(desc, || match argv.first() {
+        Some(file) => unistd::execvp(file, argv).map(drop),
+        None => Err(Errno::EINVAL),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Narrator {
+        Narrator::silent("test")
+    }
+
+    #[test]
+    fn flags_and_modes_are_shown_as_the_man_pages_write_them() {
+        assert_eq!(oflags(OFlag::O_RDONLY), "O_RDONLY");
+        assert_eq!(
+            oflags(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL),
+            "O_WRONLY|O_CREAT|O_EXCL"
+        );
+        assert_eq!(mode(Mode::from_bits_truncate(0o600)), "0600");
+    }
+
+    #[test]
+    fn an_error_names_the_call_with_its_arguments_and_takes_a_hint() {
+        let (r, w) = pipe(&quiet()).unwrap();
+        drop(r);
+        let err = write(&quiet(), &w, b"abc")
+            .hint_on(Errno::EPIPE, "the reader has gone")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("write({}, buf, 3) failed: EPIPE", w.as_raw_fd())),
+            "{err}"
+        );
+        assert!(err.ends_with("hint: the reader has gone"), "{err}");
+        let other = close(&quiet(), w).hint_on(Errno::EPIPE, "unused");
+        assert_eq!(other, Ok(()));
+    }
+
+    #[test]
+    fn kill_refuses_groups_and_everyone_without_calling_the_kernel() {
+        for pid in [0, -1, -42] {
+            let err = kill(&quiet(), Pid::from_raw(pid), Signal::SIGUSR1).unwrap_err();
+            assert_eq!(err.errno(), None, "{err}");
+            assert!(err.to_string().contains("not one process"), "{err}");
+        }
+    }
+
+    #[test]
+    fn descriptors_travel_over_a_socket_pair() {
+        let n = quiet();
+        let (a, b) = socketpair(&n, SockType::Stream).unwrap();
+        let (r, w) = pipe(&n).unwrap();
+        sendmsg_fds(&n, &a, b"f", &[r.as_raw_fd()]).unwrap();
+        drop(r);
+        let mut buf = [0u8; 8];
+        let got = recvmsg_fds(&n, &b, &mut buf).unwrap();
+        assert_eq!((got.len, got.fds.len(), &buf[..1]), (1, 1, &b"f"[..]));
+        write(&n, &w, b"hi").unwrap();
+        let mut two = [0u8; 2];
+        assert_eq!(read(&n, &got.fds[0], &mut two), Ok(2));
+        assert_eq!(&two, b"hi");
+    }
+}
