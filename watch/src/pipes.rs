@@ -122,10 +122,9 @@ fn show_pipe(screen: &mut Screen, ends: &[End]) {
             .filter(|e| e.writes == writes)
             .map(|e| {
                 common::tr!(
-                    "fd {fd} of {who}, {doing}",
+                    "fd {fd} of {who}",
                     fd = e.fd,
-                    who = procfs::who(e.pid),
-                    doing = procfs::activity(e.pid)
+                    who = procfs::who_and_what(e.pid)
                 )
             })
             .collect();

@@ -49,6 +49,15 @@ pub fn who(pid: i32) -> String {
     }
 }
 
+/// `pid 4242 (shm-demo), waits in futex: ...`: who the process is and what it does now,
+/// or `pid 4242 (gone)`.
+pub fn who_and_what(pid: i32) -> String {
+    match comm(pid) {
+        Some(name) => format!("pid {pid} ({name}), {}", activity(pid)),
+        None => common::tr!("pid {pid} (gone)", pid),
+    }
+}
+
 /// The open descriptors of `pid` and what each refers to (`pipe:[1234]`, `socket:[99]`,
 /// a path), from the links in `/proc/PID/fd`.
 pub fn fds(pid: i32) -> Vec<(i32, String)> {

@@ -83,7 +83,7 @@ pub fn look_sysv(key: Key) -> Screen {
         let text = if pid == 0 {
             common::tr!("nobody yet")
         } else {
-            format!("{}, {}", procfs::who(pid), procfs::activity(pid))
+            procfs::who_and_what(pid)
         };
         screen.line(label, text);
     }

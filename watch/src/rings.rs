@@ -264,7 +264,7 @@ fn process_line(pid: i32) -> String {
     if pid <= 0 {
         common::tr!("not attached yet")
     } else {
-        format!("{}, {}", procfs::who(pid), procfs::activity(pid))
+        procfs::who_and_what(pid)
     }
 }
 

@@ -27,11 +27,7 @@ pub fn look_signals(pid: Option<i32>) -> Screen {
             continue;
         };
         shown += 1;
-        screen.push(Part::Heading(format!(
-            "{}, {}",
-            procfs::who(pid),
-            procfs::activity(pid)
-        )));
+        screen.push(Part::Heading(procfs::who_and_what(pid)));
         screen.line(
             common::tr!("pending"),
             procfs::signal_names(masks.thread_pending | masks.shared_pending),

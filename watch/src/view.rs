@@ -147,12 +147,13 @@ impl Screen {
                     unit,
                 } => {
                     let unit = unit.name();
-                    let amount = if *max > 0 {
-                        common::tr!("{value} of {max} {unit}", value, max, unit)
+                    if *max > 0 {
+                        let amount = common::tr!("{value} of {max} {unit}", value, max, unit);
+                        let _ = writeln!(out, "  {label}: {amount}  [{}]", bar(*value, *max, 20));
                     } else {
-                        format!("{value} {unit}")
-                    };
-                    let _ = writeln!(out, "  {label}: {amount}  [{}]", bar(*value, *max, 20));
+                        // No known limit: a number, no bar.
+                        let _ = writeln!(out, "  {label}: {value} {unit}");
+                    }
                 }
                 Part::Cells {
                     label,
