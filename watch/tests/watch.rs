@@ -236,16 +236,15 @@ fn a_blocked_signal_shows_as_pending() {
     let signal = demo("signal-demo");
     let mut p = Process::start(&signal, &["coalesce", "--count", "3", "--step"]);
     // Stop at the sender's last step: every SIGUSR1 is sent, the receiver still blocks it.
+    // The receiver's pid is in the tag of its own prompts, which come before that.
+    let mut receiver = None;
     step_until(&mut p, |prompt| {
+        if let Some(rest) = prompt.strip_prefix("[receiver ") {
+            receiver = rest.split(']').next().map(str::to_string);
+        }
         prompt.starts_with("[sender ") && prompt.contains("next: write(")
     });
-    let receiver = p.wait_for_line("[receiver ");
-    let pid = receiver
-        .trim_start_matches("[receiver ")
-        .split(']')
-        .next()
-        .unwrap()
-        .to_string();
+    let pid = receiver.expect("a prompt of the receiver");
     let frame = watch(&["signal", "--pid", &pid]);
     p.close_stdin();
     let r = p.finish();
