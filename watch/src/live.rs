@@ -63,7 +63,7 @@ fn height(part: &Part) -> u16 {
     match part {
         Part::Heading(_) | Part::Line { .. } => 1,
         Part::Gauge { .. } | Part::Missing(_) => 3,
-        Part::Cells { .. } => 4,
+        Part::Cells { .. } => 5,
     }
 }
 
@@ -172,13 +172,15 @@ fn draw_part(frame: &mut Frame<'_>, part: &Part, area: Rect) {
                 }
                 words.push(format!("^{word}: {at}"));
             }
+            // Two rows of blocks, then the markers: large enough to see from the back.
             let lines = vec![
+                Line::from(row.clone()),
                 Line::from(row),
                 Line::from(under.into_iter().collect::<String>()).bold(),
             ];
             frame.render_widget(Paragraph::new(lines), inside);
-            if !words.is_empty() && inside.height == 2 {
-                // No room for a legend line: the marks' words go in the block's title.
+            if !words.is_empty() {
+                // The marks' words go on the block's top border, at the right.
                 frame.render_widget(
                     Paragraph::new(Line::from(words.join("  ")).right_aligned().bold()),
                     Rect {

@@ -19,6 +19,7 @@ use std::ptr::NonNull;
 use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 
+// ANCHOR: borrow_fd
 /// `pidfd_open(pid, 0)` then `pidfd_getfd(pidfd, fd, 0)`: a duplicate, in this process, of
 /// descriptor `fd` of process `pid`. It needs the right to ptrace `pid` (the same user,
 /// and Yama's ptrace_scope allowing it, or root).
@@ -47,6 +48,7 @@ pub fn pipe_fill(fd: &impl AsFd) -> nix::Result<(u64, u64)> {
         u64::try_from(capacity).unwrap_or(0),
     ))
 }
+// ANCHOR_END: borrow_fd
 
 /// A read-only shared mapping, unmapped when dropped. Nothing hands out a reference into
 /// it: bytes leave it only as copies ([`Mapping::snapshot`]).
@@ -77,6 +79,7 @@ impl Mapping {
         Ok(Mapping { base, len })
     }
 
+    // ANCHOR: snapshot
     /// Copies `out.len()` bytes from offset `at` of the mapping into `out`, with
     /// `process_vm_readv(2)` from this very process. Each byte is read once; a page the
     /// object no longer has (it was truncated under the mapping) is EFAULT here, where a
@@ -107,6 +110,7 @@ impl Mapping {
         }
         Ok(())
     }
+    // ANCHOR_END: snapshot
 
     /// `mincore(2)`: for each page of the mapping, whether it is in memory (for a file,
     /// in the page cache, whoever brought it there). Touches no page.

@@ -138,6 +138,7 @@ fn by_type(screen: &mut Screen, messages: &[Seen], total: u64) {
     }
 }
 
+// ANCHOR: copy_all
 /// Copies the messages of queue `id` one by one, from the front, without taking them:
 /// `msgrcv(id, buf, size, index, IPC_NOWAIT | MSG_COPY | MSG_NOERROR)` (msgrcv(2)). The
 /// kernel then leaves the queue, its counters and its last-receiver pid as they were.
@@ -176,6 +177,7 @@ fn copy_all(id: libc::c_int, count: u64) -> nix::Result<Vec<Seen>> {
     }
     Ok(seen)
 }
+// ANCHOR_END: copy_all
 
 /// The POSIX queue `name` (`/ipc-demos-mq-0`).
 pub fn look_posix(name: &str) -> Screen {
