@@ -97,7 +97,20 @@ pub struct Process {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
-    stderr: std::thread::JoinHandle<String>,
+    /// The thread collecting standard error; taken by [`Process::finish_within`].
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Process {
+    /// A test that fails half-way drops its processes: one still running is killed and
+    /// reaped, so that no demo of a failed test lives on (holding a queue, or waiting
+    /// forever for a peer).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Process {
@@ -150,7 +163,7 @@ impl Process {
             stdin,
             lines,
             seen: Vec::new(),
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -240,6 +253,7 @@ impl Process {
     /// As [`Process::finish`], but the process must end within `limit`: for a test whose
     /// point is that something happens soon (a dead peer noticed within seconds).
     pub fn finish_within(mut self, limit: Duration) -> Run {
+        let stderr = self.stderr.take();
         let (done, finished) = mpsc::channel::<()>();
         let pid = self.pid();
         let watchdog = std::thread::spawn(move || {
@@ -257,7 +271,7 @@ impl Process {
         let run = Run {
             code: status.code(),
             stdout: self.seen.iter().map(|l| format!("{l}\n")).collect(),
-            stderr: self.stderr.join().unwrap_or_default(),
+            stderr: stderr.and_then(|t| t.join().ok()).unwrap_or_default(),
         };
         assert!(
             !hung,
