@@ -143,7 +143,7 @@ fn a_forked_child_dies_with_its_parent() {
 }
 
 #[test]
-fn a_child_whose_parent_died_before_prctl_ends_at_once() {
+fn a_child_ends_even_when_its_parent_dies_right_after_fork() {
     // The race fork/prctl cannot be forced from outside; what can be checked is the other
     // half of the rule: a child sees its parent gone through getppid(). Here the parent
     // dies right after fork, so the child meets one of the two paths, and must end
