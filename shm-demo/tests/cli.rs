@@ -407,7 +407,7 @@ fn a_peer_that_truncates_the_object_gives_a_clear_error_not_sigbus() {
 }
 
 #[test]
-fn clean_removes_a_killed_producer_s_object_but_not_a_live_one_s_nor_a_stranger_file() {
+fn clean_leaves_a_live_producer_s_object_and_one_without_the_magic() {
     let n = name("clean-live");
     let mut producer = Process::start(BIN, &["producer", "--name", &n]);
     producer.wait_for_line("ready: run `shm-demo consumer");
