@@ -1,5 +1,5 @@
 //! Sizes on the command line: `64`, `4K`, `1M`, `1MiB` (binary multiples, as `dd` and
-//! `truncate` read them), each demo with its own limits.
+//! `truncate` read them), each demo with its own limits; and permission bits (`0600`).
 
 /// Parses a size and checks it is within `min..=max` bytes; the error is clap's message.
 pub fn size_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
@@ -40,6 +40,18 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// Parses permission bits in octal, as chmod(1) reads them: `0600`, `640`. Only the
+/// nine permission bits: set-user-ID, set-group-ID and sticky mean nothing for an IPC
+/// object, and are refused.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "`{text}` is not a mode (octal, 0000 to 0777, such as 0600)"
+        )),
+    }
+}
+
 /// A byte count as a person reads it: `65536 bytes (64 KiB)`.
 pub fn bytes(n: usize) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
@@ -73,6 +85,15 @@ mod tests {
                 .contains("unknown size suffix")
         );
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn modes_are_octal_permission_bits() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("666"), Ok(0o666));
+        assert!(parse_mode("0888").is_err());
+        assert!(parse_mode("1777").is_err());
+        assert!(parse_mode("rw").is_err());
     }
 
     #[test]
