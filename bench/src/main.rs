@@ -19,6 +19,7 @@ mod measure;
 mod mechanisms;
 mod report;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +30,38 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::measure::{Amount, Placement, floors};
 use crate::mechanisms::{ALL, Spec};
 use crate::report::{Floors, Machine, Report, Row};
+
+/// Where the report goes: standard output, which a reader may close before the end.
+struct Out {
+    /// The reader has gone: the rest is not printed.
+    closed: bool,
+}
+
+impl Out {
+    /// Prints one piece of the report. A reader that stops early, as `bench | head -1`
+    /// does, closes the pipe, and the write fails with EPIPE (Rust ignores SIGPIPE, which
+    /// would otherwise end the process). That is the reader's choice, not a failure: as
+    /// ripgrep does, the bench stops printing and ends with exit code 0, after writing
+    /// the files it was asked for (charts, JSON), which took minutes to measure. Any other
+    /// write error is one (exit code 1).
+    fn line(&mut self, text: impl std::fmt::Display) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(Error::sys(
+                "write(1, report)",
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )),
+        }
+    }
+}
 
 /// Measures every IPC mechanism of the demos, side by side: round-trip latency and
 /// streaming throughput, next to the hardware's floors.
@@ -97,7 +130,8 @@ fn run() -> Result<()> {
     let same_cpu = placement.parent == placement.child;
     let runs = cli.runs.unwrap_or(if cli.quick { 1 } else { 3 });
     let machine = Machine::here(placement, runs);
-    eprintln!("{}", machine.header());
+    // Not eprintln!, which panics when standard error is a closed pipe.
+    let _ = writeln!(std::io::stderr(), "{}", machine.header());
 
     let total = (specs.len() * SIZES.len() * 2) as u64 * u64::from(runs) + 4;
     let bar = ProgressBar::new(total);
@@ -153,8 +187,9 @@ fn run() -> Result<()> {
         floors,
         rows,
     };
-    println!("{}", report.table());
-    println!("{}", report.targets());
+    let mut out = Out { closed: false };
+    out.line(report.table())?;
+    out.line(report.targets())?;
     let dir = cli.charts.clone().unwrap_or_else(report::output_dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::bad_data(format!("mkdir {}", dir.display()), e.to_string()))?;
@@ -165,14 +200,14 @@ fn run() -> Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, svg)
             .map_err(|e| Error::bad_data(format!("write {}", path.display()), e.to_string()))?;
-        println!("chart: {}", path.display());
+        out.line(format_args!("chart: {}", path.display()))?;
     }
     if let Some(path) = cli.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::bad_data("JSON", e.to_string()))?;
         std::fs::write(&path, json)
             .map_err(|e| Error::bad_data(format!("write {}", path.display()), e.to_string()))?;
-        println!("json: {}", path.display());
+        out.line(format_args!("json: {}", path.display()))?;
     }
     Ok(())
 }

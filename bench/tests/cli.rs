@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test says it failed by panicking
 
 use serde_json::Value;
-use testkit::{Scratch, run};
+use testkit::{Closed, Scratch, run, run_closed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bench");
 
@@ -137,4 +137,35 @@ fn help_explains_what_is_measured() {
     r.assert_code(0);
     assert!(r.stdout.contains("round-trip latency"), "{r}");
     assert!(r.stdout.contains("Example:"), "{r}");
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_report_quietly_with_0() {
+    // `bench | head -1` after head has gone: the report stops, the charts are written,
+    // and nothing panics.
+    let dir = Scratch::new("bench-closed-stdout");
+    let charts = dir.arg("charts");
+    let r = run_closed(
+        BIN,
+        &["--quick", "--only", "signal", "--charts", &charts],
+        Closed::Stdout,
+    );
+    r.assert_code(0);
+    assert!(!r.stderr.contains("panicked"), "{r}");
+    assert!(dir.path("charts").join("latency.svg").exists(), "{r}");
+}
+
+#[test]
+fn a_closed_standard_error_changes_no_exit_code() {
+    let dir = Scratch::new("bench-closed-stderr");
+    let charts = dir.arg("charts");
+    let r = run_closed(
+        BIN,
+        &["--quick", "--only", "signal", "--charts", &charts],
+        Closed::Stderr,
+    );
+    r.assert_code(0);
+    assert!(r.stdout.contains("targets (ratios from this run"), "{r}");
+    run_closed(BIN, &["--only", "carrier-pigeon"], Closed::Stderr).assert_code(2);
+    run_closed(BIN, &["--frobnicate"], Closed::Stderr).assert_code(2);
 }

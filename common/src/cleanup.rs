@@ -19,11 +19,19 @@
 //! main thread's guards remove everything on drop and the process exits normally. Once
 //! the handler has started, [`crate::exit::main_with`] leaves the ending to it.
 //!
+//! Before a role installs that handler (and in roles that own nothing, which never
+//! install it), [`exit_130_on_interrupt`], which every demo's `main` calls first, makes
+//! SIGINT and SIGTERM end the process with 130 too, instead of the default action (death
+//! by the signal, which a shell reports as 130 for SIGINT but 143 for SIGTERM, and a
+//! test as no exit code at all).
+//!
 //! A process killed with SIGKILL cannot clean up at all; each demo's `clean` subcommand
 //! exists for that.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::error::{Error, Result};
 use crate::narrate::Narrator;
@@ -145,6 +153,76 @@ pub fn exit_on_interrupt(n: &Narrator) -> Result<()> {
         std::process::exit(130);
     })
     .map_err(|e| Error::bad_data("sigaction(SIGINT/SIGTERM) via ctrlc", e.to_string()))
+}
+
+/// What [`leave_130`] writes for SIGINT and for SIGTERM: made once, before the handler
+/// is installed, so that the handler itself only reads it.
+static LEAVING: OnceLock<[Box<[u8]>; 2]> = OnceLock::new();
+
+/// The first SIGINT/SIGTERM handler: says why on standard error and leaves with 130.
+extern "C" fn leave_130(signal: libc::c_int) {
+    if let Some(lines) = LEAVING.get() {
+        let line = if signal == libc::SIGINT {
+            &lines[0]
+        } else {
+            &lines[1]
+        };
+        // SAFETY: write(2) is async-signal-safe (signal-safety(7)); `line` lives in a
+        // static that is set before the handler is installed and never changed. Its
+        // result is ignored: standard error may be closed, and we leave anyway.
+        let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+    // SAFETY: _exit(2) is async-signal-safe; it ends the process at once, as the default
+    // action would, but with the exit code the design gives an interruption.
+    unsafe { libc::_exit(130) }
+}
+
+/// Makes SIGINT and SIGTERM end the process with exit code 130 and one line on standard
+/// error (`program: interrupted by SIGINT`), for as long as no other handler replaces
+/// this one. [`crate::exit::main_with`] calls it before `run()`.
+///
+/// It is a plain `sigaction(2)` handler, not a thread, so a demo may still `fork` after
+/// it (a child inherits it, and leaving with `_exit` is what a child must do anyway). A
+/// role that creates objects replaces it with [`exit_on_interrupt`], which removes them
+/// first; a lesson about signals installs its own. Between the creation of an object and
+/// that replacement, an interruption leaves the object behind, as the default action
+/// would: `clean` is for that.
+///
+/// A signal that is ignored when the program starts (a shell starts background jobs
+/// with SIGINT ignored, `nohup` and `trap '' TERM` do the same) stays ignored: that
+/// choice was made by whoever started us.
+pub fn exit_130_on_interrupt(program: &str) {
+    let _ = LEAVING.set([
+        format!("{program}: interrupted by SIGINT\n")
+            .into_bytes()
+            .into_boxed_slice(),
+        format!("{program}: interrupted by SIGTERM\n")
+            .into_bytes()
+            .into_boxed_slice(),
+    ]);
+    let action = SigAction::new(
+        SigHandler::Handler(leave_130),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        if is_ignored(signal) {
+            continue;
+        }
+        // SAFETY: leave_130 does only async-signal-safe work: one write(2), then _exit(2).
+        // A failure leaves the default action, which ends the process too.
+        let _ = unsafe { sigaction(signal, &action) };
+    }
+}
+
+/// Whether `signal`'s disposition is SIG_IGN, asked with `sigaction(signal, NULL, &old)`,
+/// which changes nothing (nix's wrapper always sets a new action).
+fn is_ignored(signal: Signal) -> bool {
+    // SAFETY: sigaction is plain data, for which all zero bytes are a valid value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`, valid for the call.
+    let r = unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
 /// Whether the interrupt handler has started. Once it has, it owns the end of the

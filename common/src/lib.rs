@@ -10,6 +10,7 @@
 //! - [`tally`]: the consumer's checks and its summary line;
 //! - [`timing`]: stopwatch, rates, percentiles;
 //! - [`cleanup`]: guards that remove kernel objects, also on Ctrl-C;
+//! - [`fault`]: SIGBUS from a shared object a peer shrank, as one line and exit 1;
 //! - [`process`]: fork, exit a child, wait for it;
 //! - [`paths`]: a private per-user folder for paths;
 //! - [`owner`]: is this path or descriptor ours to touch (`lstat`/`fstat`: type, owner)?
@@ -21,6 +22,7 @@
 pub mod cleanup;
 pub mod error;
 pub mod exit;
+pub mod fault;
 pub mod i18n;
 pub mod message;
 pub mod narrate;

@@ -12,7 +12,39 @@
 //! `--quiet` turns narration off (the summary line is still printed), and `--step` waits
 //! for Enter before each narrated call, so a class can look at the kernel object from
 //! another terminal between two calls. A loop of thousands of calls narrates the first
-//! few and then [`Narrator::mute`]s itself, saying so.
+//! few and then [`Narrator::mute`]s itself, saying so; `--rate N` paces every loop that
+//! goes through [`Narrator::first_few`] to N iterations a second, narrated or not, so that
+//! a class watching the kernel object (`ipc-watch`) sees a buffer fill, a producer block
+//! and a consumer drain it.
+//!
+//! ## `--step` with one or two processes on a terminal
+//!
+//! Each narrated call first prints its prompt, `[producer 4242] next: write(4, buf, 80)
+//! [Enter]`, and waits for a line on standard input. The prompt is the call's only
+//! before-line: on a terminal it is printed without a line end, and the Enter the user
+//! types ends it (the terminal echoes it), so a step adds one line, not three (prompt,
+//! an empty echoed line, and `write(...) ...`). Then the call runs and its result line
+//! follows, `[producer 4242] write(4, buf, 80) = 80`.
+//!
+//! Two rules keep two processes that share one terminal (after `fork`, or a producer and
+//! a consumer started in one shell) from taking each other's Enter:
+//!
+//! - **One prompt at a time.** Around its prompt and the read of the answer, a process
+//!   holds an exclusive `flock(2)` on its *own* open of the terminal (it opens
+//!   `/proc/self/fd/N` of its standard input again, a new open file description of the
+//!   same device). Locks of `flock` belong to an open file description, and a forked
+//!   child shares its parent's descriptors, so each process must make its own open: then
+//!   the two locks are on the same inode and exclude each other. The other process waits
+//!   for the lock before it prints its prompt, so the prompt on the screen is always the
+//!   one the next Enter answers; the prompts take turns in the order the kernel grants the
+//!   lock, and no prompt is ever printed while another is waiting for its answer. Nothing
+//!   is created on disk for this; when standard input is not a terminal (a pipe, in
+//!   tests), there is no lock, and each line still goes to exactly one process because
+//!   prompts read one byte at a time.
+//! - **Typing ahead does not count.** Before each prompt, under the lock, the process
+//!   discards what was typed and not yet read (`tcflush(fd, TCIFLUSH)`, termios(3)), so
+//!   an Enter pressed while a process was blocked in `read` or `sem_wait` does not answer
+//!   a prompt that was not yet on the screen.
 //!
 //! Narration is written to a copy of standard output made when the narrator is created
 //! (and `--step` reads from a copy of standard input), both close-on-exec. So a child
@@ -23,9 +55,10 @@
 
 use std::fmt::{self, Display};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -46,6 +79,27 @@ pub struct NarrationArgs {
     /// fill, a writer block and an index wrap around).
     #[arg(long, global = true, conflicts_with = "quiet")]
     pub all: bool,
+    /// At most N iterations a second in every loop (0.5 to 1000; e.g. --rate 2), narrated
+    /// or not, so that a class can watch a buffer fill, a writer block and a reader drain
+    /// it (with `ipc-watch` in a third terminal).
+    #[arg(long, global = true, value_name = "N", value_parser = rate)]
+    pub rate: Option<f64>,
+}
+
+/// The slowest and the fastest `--rate`.
+pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.5..=1000.0;
+
+/// Parses `--rate N`: iterations a second, a number in [`RATE_RANGE`].
+pub fn rate(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if RATE_RANGE.contains(&rate) => Ok(rate),
+        _ => Err(crate::tr!(
+            "`{text}` is not a rate: give iterations a second, from {low} to {high}",
+            text,
+            low = RATE_RANGE.start(),
+            high = RATE_RANGE.end()
+        )),
+    }
 }
 
 /// Prints what one role of one process does. Cheap to clone; a clone shares the mute switch.
@@ -58,6 +112,8 @@ pub struct Narrator {
     all: bool,
     /// `--step` is on; it turns itself off when standard input ends.
     step: Arc<AtomicBool>,
+    /// `--rate`: the time between two iterations of a loop.
+    interval: Option<Duration>,
     muted: Arc<AtomicBool>,
     /// Where narration goes and where `--step` reads (see the module documentation).
     terminal: Arc<Terminal>,
@@ -87,6 +143,79 @@ impl Terminal {
             input: dup_cloexec(std::io::stdin().as_fd()),
         }
     }
+
+    /// Where `--step` reads its Enter: the copy of standard input, or standard input.
+    fn input(&self) -> BorrowedFd<'_> {
+        match &self.input {
+            Some(fd) => fd.as_fd(),
+            // SAFETY: descriptor 0 is only borrowed for a read; the demos never close it
+            // (a child may dup2 onto it, which replaces it without closing it).
+            None => unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) },
+        }
+    }
+
+    /// Where narration goes: the copy of standard output, or standard output.
+    fn output(&self) -> BorrowedFd<'_> {
+        match &self.output {
+            Some(fd) => fd.as_fd(),
+            // SAFETY: as in `input`, for descriptor 1.
+            None => unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) },
+        }
+    }
+}
+
+/// Whether `fd` is a terminal (isatty(3)).
+fn is_terminal(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: isatty only looks at the descriptor, which is open for the borrow's life.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// Whether the terminal at `fd` echoes what is typed (the ECHO flag, termios(3)): then the
+/// Enter that answers a prompt ends the prompt's line on the screen.
+fn echoes(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: termios is plain data, for which all zero bytes are a valid value.
+    let mut modes: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr fills `modes`, a valid termios, for an open descriptor.
+    let ok = unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut modes) } == 0;
+    ok && modes.c_lflag & libc::ECHO != 0
+}
+
+/// The turn of one process at the terminal: an exclusive `flock(2)` on this process's own
+/// open of the terminal, released when dropped (closing the descriptor releases the lock).
+/// See the module documentation for why the open must be this process's own.
+struct Turn(OwnedFd);
+
+impl Turn {
+    /// Waits for the turn at the terminal `input`; `None` if no lock can be had (the
+    /// prompt then goes ahead without one, as before there was a lock).
+    fn take(input: BorrowedFd<'_>) -> Option<Turn> {
+        let path = format!("/proc/self/fd/{}", input.as_raw_fd());
+        // O_NOCTTY: opening a terminal must not make it this process's controlling one.
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NOCTTY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        loop {
+            // SAFETY: flock takes a descriptor that is open (owned by `fd`) and a flag.
+            match Errno::result(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }) {
+                Ok(_) => return Some(Turn(fd)),
+                Err(Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        // Closing would release the lock too; unlocking first says so in the code.
+        // SAFETY: the descriptor is open until `self.0` is dropped right after.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 impl Narrator {
@@ -98,13 +227,15 @@ impl Narrator {
             quiet: args.quiet,
             all: args.all,
             step: Arc::new(AtomicBool::new(args.step && !args.quiet)),
+            interval: args.rate.map(|rate| Duration::from_secs_f64(1.0 / rate)),
             muted: Arc::new(AtomicBool::new(false)),
             terminal: Arc::new(Terminal::copy()),
         };
         if n.step.load(Ordering::Relaxed) {
-            n.say(format_args!(
+            crate::say!(
+                n,
                 "--step: I wait for Enter before each system call (Ctrl-D stops waiting)"
-            ));
+            );
         }
         n
     }
@@ -130,6 +261,7 @@ impl Narrator {
             quiet: self.quiet,
             all: self.all,
             step: Arc::new(AtomicBool::new(self.step.load(Ordering::Relaxed))),
+            interval: self.interval,
             muted: Arc::new(AtomicBool::new(false)),
             terminal: self.terminal.clone(),
         }
@@ -167,14 +299,24 @@ impl Narrator {
     }
 
     fn print(&self, text: fmt::Arguments<'_>) {
-        // One write per line: lines of two processes sharing a terminal do not mix.
-        let line = format!("[{} {}] {}\n", self.role, self.pid, text);
+        self.write_line(text, "\n");
+    }
+
+    /// Writes `[role pid] text` and `end` (a line end, or nothing for a prompt whose line
+    /// the echoed Enter ends) with one write, so that lines of two processes sharing a
+    /// terminal do not mix.
+    fn write_line(&self, text: fmt::Arguments<'_>, end: &str) {
+        let line = format!("[{} {}] {}{end}", self.role, self.pid, text);
+        self.write_raw(line.as_bytes());
+    }
+
+    fn write_raw(&self, bytes: &[u8]) {
         let stdout = std::io::stdout();
         // Whatever println! has buffered goes first, so lines keep their order.
         let _ = stdout.lock().flush();
         match &self.terminal.output {
             Some(fd) => {
-                let mut rest = line.as_bytes();
+                let mut rest = bytes;
                 while !rest.is_empty() {
                     match unistd::write(fd, rest) {
                         Ok(wrote) => rest = &rest[wrote..],
@@ -185,7 +327,7 @@ impl Narrator {
                 }
             }
             None => {
-                let _ = stdout.lock().write_all(line.as_bytes());
+                let _ = stdout.lock().write_all(bytes);
             }
         }
     }
@@ -282,6 +424,7 @@ impl Narrator {
             rest: rest.to_string(),
             seen: 0,
             muted_here: false,
+            next_at: None,
         }
     }
 
@@ -289,28 +432,49 @@ impl Narrator {
     /// standard input. [`Narrator::call`] does this by itself; call it directly only
     /// before a call that cannot go through `call`, such as `fork()`.
     /// Returns whether it showed the call (and so waited).
+    ///
+    /// The prompt is printed and answered during this process's turn at the terminal, after
+    /// what was typed ahead is discarded (see the module documentation).
     pub fn step(&self, desc: impl Display) -> bool {
         if self.is_silent() || !self.step.load(Ordering::Relaxed) {
             return false;
         }
-        self.print(format_args!("next: {desc}  [Enter]"));
+        let input = self.terminal.input();
+        let terminal = is_terminal(input);
+        let _turn = if terminal { Turn::take(input) } else { None };
+        if terminal {
+            // An Enter typed while this process was busy or blocked is not an answer to
+            // the prompt below, which was not on the screen yet: discard it.
+            // SAFETY: tcflush takes an open descriptor (borrowed) and a constant.
+            unsafe { libc::tcflush(input.as_raw_fd(), libc::TCIFLUSH) };
+        }
+        // On a terminal that echoes, the typed Enter ends the prompt's line; otherwise
+        // (a pipe, a file) the prompt ends its own line.
+        let echoed = terminal && echoes(input) && is_terminal(self.terminal.output());
+        self.write_line(
+            format_args!("next: {desc}  [Enter]"),
+            if echoed { "" } else { "\n" },
+        );
         // Read byte by byte with read(2) rather than through Rust's buffered stdin: after
-        // fork() two processes may share this terminal, and a buffer could swallow a line
+        // fork() two processes may share this input, and a buffer could swallow a line
         // meant for the other one.
         let mut byte = [0u8; 1];
         loop {
-            let read = match &self.terminal.input {
-                Some(fd) => unistd::read(fd, &mut byte),
-                None => unistd::read(std::io::stdin(), &mut byte),
-            };
-            match read {
+            match unistd::read(input, &mut byte) {
                 Ok(1) if byte[0] != b'\n' => continue,
                 Ok(1) => return true,
                 Err(Errno::EINTR) => continue,
                 // End of input (Ctrl-D, or no terminal at all): stop waiting from now on.
                 _ => {
                     self.step.store(false, Ordering::Relaxed);
-                    self.print(format_args!("standard input ended: --step stops waiting"));
+                    if echoed {
+                        // Ctrl-D echoes nothing: end the prompt's line here.
+                        self.write_raw(b"\n");
+                    }
+                    self.print(format_args!(
+                        "{}",
+                        crate::tr!("standard input ended: --step stops waiting")
+                    ));
                     return true;
                 }
             }
@@ -331,6 +495,8 @@ pub struct FirstFew<I> {
     /// Whether this loop muted the narrator (and so must unmute it): a loop inside an
     /// already quiet loop leaves the outer loop's silence alone.
     muted_here: bool,
+    /// Under `--rate`: when the next iteration may start.
+    next_at: Option<Instant>,
 }
 
 impl<I: Iterator> Iterator for FirstFew<I> {
@@ -338,12 +504,33 @@ impl<I: Iterator> Iterator for FirstFew<I> {
 
     fn next(&mut self) -> Option<I::Item> {
         let item = self.items.next()?;
+        self.pace();
         if self.seen == FIRST_FEW && !self.n.all && !self.n.is_silent() {
             self.n.mute(format_args!("... {}", self.rest));
             self.muted_here = true;
         }
         self.seen += 1;
         Some(item)
+    }
+}
+
+impl<I> FirstFew<I> {
+    /// Under `--rate`: waits until this iteration's time comes. The schedule is one
+    /// interval after the previous iteration started, or after now if that iteration
+    /// took longer (it blocked on a full buffer): a producer that was held up does not
+    /// then rush to catch up, which would hide from the class what it just saw.
+    fn pace(&mut self) {
+        let Some(interval) = self.n.interval else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(at) = self.next_at {
+            if at > now {
+                // Pacing for people to watch, not ordering: nothing waits for this sleep.
+                std::thread::sleep(at - now);
+            }
+        }
+        self.next_at = Some(Instant::now().max(self.next_at.unwrap_or(now)) + interval);
     }
 }
 
@@ -366,7 +553,9 @@ pub fn print_summary(line: impl Display) -> Result<()> {
                 "write(1, summary)",
                 Errno::from_raw(e.raw_os_error().unwrap_or(0)),
             )
-            .hint("standard output was closed early (for example by `| head`)")
+            .hint(crate::tr!(
+                "standard output was closed early (for example by `| head`)"
+            ))
         })
 }
 
@@ -502,6 +691,40 @@ mod tests {
         };
         let n = Narrator::new("test", args);
         assert!(n.first_few(0..10, "the rest").all(|_| !n.is_silent()));
+    }
+
+    #[test]
+    fn a_rate_is_a_number_of_iterations_a_second_within_range() {
+        assert_eq!(rate("2"), Ok(2.0));
+        assert_eq!(rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "0.1", "1001", "fast", "NaN", "inf"] {
+            let err = rate(bad).unwrap_err();
+            assert!(err.contains("not a rate"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn with_a_rate_every_iteration_waits_its_turn_narrated_or_not() {
+        // 100 a second: 8 iterations (most of them muted) take at least 7 intervals.
+        let n = Narrator::new(
+            "test",
+            NarrationArgs {
+                quiet: true,
+                rate: Some(100.0),
+                ..NarrationArgs::default()
+            },
+        );
+        let started = Instant::now();
+        assert_eq!(n.first_few(0..8, "the rest").count(), 8);
+        assert!(
+            started.elapsed() >= Duration::from_millis(70),
+            "{:?}",
+            started.elapsed()
+        );
+        // Without --rate, no iteration waits.
+        let started = Instant::now();
+        assert_eq!(quiet().first_few(0..1000, "the rest").count(), 1000);
+        assert!(started.elapsed() < Duration::from_millis(70));
     }
 
     #[test]

@@ -30,12 +30,17 @@ pub enum Fork {
 // ANCHOR: fork
 /// `fork(2)`, narrated in both processes. The child's narrator speaks for `child_role`.
 ///
+/// The child dies with its parent (see [`die_with_parent`]), so that no demo leaves a
+/// child running after Ctrl-C, SIGTERM or SIGKILL has ended the parent.
+///
 /// Call it before any thread is started (no interrupt handler yet, see
 /// [`crate::cleanup`]).
 pub fn fork(n: &Narrator, child_role: &'static str) -> Result<Fork> {
     n.step("fork()");
     // Anything still in our stdout buffer would be printed twice, once by each process.
     let _ = std::io::stdout().flush();
+    // Taken before the fork: in the child, getppid() says whether this parent still lives.
+    let parent = unistd::getpid();
     // SAFETY: fork() in a multi-threaded process may leave the child with locks held by
     // threads that no longer exist. The demos fork before starting any thread
     // (design.md: no interrupt-handler thread before fork), so this process has one
@@ -52,12 +57,47 @@ pub fn fork(n: &Narrator, child_role: &'static str) -> Result<Fork> {
             Ok(Fork::Parent { child })
         }
         Ok(ForkResult::Child) => {
+            // First of all, before anything can wait (not even for --step's Enter).
+            let death = die_with_parent(parent);
             cleanup::forget_inherited();
             let me = n.for_role(child_role);
             me.say("fork() = 0   (in the child: a copy of the parent, descriptors and all)");
+            match death {
+                Ok(()) => me.say(
+                    "prctl(PR_SET_PDEATHSIG, SIGKILL) = 0   (if my parent dies, the kernel kills me)",
+                ),
+                Err(why) => exit_child(&me, Err(why)),
+            }
             Ok(Fork::Child(me))
         }
     }
+}
+
+/// In a new child: asks the kernel to send it SIGKILL when `parent` ends, and checks
+/// that `parent` has not ended already.
+///
+/// `PR_SET_PDEATHSIG` (prctl(2)) is the kernel's promise that an orphan will not live on.
+/// The signal is SIGKILL rather than SIGTERM: a forked child of the demos owns no object
+/// of its own (the parent holds every guard, and the child leaves by `_exit`), so a
+/// handler would have nothing to clean up, while SIGTERM can be ignored (a disposition
+/// that survives `fork` and `execve`, as under `trap '' TERM`), blocked, or caught by a
+/// handler that keeps the process alive. SIGKILL cannot be caught, blocked or ignored.
+///
+/// The request only covers a parent that dies *after* it is made: if the parent died
+/// between `fork` and `prctl`, the child has already been handed to another process
+/// (init or a subreaper) and `getppid()` no longer names `parent`.
+pub fn die_with_parent(parent: Pid) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL))
+        .map_err(|errno| Error::sys("prctl(PR_SET_PDEATHSIG, SIGKILL)", errno))?;
+    let now = unistd::getppid();
+    if now != parent {
+        return Err(Error::sys(
+            format!("getppid() = {now}   (is my parent, pid {parent}, alive?)"),
+            nix::errno::Errno::ESRCH,
+        )
+        .hint("the parent ended before its child could start: nothing left to do"));
+    }
+    Ok(())
 }
 // ANCHOR_END: fork
 
@@ -67,7 +107,14 @@ pub fn exit_child(me: &Narrator, result: Result<()>) -> ! {
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("[{} {}] {e}", me.role(), unistd::getpid());
+            // Not eprintln!, which panics when standard error is a closed pipe: the
+            // message is lost then, but the exit code still says what happened.
+            let _ = writeln!(
+                std::io::stderr(),
+                "[{} {}] {e}",
+                me.role(),
+                unistd::getpid()
+            );
             i32::from(e.exit_code())
         }
     };

@@ -168,7 +168,11 @@ fn a_polled_file_and_a_pipe_deliver_every_line() {
 fn a_left_over_file_is_reported_and_clean_removes_it() {
     let dir = Scratch::new("mmap-stale");
     let path = dir.arg("file");
-    std::fs::write(dir.path("file"), b"left over").unwrap();
+    // A producer killed with SIGKILL cannot remove its file.
+    let mut killed = Process::start(BIN, &["producer", "--path", &path]);
+    killed.wait_for_line("ready: run `mmap-demo consumer");
+    killed.signal(Signal::SIGKILL);
+    assert_eq!(killed.finish().code, None);
     let r = mmap_demo(&["producer", "--path", &path]);
     r.assert_code(1);
     assert!(r.stderr.contains("EEXIST"), "{r}");
@@ -186,7 +190,10 @@ fn clean_leaves_what_is_not_a_regular_file() {
     std::fs::create_dir(dir.path("file")).unwrap();
     let r = mmap_demo(&["clean", "--path", &path]);
     r.assert_code(1);
-    assert!(r.stderr.contains("it is not a regular file"), "{r}");
+    assert!(
+        r.stderr.contains("it is a folder, not a regular file"),
+        "{r}"
+    );
     assert!(dir.path("file").is_dir(), "clean removed a directory");
     std::fs::remove_dir(dir.path("file")).unwrap();
     dir.assert_empty();
@@ -231,4 +238,279 @@ fn help_explains_the_mechanism_with_an_example() {
             "{lesson}: {r}"
         );
     }
+}
+
+/// Offsets of the message file's header, as mmap.md documents it for peers in any language.
+const COUNT_AT: u64 = 8;
+const PRODUCER_AT: u64 = 40;
+const CONSUMER_AT: u64 = 44;
+
+/// Writes a message file as a foreign (or hostile) producer would: the magic, `count`
+/// frames of `frame_len` bytes (all zero), `written` = `written`, and the producer's pid.
+fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, written: u64) {
+    let mut bytes = vec![0u8; 64 + (count * frame_len) as usize];
+    bytes[..8].copy_from_slice(b"IPCDMAP1");
+    bytes[8..16].copy_from_slice(&count.to_ne_bytes());
+    bytes[16..24].copy_from_slice(&frame_len.to_ne_bytes());
+    bytes[24..32].copy_from_slice(&written.to_ne_bytes());
+    bytes[40..44].copy_from_slice(&pid.to_ne_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn read_i32(path: &std::path::Path, at: u64) -> i32 {
+    let bytes = std::fs::read(path).unwrap();
+    let at = at as usize;
+    i32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+/// Whether python3 runs here; says why the test is skipped if not.
+fn python_is_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: no python3 to play the hostile peer");
+    }
+    ok
+}
+
+#[test]
+fn file_poll_never_writes_into_or_removes_a_file_it_did_not_create() {
+    let dir = Scratch::new("mmap-poll-victim");
+    std::fs::write(dir.path("victim"), b"precious\n").unwrap();
+    let r = mmap_demo(&[
+        "file-poll",
+        "--path",
+        &dir.arg("victim"),
+        "--count",
+        "2",
+        "--poll-ms",
+        "5",
+    ]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("EEXIST"), "{r}");
+    assert_eq!(std::fs::read(dir.path("victim")).unwrap(), b"precious\n");
+
+    // A symbolic link planted at the path, pointing at someone's file.
+    std::os::unix::fs::symlink(dir.path("victim"), dir.path("link")).unwrap();
+    let r = mmap_demo(&[
+        "file-poll",
+        "--path",
+        &dir.arg("link"),
+        "--count",
+        "2",
+        "--poll-ms",
+        "5",
+    ]);
+    r.assert_code(1);
+    assert_eq!(std::fs::read(dir.path("victim")).unwrap(), b"precious\n");
+    assert!(
+        std::fs::symlink_metadata(dir.path("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was removed"
+    );
+    assert_eq!(dir.leftovers(), ["link", "victim"]);
+}
+
+#[test]
+fn clean_removes_only_a_dead_producer_s_message_file() {
+    let dir = Scratch::new("mmap-clean-only-ours");
+    // A file without the magic: not known to be the demo's.
+    std::fs::write(dir.path("plain"), b"left over").unwrap();
+    let r = mmap_demo(&["clean", "--path", &dir.arg("plain")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("IPCDMAP1"), "{r}");
+    assert!(
+        dir.path("plain").exists(),
+        "clean removed a file without the magic"
+    );
+
+    // A message file of another user.
+    message_file(&dir.path("theirs"), 1, 80, i32::MAX, 0);
+    std::os::unix::fs::chown(dir.path("theirs"), Some(65534), Some(65534)).unwrap();
+    let r = mmap_demo(&["clean", "--path", &dir.arg("theirs")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it belongs to uid 65534"), "{r}");
+    assert!(
+        dir.path("theirs").exists(),
+        "clean removed another user's file"
+    );
+
+    // A live producer's file.
+    let path = dir.arg("live");
+    let mut producer = Process::start(BIN, &["producer", "--path", &path]);
+    producer.wait_for_line("ready: run `mmap-demo consumer");
+    let r = mmap_demo(&["clean", "--path", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("is still running"), "{r}");
+    assert!(
+        dir.path("live").exists(),
+        "clean removed a live producer's file"
+    );
+    producer.signal(Signal::SIGKILL);
+    assert_eq!(producer.finish().code, None);
+    // Now it is a dead producer's: clean removes it.
+    let r = mmap_demo(&["clean", "--path", &path]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: removed=1");
+    assert_eq!(dir.leftovers(), ["plain", "theirs"]);
+}
+
+#[test]
+fn a_consumer_refuses_a_symbolic_link_and_another_user_s_file() {
+    let dir = Scratch::new("mmap-consumer-not-ours");
+    let target = dir.path("target");
+    message_file(&target, 1, 80, std::process::id() as i32, 1);
+    std::os::unix::fs::symlink(&target, dir.path("link")).unwrap();
+    let r = mmap_demo(&["consumer", "--path", &dir.arg("link")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("symbolic link"), "{r}");
+    assert_eq!(
+        read_i32(&target, CONSUMER_AT),
+        0,
+        "it wrote through the link"
+    );
+
+    std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+    let r = mmap_demo(&["consumer", "--path", &dir.arg("target")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it belongs to uid 65534"), "{r}");
+    assert_eq!(
+        read_i32(&target, CONSUMER_AT),
+        0,
+        "it wrote into a stranger's file"
+    );
+}
+
+#[test]
+fn a_header_with_producer_pid_0_is_refused_as_corrupt() {
+    let dir = Scratch::new("mmap-pid-0");
+    message_file(&dir.path("file"), 1, 80, 0, 1);
+    let r = mmap_demo(&["consumer", "--path", &dir.arg("file")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("producer pid 0"), "{r}");
+    assert_eq!(read_i32(&dir.path("file"), PRODUCER_AT), 0);
+}
+
+#[test]
+fn a_peer_flipping_count_cannot_crash_the_consumer() {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = Scratch::new("mmap-flip");
+    let path = dir.path("file");
+    // One frame, the producer "alive" (this test), every message "written".
+    message_file(&path, 1, 80, std::process::id() as i32, u64::MAX);
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // COUNT goes between the true 1 and a million, as fast as pwrite allows.
+            while !stop.load(Ordering::Relaxed) {
+                for count in [1u64, 1_000_000] {
+                    file.write_all_at(&count.to_ne_bytes(), COUNT_AT).unwrap();
+                }
+            }
+        });
+        let runs: Vec<_> = (0..40)
+            .map(|_| mmap_demo(&["consumer", "--path", &dir.arg("file"), "--quiet"]))
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        for r in runs {
+            // Refused (the check saw a million) or done with the one frame: never a crash.
+            assert!(matches!(r.code, Some(0 | 1)), "{r}");
+            assert!(!r.stderr.contains("panicked"), "{r}");
+        }
+    });
+}
+
+#[test]
+fn a_peer_that_truncates_the_file_gives_a_clear_error_not_sigbus() {
+    if !python_is_available() {
+        return;
+    }
+    let dir = Scratch::new("mmap-truncated");
+    let path = dir.arg("file");
+    // The producer stops (--step) before its first message; the consumer maps the file
+    // and waits for it.
+    let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
+    while !producer.wait_for_line("next: ").contains("write message 0") {
+        producer.send(b"\n");
+    }
+    let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
+    consumer.wait_for_line("MAP_SHARED, 3, 0) = ");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.ftruncate(fd, 0)",
+            &path,
+        ],
+        b"",
+    )
+    .assert_code(0);
+    let r = consumer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("the peer shrank the shared object"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("SIGBUS"), "{r}");
+    // The producer goes on (end of input ends --step) and finds the file shrunk too.
+    producer.close_stdin();
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("the peer shrank the shared object"),
+        "{r}"
+    );
+    dir.assert_empty();
+}
+
+#[test]
+fn lazy_refuses_a_size_with_fewer_pages_than_it_touches() {
+    let r = mmap_demo(&["lazy", "--size", "0"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--size"), "{r}");
+    let r = mmap_demo(&["lazy", "--size", "4K", "--touch", "10"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--size"), "{r}");
+}
+
+#[test]
+fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
+    let dir = Scratch::new("mmap-replaced");
+    let path = dir.arg("file");
+    let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
+    while !producer.wait_for_line("next: ").contains("write message 0") {
+        producer.send(b"\n");
+    }
+    let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
+    consumer.wait_for_line("MAP_SHARED, 3, 0) = ");
+    // Another file takes the path (both roles keep their mappings of the old one), then
+    // the producer dies.
+    std::fs::write(dir.path("new"), b"someone's new file").unwrap();
+    std::fs::rename(dir.path("new"), dir.path("file")).unwrap();
+    producer.signal(Signal::SIGKILL);
+    assert_eq!(producer.finish().code, None);
+    let r = consumer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("has gone"), "{r}");
+    assert!(
+        r.stdout
+            .contains(&format!("I leave {path}: it now names another file")),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("`mmap-demo clean --path {path}` checks it")),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path("file")).unwrap(),
+        b"someone's new file",
+        "the consumer removed a file that was not its producer's"
+    );
 }

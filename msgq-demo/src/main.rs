@@ -101,8 +101,9 @@ enum Role {
     Producer {
         #[command(flatten)]
         plan: PlanArgs,
-        /// Shrink the queue to this many bytes (msg_qbytes), so that it fills up.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Shrink the queue to this many bytes (msg_qbytes), so that it fills up; at least
+        /// one message (--size + 16).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=msgq_demo::MAX_CAPACITY))]
         capacity: Option<u64>,
         /// On a full queue, fail with EAGAIN (IPC_NOWAIT) instead of waiting.
         #[arg(long)]
@@ -125,7 +126,8 @@ enum Role {
     ///
     /// Example: cargo run -p msgq-demo -- status
     Status,
-    /// Remove the queue (msgctl IPC_RMID) and the POSIX queue, if a killed run left them.
+    /// Remove the queue (msgctl IPC_RMID) and the POSIX queue, if a killed run left them
+    /// (only your own, and not while a process that used the queue still runs).
     ///
     /// Example: cargo run -p msgq-demo -- clean
     Clean,
@@ -161,7 +163,8 @@ fn run() -> Result<()> {
     let role_name = match &cli.role {
         None | Some(Role::Producer { .. } | Role::Posix { .. }) => "producer",
         Some(Role::Consumer { .. }) => "consumer",
-        Some(Role::Status | Role::Clean) => "status",
+        Some(Role::Status) => "status",
+        Some(Role::Clean) => "clean",
     };
     let n = Narrator::new(role_name, cli.narration);
     let name = match &cli.name {
@@ -199,13 +202,7 @@ fn run() -> Result<()> {
             raw: false,
         }) => msgq_demo::consumer_role(&n, key()?, msgtyp, &plan(args, false)?),
         Some(Role::Status) => msgq_demo::status(&n, key()?),
-        Some(Role::Clean) => {
-            msgq_demo::clean(&n, key()?)?;
-            if posix::clean(&n, &name)? {
-                n.say(format_args!("removed the POSIX queue {name}"));
-            }
-            Ok(())
-        }
+        Some(Role::Clean) => msgq_demo::clean(&n, key()?, &name),
         Some(Role::Posix {
             count,
             size,

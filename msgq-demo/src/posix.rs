@@ -17,11 +17,11 @@ use common::stream::{self, FdStream, NARRATED_MESSAGES};
 use common::tally::Tally;
 use common::{Error, Narrator, Result, cleanup};
 use nix::errno::Errno;
-use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_getattr, mq_open, mq_receive, mq_send, mq_unlink};
+use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_close, mq_getattr, mq_open, mq_send, mq_unlink};
 use nix::sys::stat::Mode;
 use nix::unistd;
 
-use crate::sysv;
+use crate::{Cleaned, PEER_CHECK, Peer, Waiting, patiently, sysv};
 
 /// Where the largest POSIX message is set.
 pub const MSGSIZE_MAX_PATH: &str = "/proc/sys/fs/mqueue/msgsize_max";
@@ -118,13 +118,22 @@ pub fn posix(
         "look: cat /dev/mqueue{name} (where the mqueue file system is mounted: mount -t mqueue none /dev/mqueue)"
     ));
     let (go_read, go_write) = n.call("pipe()   (sender -> receiver: start now)", unistd::pipe)?;
+    let parent = unistd::getpid().as_raw();
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
+            let producer = Peer::Known {
+                role: "producer",
+                pid: parent,
+            };
             let result = stream::close(&me, go_write)
-                .and_then(|()| receive_all(&me, &mq, go_read, count, frame_len));
+                .and_then(|()| receive_all(&me, &mq, producer, go_read, count, frame_len));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
+            let consumer = Peer::Known {
+                role: "consumer",
+                pid: child.as_raw(),
+            };
             cleanup::exit_on_interrupt(n)?;
             stream::close(n, go_read)?;
             for (priority, note) in NOTES {
@@ -156,19 +165,25 @@ pub fn posix(
                     state.0.maxmsg()
                 ));
                 message::encode_into(seq, size, &mut frame);
-                if full_queue(n, &mq, &frame, full, timeout, &mut go)? {
+                if full_queue(n, &mq, consumer, &frame, full, timeout, &mut go)? {
                     seq += 1;
                 }
             } else {
                 n.say("all the messages fit in the queue, so it never became full: use a larger --count");
             }
             release(n, &mut go)?;
+            let mut waiting = waiting_for_consumer();
             while seq < count {
                 if seq == NARRATED_MESSAGES + capacity as u64 {
                     n.mute("... sending the rest without narration");
                 }
                 message::encode_into(seq, size, &mut frame);
-                send(n, &mq, seq, &frame)?;
+                let desc = format!(
+                    "mq_timedsend({}, {{seq={seq}}}, {}, 0, {PEER_CHECK:?} from now)",
+                    raw(&mq),
+                    frame.len()
+                );
+                send_patiently(n, &mq, consumer, &desc, &frame, &mut waiting)?;
                 seq += 1;
             }
             n.unmute();
@@ -182,6 +197,7 @@ pub fn posix(
 fn full_queue(
     n: &Narrator,
     mq: &MqdT,
+    consumer: Peer,
     frame: &[u8],
     full: Full,
     timeout: Duration,
@@ -220,16 +236,17 @@ fn full_queue(
             )?;
         }
         Full::Wait => {
-            n.say("mq_send on a full queue waits until a receiver takes a message; letting the consumer start");
+            n.say(format_args!(
+                "a send to a full queue waits until a receiver takes a message; letting the consumer start \
+                 (mq_send would wait for ever; mq_timedsend waits {PEER_CHECK:?} at a time, so that I can check the consumer lives)"
+            ));
             release(n, go)?;
-            n.call(
-                format_args!(
-                    "mq_send({}, buf, {}, 0)   (waits for room)",
-                    raw(mq),
-                    frame.len()
-                ),
-                || mq_send(mq, frame, 0),
-            )?;
+            let desc = format!(
+                "mq_timedsend({}, buf, {}, 0, {PEER_CHECK:?} from now)   (waits for room)",
+                raw(mq),
+                frame.len()
+            );
+            send_patiently(n, mq, consumer, &desc, frame, &mut waiting_for_consumer())?;
             return Ok(true);
         }
     }
@@ -279,6 +296,41 @@ fn send(n: &Narrator, mq: &MqdT, seq: u64, frame: &[u8]) -> Result<()> {
     )
 }
 
+/// `mq_timedsend` of `frame`, again and again while the queue stays full and the
+/// consumer lives (see [`patiently`]).
+/// What the sender says when it first finds the queue full.
+fn waiting_for_consumer() -> Waiting {
+    Waiting::new(format!(
+        "the queue is full: I wait for the consumer (mq_timedsend again; every {PEER_CHECK:?}, is the consumer alive?)"
+    ))
+}
+
+fn send_patiently(
+    n: &Narrator,
+    mq: &MqdT,
+    consumer: Peer,
+    desc: &str,
+    frame: &[u8],
+    waiting: &mut Waiting,
+) -> Result<()> {
+    patiently(
+        n,
+        &mut (),
+        desc,
+        waiting,
+        |_| alive(consumer),
+        |_| mq_timedsend(mq, frame, 0, PEER_CHECK),
+    )
+}
+
+/// Fails if the (known) peer is gone: a POSIX queue does not say who uses it.
+fn alive(peer: Peer) -> Result<()> {
+    match peer {
+        Peer::Known { role, pid } if !process::is_alive(pid) => Err(process::gone(role, pid)),
+        _ => Ok(()),
+    }
+}
+
 fn raw(mq: &MqdT) -> i32 {
     mq.as_fd().as_raw_fd()
 }
@@ -301,9 +353,36 @@ fn mq_timedsend(mq: &MqdT, frame: &[u8], priority: u32, timeout: Duration) -> ni
     .map(drop)
 }
 
+/// `mq_timedreceive(3)`, which nix does not wrap: like `mq_receive`, but gives up with
+/// ETIMEDOUT `timeout` from now. Returns the length and the priority.
+fn mq_timedreceive(mq: &MqdT, buf: &mut [u8], timeout: Duration) -> nix::Result<Taken> {
+    let deadline = common::timing::realtime_deadline(timeout)?;
+    let mut priority = 0;
+    // SAFETY: `buf`, `priority` and `deadline` are valid for the call, and `buf.len()` is
+    // the room mq_timedreceive may fill; the descriptor is borrowed from `mq`.
+    let got = unsafe {
+        libc::mq_timedreceive(
+            raw(mq),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut priority,
+            &deadline,
+        )
+    };
+    let len = usize::try_from(got).map_err(|_| Errno::last())?;
+    Ok(Taken(len, priority))
+}
+
 /// The consumer: waits for the go-ahead, then takes the three notes (highest priority
 /// first) and `count` messages, and checks them.
-fn receive_all(me: &Narrator, mq: &MqdT, go: OwnedFd, count: u64, frame_len: usize) -> Result<()> {
+fn receive_all(
+    me: &Narrator,
+    mq: &MqdT,
+    producer: Peer,
+    go: OwnedFd,
+    count: u64,
+    frame_len: usize,
+) -> Result<()> {
     let mut byte = [0u8; 1];
     me.say("waiting until the sender lets me start, so that the queue fills up");
     if FdStream::new(go, me).read(&mut byte)? == 0 {
@@ -312,16 +391,26 @@ fn receive_all(me: &Narrator, mq: &MqdT, go: OwnedFd, count: u64, frame_len: usi
     let mut buf = vec![0u8; frame_len];
     let mut priorities = Vec::new();
     let mut tally = Tally::new(count);
+    let mut waiting = Waiting::new(format!(
+        "the queue is empty: I wait for the producer (mq_timedreceive again; every {PEER_CHECK:?}, is the producer alive?)"
+    ));
     for taken in 0..count + NOTES.len() as u64 {
         if taken == NARRATED_MESSAGES + NOTES.len() as u64 {
             me.mute("... receiving the rest without narration");
         }
-        let mut priority = 0;
-        let len = me.call(
-            format_args!("mq_receive({}, buf, {frame_len}, &prio)", raw(mq)),
-            || mq_receive(mq, &mut buf, &mut priority).map(|len| Taken(len, priority)),
+        let desc = format!(
+            "mq_timedreceive({}, buf, {frame_len}, &prio, {PEER_CHECK:?} from now)",
+            raw(mq)
+        );
+        let Taken(len, priority) = patiently(
+            me,
+            &mut buf,
+            &desc,
+            &mut waiting,
+            |_| alive(producer),
+            |buf| mq_timedreceive(mq, buf, PEER_CHECK),
         )?;
-        let text = &buf[..len.0];
+        let text = &buf[..len];
         if priority > 0 {
             me.say(format_args!(
                 "priority {priority}: {:?}",
@@ -361,11 +450,36 @@ fn unlink_on_drop(n: &Narrator, name: &str) -> cleanup::Guard {
     })
 }
 
-/// Removes the POSIX queue `name` if it exists. Returns whether it did.
-pub fn clean(n: &Narrator, name: &str) -> Result<bool> {
-    match n.call(format_args!("mq_unlink({name:?})"), || mq_unlink(name)) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(false),
-        Err(e) => Err(e),
+/// Removes the POSIX queue `name` if it is there and the user's own: opened read-only
+/// (which changes nothing), its owner checked with `fstat` on the descriptor (on Linux a
+/// POSIX queue is a file of the mqueue file system, owned by its creator), then
+/// `mq_unlink`. Between the check and the unlink, only the owner could replace the
+/// queue (`/dev/mqueue` is sticky, as `/tmp` is). Whether a process still uses the queue
+/// cannot be known (the kernel does not say who has it open), unlike a System V queue.
+pub fn clean(n: &Narrator, name: &str) -> Result<Cleaned> {
+    let mq = match n.call(format_args!("mq_open({name:?}, O_RDONLY)"), || {
+        mq_open(name, MQ_OFlag::O_RDONLY, Mode::empty(), None)
+    }) {
+        Ok(mq) => mq,
+        Err(e) if e.errno() == Some(Errno::ENOENT) => {
+            n.say(format_args!(
+                "no POSIX queue is named {name}: nothing to clean"
+            ));
+            return Ok(Cleaned::Absent);
+        }
+        Err(e) if e.errno() == Some(Errno::EACCES) => {
+            return Ok(Cleaned::Refused(e.hint(
+                "the queue is another user's (we may not even open it): the demo never removes another user's queue",
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let owner = common::owner::fstat_ours(mq.as_fd(), common::owner::Kind::File);
+    // MqdT does not close itself when dropped.
+    n.call(format_args!("mq_close({})", raw(&mq)), || mq_close(mq))?;
+    if let Err(why) = owner {
+        return Ok(Cleaned::Refused(why));
     }
+    n.call(format_args!("mq_unlink({name:?})"), || mq_unlink(name))?;
+    Ok(Cleaned::Removed)
 }

@@ -66,6 +66,10 @@ pub struct Status {
     pub last_receiver: i32,
     /// The queue's permission bits (`msg_perm.mode`).
     pub mode: u32,
+    /// The effective uid of the process that created the queue (`msg_perm.cuid`).
+    pub creator: u32,
+    /// The uid of the queue's owner (`msg_perm.uid`): the creator, unless IPC_SET changed it.
+    pub owner: u32,
 }
 
 impl Queue {
@@ -161,6 +165,8 @@ impl Queue {
             last_sender: ds.msg_lspid,
             last_receiver: ds.msg_lrpid,
             mode: u32::from(ds.msg_perm.mode) & 0o777,
+            creator: ds.msg_perm.cuid,
+            owner: ds.msg_perm.uid,
         })
     }
 

@@ -3,8 +3,13 @@
 //! Every test uses its own key (or POSIX name) made from the test process's pid, checks
 //! the summary lines, and checks afterwards that no queue is left.
 
+use std::time::Duration;
+
 use msgq_demo::sysv;
-use testkit::{Process, Scratch, perfect, run};
+use nix::sys::signal::Signal;
+use testkit::{
+    Closed, Process, Scratch, as_nobody, number_after, perfect, run, run_closed, wait_until_gone,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_msgq-demo");
 
@@ -231,7 +236,7 @@ fn a_full_queue_makes_the_producer_wait_for_the_consumer() {
             "1000",
         ],
     );
-    producer.wait_for_line("the queue is full (1024 bytes): msgsnd now waits");
+    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
     let consumer = msgq_demo(&["consumer", "--key", &k, "--count", "1000", "--quiet"]);
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(1000, 64));
@@ -323,6 +328,16 @@ fn posix_a_full_queue_makes_mq_send_wait() {
 }
 
 #[test]
+fn posix_a_full_queue_makes_mq_send_wait_even_for_a_slow_consumer() {
+    // Enough messages that the sender waits many times; the consumer is the bottleneck.
+    let name = mq_name("slow");
+    let r = msgq_demo(&["posix", "--name", &name, "--count", "20000", "--quiet"]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(20000, 64));
+    assert!(!mq_exists(&name), "{name} was left behind");
+}
+
+#[test]
 fn posix_limits_are_usage_errors() {
     msgq_demo(&["posix", "--name", &mq_name("big"), "--size", "1M"]).assert_code(2);
     msgq_demo(&["posix", "--name", &mq_name("many"), "--capacity", "100000"]).assert_code(2);
@@ -355,4 +370,487 @@ fn help_explains_the_mechanism_with_an_example() {
             "{role}: {r}"
         );
     }
+}
+
+/// Removes the System V queue of test `test` if one is left (after a failure, or one a
+/// test made on purpose as another user).
+fn remove_queue(test: u32) {
+    if let Ok(q) = sysv::msgget(key_value(test), 0) {
+        let _ = q.remove();
+    }
+}
+
+// ---- dead peers (the other side killed with SIGKILL, which nothing can catch)
+
+#[test]
+fn a_consumer_notices_that_the_producer_died_and_the_queue_will_not_fill_again() {
+    let k = key(20);
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer",
+            "--key",
+            &k,
+            "--capacity",
+            "1024",
+            "--count",
+            "1000",
+        ],
+    );
+    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer_pid = producer.pid().as_raw();
+    producer.signal(Signal::SIGKILL);
+    assert_eq!(producer.finish().code, None);
+    // 12 messages are in the queue, 988 will never come.
+    let consumer = Process::start(BIN, &["consumer", "--key", &k, "--count", "1000"]);
+    let r = consumer.finish_within(Duration::from_secs(10));
+    remove_queue(20);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "kill({producer_pid}, 0)   (is the producer alive?) failed: ESRCH"
+        )),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("the messages it did not send will never come"),
+        "{r}"
+    );
+    assert!(
+        !queue_exists(20),
+        "the consumer removes the queue it gave up on"
+    );
+}
+
+#[test]
+fn a_producer_notices_that_the_consumer_died_in_front_of_a_full_queue() {
+    let k = key(21);
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer",
+            "--key",
+            &k,
+            "--capacity",
+            "1024",
+            "--count",
+            "1000",
+        ],
+    );
+    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    // A consumer that takes one message and is then killed: msg_lrpid names it.
+    let mut consumer = Process::start(BIN, &["consumer", "--key", &k, "--count", "1000", "--step"]);
+    loop {
+        consumer.send(b"\n");
+        let line = consumer.wait_for_line("] ");
+        if line.contains("msgrcv(") && line.contains(" = 80 ") {
+            break;
+        }
+    }
+    let consumer_pid = consumer.pid().as_raw();
+    consumer.signal(Signal::SIGKILL);
+    assert_eq!(consumer.finish().code, None);
+    let r = producer.finish_within(Duration::from_secs(10));
+    remove_queue(21);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "kill({consumer_pid}, 0)   (is the consumer alive?) failed: ESRCH"
+        )),
+        "{r}"
+    );
+    assert!(r.stderr.contains("nobody is left to make room"), "{r}");
+    assert!(
+        !queue_exists(21),
+        "the producer removes the queue it failed to fill"
+    );
+}
+
+#[test]
+fn in_one_terminal_the_producer_notices_a_killed_consumer() {
+    let k = key(22);
+    let mut both = Process::start(BIN, &["--key", &k, "--count", "1000000"]);
+    let line = both.wait_for_line("(in the parent: the child's pid)");
+    let child = number_after(&line, "fork() =");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL).expect("kill");
+    let r = both.finish_within(Duration::from_secs(20));
+    remove_queue(22);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "kill({child}, 0)   (is the consumer alive?) failed: ESRCH"
+        )),
+        "{r}"
+    );
+    assert!(!queue_exists(22));
+}
+
+#[test]
+fn posix_the_sender_notices_a_killed_consumer() {
+    let name = mq_name("dead-consumer");
+    let mut both = Process::start(BIN, &["posix", "--name", &name, "--count", "1000000"]);
+    let lines = both.wait_for_all(&["(in the parent: the child's pid)", "priority 9:"]);
+    let child = number_after(&lines[0], "fork() =");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL).expect("kill");
+    let r = both.finish_within(Duration::from_secs(20));
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "kill({child}, 0)   (is the consumer alive?) failed: ESRCH"
+        )),
+        "{r}"
+    );
+    assert!(!mq_exists(&name), "{name} was left behind");
+}
+
+// ---- orphans: the forked consumer dies with its parent
+
+/// Starts the one-terminal demo with `args`, waits until the child runs and the parent
+/// has printed `after` (a call it makes once its Ctrl-C handler is in place), signals the
+/// parent, and checks that the child ends too.
+fn the_consumer_dies_with_its_parent(args: &[&str], after: &str, signal: Signal) {
+    let mut parent = Process::start(BIN, args);
+    let after = format!("[producer {}] {after}", parent.pid());
+    let lines = parent.wait_for_all(&[
+        "(in the parent: the child's pid)",
+        "prctl(PR_SET_PDEATHSIG, SIGKILL) = 0",
+        &after,
+    ]);
+    let child = number_after(&lines[0], "fork() =");
+    parent.signal(signal);
+    let gone = wait_until_gone(child, Duration::from_secs(5));
+    if !gone {
+        // Ours, left running by the bug this test is about.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL);
+    }
+    assert!(
+        gone,
+        "the consumer {child} outlived its parent ({signal}) by 5 s"
+    );
+    parent.finish();
+}
+
+#[test]
+fn the_sysv_consumer_dies_with_a_killed_parent() {
+    let k = key(23);
+    the_consumer_dies_with_its_parent(
+        &["--key", &k, "--count", "1000000"],
+        "msgsnd(",
+        Signal::SIGKILL,
+    );
+    remove_queue(23);
+}
+
+#[test]
+fn the_posix_consumer_dies_with_a_killed_parent() {
+    let name = mq_name("orphan-kill");
+    the_consumer_dies_with_its_parent(
+        &["posix", "--name", &name, "--count", "1000000"],
+        "close(",
+        Signal::SIGKILL,
+    );
+    let _ = nix::mqueue::mq_unlink(name.as_str());
+}
+
+#[test]
+fn the_posix_consumer_dies_with_an_interrupted_parent() {
+    let name = mq_name("orphan-int");
+    the_consumer_dies_with_its_parent(
+        &["posix", "--name", &name, "--count", "1000000"],
+        "close(",
+        Signal::SIGINT,
+    );
+    assert!(!mq_exists(&name), "{name} was left behind after Ctrl-C");
+}
+
+#[test]
+fn the_posix_consumer_dies_with_a_terminated_parent() {
+    let name = mq_name("orphan-term");
+    the_consumer_dies_with_its_parent(
+        &["posix", "--name", &name, "--count", "1000000"],
+        "close(",
+        Signal::SIGTERM,
+    );
+    assert!(!mq_exists(&name), "{name} was left behind after SIGTERM");
+}
+
+// ---- capacity
+
+#[test]
+fn a_capacity_smaller_than_one_message_is_refused() {
+    let r = msgq_demo(&["producer", "--key", &key(24), "--capacity", "1"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("could not hold even one message of 80 bytes"),
+        "{r}"
+    );
+    let r = msgq_demo(&["producer", "--key", &key(24), "--capacity", "79"]);
+    r.assert_code(2);
+    assert!(!queue_exists(24));
+    // Exactly one message fits: the producer then waits for each consumer's take.
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer",
+            "--key",
+            &key(24),
+            "--capacity",
+            "80",
+            "--count",
+            "20",
+        ],
+    );
+    producer.wait_for_line("the queue is full (80 bytes)");
+    let consumer = msgq_demo(&["consumer", "--key", &key(24), "--count", "20", "--quiet"]);
+    consumer.assert_code(0);
+    assert_eq!(consumer.summary(), perfect(20, 64));
+    producer.finish().assert_code(0);
+    assert!(!queue_exists(24));
+}
+
+#[test]
+fn a_capacity_the_kernel_would_store_as_zero_is_refused() {
+    // 2^32: msgctl(IPC_SET) takes it and keeps msg_qbytes = 0, a queue that can hold
+    // nothing.
+    let r = msgq_demo(&["producer", "--key", &key(25), "--capacity", "4294967296"]);
+    r.assert_code(2);
+    assert!(!queue_exists(25));
+}
+
+// ---- another user's queue at our key
+
+#[test]
+fn a_queue_another_user_created_at_our_key_is_refused() {
+    let Some(mut nobody) = as_nobody(BIN) else {
+        return;
+    };
+    let k = key(26);
+    // As nobody, a producer with mode 0666 that leaves three messages: root could read
+    // and remove them, and the consumer used to count them as its own (ok=3).
+    let out = nobody
+        .args(["producer", "--key", &k, "--mode", "0666", "--quiet"])
+        .output()
+        .expect("run the producer as nobody");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let consumer = msgq_demo(&["consumer", "--key", &k]);
+    let raw = msgq_demo(&["consumer", "--raw", "--key", &k]);
+    let clean = msgq_demo(&["clean", "--key", &k, "--name", &mq_name("unused-26")]);
+    let still_there = queue_exists(26);
+    remove_queue(26);
+    consumer.assert_code(1);
+    assert!(
+        consumer
+            .stderr
+            .contains("was created by uid 65534 and is owned by uid 65534, not by you"),
+        "{consumer}"
+    );
+    assert!(
+        consumer
+            .stderr
+            .contains("never reads or removes another user's queue"),
+        "{consumer}"
+    );
+    raw.assert_code(1);
+    assert!(raw.stderr.contains("was created by uid 65534"), "{raw}");
+    clean.assert_code(1);
+    assert_eq!(clean.summary(), "summary: removed=0");
+    assert!(clean.stdout.contains("refused: "), "{clean}");
+    assert!(still_there, "the stranger's queue must stay");
+}
+
+// ---- a queue removed under a running role
+
+#[test]
+fn a_queue_removed_under_a_waiting_producer_says_so() {
+    let k = key(27);
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer",
+            "--key",
+            &k,
+            "--capacity",
+            "1024",
+            "--count",
+            "1000",
+        ],
+    );
+    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    sysv::msgget(key_value(27), 0)
+        .expect("the queue")
+        .remove()
+        .expect("IPC_RMID");
+    let r = producer.finish_within(Duration::from_secs(10));
+    r.assert_code(1);
+    assert!(
+        r.stderr
+            .contains("hint: the queue was removed (ipcrm or clean) while we used it"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_queue_removed_under_a_waiting_consumer_says_so() {
+    let k = key(28);
+    // An empty queue that nobody has sent to yet: the consumer waits for a producer.
+    let q = sysv::msgget(key_value(28), libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+        .expect("make a queue");
+    let mut consumer = Process::start(BIN, &["consumer", "--key", &k]);
+    consumer.wait_for_line("no message for me yet: I wait for the producer");
+    q.remove().expect("IPC_RMID");
+    let r = consumer.finish_within(Duration::from_secs(10));
+    r.assert_code(1);
+    assert!(
+        r.stderr
+            .contains("hint: the queue was removed (ipcrm or clean) while we used it"),
+        "{r}"
+    );
+}
+
+// ---- interrupted roles exit 130, and remove what they own
+
+#[test]
+fn an_interrupted_consumer_exits_130() {
+    let k = key(29);
+    let q = sysv::msgget(key_value(29), libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+        .expect("make a queue");
+    let mut consumer = Process::start(BIN, &["consumer", "--key", &k]);
+    consumer.wait_for_line("no message for me yet");
+    consumer.signal(Signal::SIGINT);
+    let r = consumer.finish();
+    let _ = q.remove();
+    r.assert_code(130);
+}
+
+#[test]
+fn a_producer_interrupted_before_it_owns_anything_exits_130() {
+    // --step: the producer waits for Enter before its first call, owning nothing yet.
+    let k = key(30);
+    let mut producer = Process::start(BIN, &["producer", "--key", &k, "--step"]);
+    producer.wait_for_line("next: ");
+    producer.signal(Signal::SIGTERM);
+    let r = producer.finish();
+    r.assert_code(130);
+    assert!(
+        r.stderr.contains("msgq-demo: interrupted by SIGTERM"),
+        "{r}"
+    );
+    assert!(!queue_exists(30));
+}
+
+// ---- a closed standard error
+
+#[test]
+fn an_error_with_a_closed_standard_error_still_exits_1() {
+    let r = run_closed(BIN, &["consumer", "--key", &key(31)], Closed::Stderr);
+    r.assert_code(1);
+}
+
+// ---- clean
+
+#[test]
+fn clean_counts_both_queues_it_removed_and_speaks_as_clean() {
+    let k = key(32);
+    let name = mq_name("clean-both");
+    let _q = sysv::msgget(key_value(32), libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+        .expect("make a queue");
+    let mq = nix::mqueue::mq_open(
+        name.as_str(),
+        nix::mqueue::MQ_OFlag::O_CREAT
+            | nix::mqueue::MQ_OFlag::O_EXCL
+            | nix::mqueue::MQ_OFlag::O_RDWR,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        None,
+    )
+    .expect("make a POSIX queue");
+    nix::mqueue::mq_close(mq).expect("mq_close");
+    let r = msgq_demo(&["clean", "--key", &k, "--name", &name]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), "summary: removed=2");
+    assert!(
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .all(|l| l.starts_with("[clean ")),
+        "{r}"
+    );
+    assert!(!queue_exists(32));
+    assert!(!mq_exists(&name));
+    // Nothing left: nothing removed.
+    let again = msgq_demo(&["clean", "--key", &k, "--name", &name]);
+    again.assert_code(0);
+    assert_eq!(again.summary(), "summary: removed=0");
+}
+
+#[test]
+fn clean_leaves_another_users_posix_queue() {
+    let name = mq_name("clean-stranger");
+    let mq = nix::mqueue::mq_open(
+        name.as_str(),
+        nix::mqueue::MQ_OFlag::O_CREAT
+            | nix::mqueue::MQ_OFlag::O_EXCL
+            | nix::mqueue::MQ_OFlag::O_RDWR,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        None,
+    )
+    .expect("make a POSIX queue");
+    // Give it to nobody, as if nobody had made it (root may; anyone else skips).
+    use std::os::fd::AsFd;
+    if nix::unistd::fchown(
+        mq.as_fd(),
+        Some(nix::unistd::Uid::from_raw(testkit::NOBODY)),
+        None,
+    )
+    .is_err()
+    {
+        let _ = nix::mqueue::mq_unlink(name.as_str());
+        println!("skipped: cannot give a queue to another user here");
+        return;
+    }
+    nix::mqueue::mq_close(mq).expect("mq_close");
+    let r = msgq_demo(&["clean", "--key", &key(33), "--name", &name]);
+    let still_there = mq_exists(&name);
+    let _ = nix::mqueue::mq_unlink(name.as_str());
+    r.assert_code(1);
+    assert_eq!(r.summary(), "summary: removed=0");
+    assert!(
+        r.stderr.contains("it belongs to uid 65534, not to you"),
+        "{r}"
+    );
+    assert!(still_there, "the stranger's queue must stay");
+}
+
+#[test]
+fn clean_leaves_a_queue_in_use() {
+    let k = key(34);
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer",
+            "--key",
+            &k,
+            "--capacity",
+            "1024",
+            "--count",
+            "1000",
+        ],
+    );
+    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let r = msgq_demo(&["clean", "--key", &k, "--name", &mq_name("unused-34")]);
+    let still_there = queue_exists(34);
+    producer.signal(Signal::SIGINT);
+    producer.finish().assert_code(130);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("last sent to it and is still running"),
+        "{r}"
+    );
+    assert!(still_there, "a running producer's queue must stay");
+    assert!(!queue_exists(34), "Ctrl-C removes the producer's queue");
 }

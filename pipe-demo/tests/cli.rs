@@ -390,7 +390,7 @@ fn lang_ko_explains_capacity_in_korean_with_the_same_calls_and_summary() {
     let r = same_in_korean(&["capacity", "--set", "128K"]);
     assert!(
         r.stdout
-            .contains("파이프 용량은 131072 bytes (128 KiB)입니다"),
+            .contains("파이프 용량은 131072바이트 (128 KiB)입니다"),
         "{r}"
     );
     assert!(

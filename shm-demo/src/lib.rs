@@ -16,7 +16,12 @@
 //! - [`produce`] and [`consume`]: the bounded buffer of the textbook;
 //! - [`exchange`]: both roles in one terminal;
 //! - [`race`]: two processes incrementing one counter, with and without synchronisation;
-//! - [`clean`]: `shm_unlink` of an object a killed run left behind.
+//! - [`clean`]: `shm_unlink` of an object a killed run left behind, and nothing else.
+//!
+//! Nothing in the region is trusted (see [`region`]), nor is the object itself: a
+//! consumer refuses an object another user created under its name, checks with `fstat`
+//! that the producer has not shrunk it, and turns the SIGBUS that a shrinking between
+//! the check and the access raises into a clear error ([`common::fault`]).
 //!
 //! Usage: `cargo run -p shm-demo -- --help`. See also: shm_overview(7), shm_open(3),
 //! mmap(2), sem_overview(7), and TLPI chapters 48 to 54.
@@ -27,8 +32,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::cleanup::{self, Guard};
+use common::fault::{self, Remove};
 use common::message;
 use common::narrate::{Shown, print_summary};
+use common::owner::{self, Kind};
 use common::process::{self, Fork};
 use common::stream::{self, NARRATED_MESSAGES};
 use common::tally::{MAX_COUNT, Tally};
@@ -36,10 +43,20 @@ use common::{Error, Narrator, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{FileStat, Mode, fchmod, fstat};
 use nix::unistd;
 
-use crate::region::{Corrupt, Region, Shape, Wait};
+use crate::region::{Corrupt, MAGIC, PRODUCER_OFFSET, Region, Shape, Wait};
+
+/// The program's name, which starts its error lines.
+const PROGRAM: &str = "shm-demo";
+/// The permission bits of a new object unless `--mode` says otherwise: the owner only.
+pub const DEFAULT_MODE: u32 = 0o600;
+/// A consumer asks the object's size with `fstat` before every this many messages (and
+/// whenever it wakes up to check on the producer): an access window. Asking before every
+/// message would add a system call to each, which shared memory exists to avoid; a
+/// shrinking inside a window is caught as SIGBUS by [`common::fault`].
+pub const SIZE_WINDOW: u64 = 1024;
 
 /// How often a side that waits checks that the other side is still alive.
 pub const CHECK_PEER: Duration = Duration::from_millis(200);
@@ -61,16 +78,28 @@ impl Shown for Address {
     }
 }
 
+/// The object `name` cannot be used, found when opening it.
 fn corrupt(name: &str, why: Corrupt) -> Error {
-    Error::bad_data(format!("the shared memory object {name}"), why.to_string())
-        .hint("it is not a shm-demo ring, or something damaged it: `shm-demo clean` removes it")
+    let hint = if why.has_magic() {
+        format!(
+            "something damaged it; once no producer uses it, `shm-demo clean --name {name}` removes it"
+        )
+    } else {
+        format!(
+            "it is not a shm-demo ring (no magic), so `shm-demo clean` leaves it; if it is yours, \
+             `rm /dev/shm{name}` removes it, or use another --name"
+        )
+    };
+    Error::bad_data(format!("the shared memory object {name}"), why.to_string()).hint(hint)
 }
 
-// ANCHOR: create
-/// The producer's side of note 003's three calls: `shm_open` creates the object (it must
-/// not exist: O_EXCL), `ftruncate` gives it a size, `mmap` maps it. The descriptor is
-/// closed afterwards: the mapping stays. Returns the ring and a guard that unlinks the
-/// object.
+/// The ring went bad during the run.
+fn damaged(why: Corrupt) -> Error {
+    Error::bad_data("the shared ring", why.to_string())
+        .hint("the other process wrote something a ring cannot hold: a bug, or not a shm-demo peer")
+}
+
+/// [`create_with_mode`] with the [`DEFAULT_MODE`], 0600.
 pub fn create(
     n: &Narrator,
     name: &str,
@@ -78,18 +107,36 @@ pub fn create(
     wait: Wait,
     count: u64,
 ) -> Result<(Region, Guard)> {
+    create_with_mode(n, name, DEFAULT_MODE, shape, wait, count)
+}
+
+// ANCHOR: create
+/// The producer's side of note 003's three calls: `shm_open` creates the object (it must
+/// not exist: O_EXCL) with permission bits `mode` (0600 unless `--mode`), `ftruncate`
+/// gives it a size, `mmap` maps it. The descriptor is closed afterwards: the mapping
+/// stays. Returns the ring and a guard that unlinks the object.
+pub fn create_with_mode(
+    n: &Narrator,
+    name: &str,
+    mode: u32,
+    shape: Shape,
+    wait: Wait,
+    count: u64,
+) -> Result<(Region, Guard)> {
+    let mode = mode & 0o777;
     let fd = n
-        .call(format_args!("shm_open({name:?}, O_CREAT|O_EXCL|O_RDWR, 0600)"), || {
-            shm_open(name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR)
+        .call(format_args!("shm_open({name:?}, O_CREAT|O_EXCL|O_RDWR, {mode:04o})"), || {
+            shm_open(name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR, Mode::from_bits_truncate(mode))
         })
         .map_err(|e| match e.errno() {
             Some(Errno::EEXIST) => e.hint(format!(
                 "the object exists already (ls -l /dev/shm): another producer's, or left by a killed run; \
-                 `shm-demo clean --name {name}` removes it"
+                 `shm-demo clean --name {name}` removes it if a killed run left it"
             )),
             _ => e,
         })?;
     let unlink = unlink_on_drop(n, name);
+    exact_mode(n, &fd, mode)?;
     let len = shape.region_len();
     n.call(format_args!("ftruncate({}, {len})", fd.as_raw_fd()), || {
         unistd::ftruncate(&fd, len as i64)
@@ -113,6 +160,24 @@ pub fn create(
 }
 // ANCHOR_END: create
 
+/// The mode given to `shm_open` passes through the process's umask, as for `open(2)`:
+/// 0666 with the usual umask 022 becomes 0644. If the umask took bits away, `fchmod(2)`
+/// sets exactly the mode asked for.
+fn exact_mode(n: &Narrator, fd: &OwnedFd, mode: u32) -> Result<()> {
+    let st = fstat(fd).map_err(|e| Error::sys(format!("fstat({})", fd.as_raw_fd()), e))?;
+    let got = st.st_mode & 0o777;
+    if got != mode {
+        n.call(
+            format_args!(
+                "fchmod({}, {mode:04o})   (the umask made it {got:04o}; see umask(2))",
+                fd.as_raw_fd()
+            ),
+            || fchmod(fd, Mode::from_bits_truncate(mode)),
+        )?;
+    }
+    Ok(())
+}
+
 fn map(n: &Narrator, fd: &OwnedFd, len: usize) -> Result<std::ptr::NonNull<u8>> {
     n.call(
         format_args!(
@@ -135,8 +200,10 @@ fn unlink_on_drop(n: &Narrator, name: &str) -> Guard {
 }
 
 // ANCHOR: open
-/// The consumer's side: `shm_open` the existing object and map it, then check its header.
-/// If the producer is not there yet, waits for it (saying so), unless `no_wait`.
+/// The consumer's side: `shm_open` the existing object, check with `fstat` that it is
+/// this user's, map it, then check its header. If the producer is not there yet, waits
+/// for it (saying so), unless `no_wait`. The descriptor stays open, for `fstat` to tell
+/// later whether the object was shrunk under the mapping.
 pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
     let started = Instant::now();
     let mut said = false;
@@ -168,7 +235,9 @@ pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
             "shm_open({name:?}, O_RDWR, 0) = {}",
             fd.as_raw_fd()
         ));
-        let len = stream::fd_len(&fd)?;
+        // Anyone may create a name in /dev/shm first: use only an object of this user.
+        let st = ours(&fd, name)?;
+        let len = usize::try_from(st.st_size).unwrap_or(0);
         let attached = if len == 0 {
             Err(Corrupt::NotReady)
         } else {
@@ -177,11 +246,14 @@ pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
             // nothing else; attach checks the header before anything else reads it.
             unsafe { Region::attach(base, len) }
         };
-        stream::close(n, fd)?;
         match attached {
-            Ok(region) => return Ok(region),
+            Ok(mut region) => {
+                region.keep_descriptor(fd);
+                return Ok(region);
+            }
             // The producer made the object but has not finished ftruncate or the header.
             Err(Corrupt::NotReady) if started.elapsed() < SETUP_TIME => {
+                stream::close(n, fd)?;
                 std::thread::sleep(Duration::from_millis(20))
             }
             Err(why) => return Err(corrupt(name, why)),
@@ -190,8 +262,26 @@ pub fn open(n: &Narrator, name: &str, no_wait: bool) -> Result<Region> {
 }
 // ANCHOR_END: open
 
+/// `fstat(2)` on the object `name` and the type and owner check of [`owner::check`].
+fn ours(fd: &OwnedFd, name: &str) -> Result<FileStat> {
+    let call = format!("fstat({}) of {name:?}", fd.as_raw_fd());
+    let st = fstat(fd).map_err(|e| Error::sys(call.clone(), e))?;
+    owner::check(&st, Kind::File, &call)?;
+    Ok(st)
+}
+
+/// Asks the object's size with `fstat` on the descriptor a consumer kept: a peer may have
+/// shrunk it (ftruncate) under the mapping, and touching the part that is gone would
+/// raise SIGBUS. A side without the descriptor (the producer) has nothing to ask.
+fn check_size(region: &Region) -> Result<()> {
+    match region.descriptor() {
+        Some(fd) => fault::check_size(fd, "the shared memory object", region.len()),
+        None => Ok(()),
+    }
+}
+
 /// Waits until `ready` is true, with `wait`'s method, checking every [`CHECK_PEER`] that
-/// the process `peer` (0: not known yet) is alive.
+/// the object still has its size and that the process `peer` (0: not known yet) is alive.
 fn wait_until(
     region: &Region,
     wait: Wait,
@@ -227,6 +317,7 @@ fn wait_until(
                 last_check = Instant::now();
             }
         }
+        check_size(region)?;
         let (pid, role) = peer();
         if pid != 0 && !process::is_alive(pid) {
             // The peer may have done its part and exited since we last looked: one more
@@ -260,14 +351,15 @@ enum Semaphore {
 pub fn put(n: &Narrator, region: &Region, seq: u64, frame: &[u8]) -> Result<()> {
     let (wait, slots) = (region.wait(), u64::from(region.shape().slots));
     let consumer = || (region.consumer_pid(), "consumer");
+    if seq % SIZE_WINDOW == 0 {
+        check_size(region)?;
+    }
     // `tail` comes from the other process: saturating_sub, so that a corrupt one cannot
     // make this subtraction overflow.
     wait_until(region, wait, Semaphore::Empty, consumer, || {
         seq.saturating_sub(region.tail()) < slots
     })?;
-    region
-        .write_slot(seq, frame)
-        .map_err(|why| corrupt("ring", why))?;
+    region.write_slot(seq, frame).map_err(damaged)?;
     region.set_head(seq + 1);
     n.say(format_args!(
         "slot {}: wrote message {seq} ({} bytes) with memcpy; head = {}",
@@ -287,15 +379,14 @@ pub fn put(n: &Narrator, region: &Region, seq: u64, frame: &[u8]) -> Result<()> 
 pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Result<()> {
     let (wait, slots) = (region.wait(), u64::from(region.shape().slots));
     let producer = || (region.producer_pid(), "producer");
+    if seq % SIZE_WINDOW == 0 {
+        check_size(region)?;
+    }
     wait_until(region, wait, Semaphore::Full, producer, || {
         region.head() > seq
     })?;
-    region
-        .checked_head(seq)
-        .map_err(|why| corrupt("ring", why))?;
-    region
-        .read_slot(seq, out)
-        .map_err(|why| corrupt("ring", why))?;
+    region.checked_head(seq).map_err(damaged)?;
+    region.read_slot(seq, out).map_err(damaged)?;
     region.set_tail(seq + 1);
     n.say(format_args!(
         "slot {}: copied message {seq} out ({} bytes); tail = {}",
@@ -357,14 +448,11 @@ pub fn consume(n: &Narrator, region: &Region) -> Result<()> {
     region.set_consumer_pid(unistd::getpid().as_raw());
     let count = region.count();
     if count > MAX_COUNT {
-        return Err(corrupt(
-            "ring",
-            Corrupt::BadIndex {
-                what: "count",
-                value: count,
-                allowed: format!("0 ..= {MAX_COUNT}"),
-            },
-        ));
+        return Err(damaged(Corrupt::BadIndex {
+            what: "count",
+            value: count,
+            allowed: format!("0 ..= {MAX_COUNT}"),
+        }));
     }
     let wait = region.wait();
     let slots = u64::from(region.shape().slots);
@@ -403,16 +491,19 @@ pub fn consume(n: &Narrator, region: &Region) -> Result<()> {
 }
 // ANCHOR_END: consume
 
-/// The producer's whole role, with the object removed at the end or on Ctrl-C.
+/// The producer's whole role, with the object removed at the end, on Ctrl-C, and on the
+/// SIGBUS of a consumer that shrank it.
 pub fn producer_role(
     n: &Narrator,
     name: &str,
+    mode: u32,
     shape: Shape,
     wait: Wait,
     count: u64,
     size: usize,
 ) -> Result<()> {
-    let (region, _unlink) = create(n, name, shape, wait, count)?;
+    let (region, _unlink) = create_with_mode(n, name, mode, shape, wait, count)?;
+    fault::exit_on_sigbus(PROGRAM, name, Remove::ShmObject(name.to_string()))?;
     cleanup::exit_on_interrupt(n)?;
     n.announce(format_args!(
         "ready: run `shm-demo consumer --name {name}` in another terminal"
@@ -420,20 +511,112 @@ pub fn producer_role(
     produce(n, &region, count, size)
 }
 
-/// The consumer's whole role. If the producer died, nobody else will remove its object,
-/// so the consumer does.
+/// The consumer's whole role. It creates nothing, so a SIGBUS leaves nothing behind. If
+/// the producer died, nobody else will remove its object, so the consumer does, if the
+/// name still holds that object; otherwise it says how to remove what is there.
 pub fn consumer_role(n: &Narrator, name: &str, no_wait: bool) -> Result<()> {
+    fault::exit_on_sigbus(PROGRAM, name, Remove::Nothing)?;
     let region = open(n, name, no_wait)?;
     let result = consume(n, &region);
     if result
         .as_ref()
         .is_err_and(|e| e.errno() == Some(Errno::ESRCH))
     {
+        let used = region.descriptor().and_then(|fd| fstat(fd).ok());
         drop(region);
-        n.announce("the producer cannot remove its object any more, so I do");
-        let _ = n.call(format_args!("shm_unlink({name:?})"), || shm_unlink(name));
+        remove_after_dead_producer(n, name, used);
     }
     result
+}
+
+/// Removes what a dead producer left at `name`, if it is the object this consumer used
+/// (`used`: its `fstat`) and [`leftover`] finds it removable. Otherwise it leaves the
+/// object and says why, and which command removes it.
+fn remove_after_dead_producer(n: &Narrator, name: &str, used: Option<FileStat>) {
+    let used = used.map(|st| (st.st_dev, st.st_ino));
+    let another = || {
+        n.essential(format_args!(
+            "I leave {name}: it now names another object than the one my producer made; \
+             if that is a leftover too, `shm-demo clean --name {name}` checks it and removes it"
+        ));
+    };
+    // fstat first: an object that took the name is judged by clean, not here.
+    match shm_open(name, OFlag::O_RDONLY, Mode::empty()).and_then(|fd| fstat(&fd)) {
+        Err(Errno::ENOENT) => return n.say(format_args!("nothing is left at {name}")),
+        Err(errno) => {
+            let e = Error::sys(format!("shm_open({name:?}, O_RDONLY, 0)"), errno);
+            return n.essential(format_args!("I leave {name}: {e}"));
+        }
+        Ok(now) if used != Some((now.st_dev, now.st_ino)) => return another(),
+        Ok(_) => {}
+    }
+    match leftover(n, name) {
+        Ok(None) => n.say(format_args!("nothing is left at {name}")),
+        Ok(Some(found)) if used == Some((found.st.st_dev, found.st.st_ino)) => {
+            n.announce("the producer cannot remove its object any more, so I do");
+            if let Err(e) = n.call(format_args!("shm_unlink({name:?})"), || shm_unlink(name)) {
+                n.essential(format_args!(
+                    "I could not remove {name}: {e}; `shm-demo clean --name {name}` removes it"
+                ));
+            }
+        }
+        Ok(Some(_)) => another(),
+        Err(e) => n.essential(format_args!("I leave {name}: {e}")),
+    }
+}
+
+/// What [`leftover`] found: an object that may be removed.
+struct Leftover {
+    /// Its `fstat`.
+    st: FileStat,
+    /// The producer pid its header names (dead, or no process at all).
+    producer: i32,
+}
+
+/// Opens `name` read-only and checks that the object there may be removed: this user's
+/// (fstat: a regular file, the user's uid), shm-demo's (its magic), and not a live
+/// producer's (the pid in its header). `Ok(None)` if nothing has that name; an error
+/// saying why if it must stay. The header is read with `pread`, not mapped, so that a
+/// shrunk object cannot raise SIGBUS here.
+fn leftover(n: &Narrator, name: &str) -> Result<Option<Leftover>> {
+    let fd = match shm_open(name, OFlag::O_RDONLY, Mode::empty()) {
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => {
+            return Err(Error::sys(
+                format!("shm_open({name:?}, O_RDONLY, 0)"),
+                errno,
+            ));
+        }
+        Ok(fd) => fd,
+    };
+    n.say(format_args!(
+        "shm_open({name:?}, O_RDONLY, 0) = {}",
+        fd.as_raw_fd()
+    ));
+    let st = ours(&fd, name)?;
+    let mut header = [0u8; PRODUCER_OFFSET + 4];
+    let call = format!("pread({}, buf, {}, 0)", fd.as_raw_fd(), header.len());
+    let got = n.call(&call, || nix::sys::uio::pread(&fd, &mut header, 0))?;
+    if got < header.len() || header[..MAGIC.len()] != MAGIC {
+        return Err(Error::bad_data(
+            format!("{call} of {name:?}"),
+            "it does not start with the magic \"IPCDSHM1\", so nothing says it is shm-demo's",
+        )
+        .hint(format!(
+            "clean removes only shm-demo's own objects; if it is yours, `rm /dev/shm{name}` removes it"
+        )));
+    }
+    let mut pid = [0u8; 4];
+    pid.copy_from_slice(&header[PRODUCER_OFFSET..]);
+    let producer = i32::from_ne_bytes(pid);
+    if producer > 0 && process::is_alive(producer) {
+        return Err(Error::bad_data(
+            format!("the shared memory object {name}"),
+            format!("its producer (pid {producer}) is still running"),
+        )
+        .hint("stop that producer (Ctrl-C): it removes its object itself"));
+    }
+    Ok(Some(Leftover { st, producer }))
 }
 
 // ANCHOR: exchange
@@ -442,21 +625,26 @@ pub fn consumer_role(n: &Narrator, name: &str, no_wait: bool) -> Result<()> {
 pub fn exchange(
     n: &Narrator,
     name: &str,
+    mode: u32,
     shape: Shape,
     wait: Wait,
     count: u64,
     size: usize,
 ) -> Result<()> {
-    let (region, _unlink) = create(n, name, shape, wait, count)?;
+    let (region, _unlink) = create_with_mode(n, name, mode, shape, wait, count)?;
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
             // The child inherited the parent's mapping too; it maps the object again by
-            // name to show what a second program does.
+            // name to show what a second program does. The object is its parent's: on
+            // SIGBUS the child removes nothing.
             drop(region);
-            let result = open(&me, name, true).and_then(|region| consume(&me, &region));
+            let result = fault::exit_on_sigbus(PROGRAM, name, Remove::Nothing)
+                .and_then(|()| open(&me, name, true))
+                .and_then(|region| consume(&me, &region));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
+            fault::exit_on_sigbus(PROGRAM, name, Remove::ShmObject(name.to_string()))?;
             cleanup::exit_on_interrupt(n)?;
             produce(n, &region, count, size)?;
             process::wait_for(n, child, "consumer")
@@ -578,14 +766,27 @@ impl Shown for region::AnonymousRegion {
     }
 }
 
-/// Removes the object `name` if a killed run left it.
+/// Removes the object `name` if a killed run left it: only an object of this user, with
+/// shm-demo's magic, whose producer is not running. Anything else stays, and the error
+/// says why.
 pub fn clean(n: &Narrator, name: &str) -> Result<()> {
-    match n.call(format_args!("shm_unlink({name:?})"), || shm_unlink(name)) {
-        Ok(()) => print_summary("summary: removed=1"),
-        Err(e) if e.errno() == Some(Errno::ENOENT) => {
-            n.say("no such object: nothing to clean");
-            print_summary("summary: removed=0")
-        }
-        Err(e) => Err(e),
+    let Some(found) = leftover(n, name)? else {
+        n.say("no such object: nothing to clean");
+        return print_summary("summary: removed=0");
+    };
+    if found.producer > 0 {
+        n.say(format_args!(
+            "its producer (pid {}) is gone: a leftover",
+            found.producer
+        ));
+    } else {
+        n.say(format_args!(
+            "its header names producer pid {}, which is no process: a damaged ring",
+            found.producer
+        ));
     }
+    // Only this user (and root) can remove it: /dev/shm is sticky (S_ISVTX), so between
+    // the checks above and this call, nobody else can swap another object in.
+    n.call(format_args!("shm_unlink({name:?})"), || shm_unlink(name))?;
+    print_summary("summary: removed=1")
 }

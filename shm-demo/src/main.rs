@@ -9,7 +9,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use common::tally::MAX_COUNT;
 use common::{Error, NarrationArgs, Narrator, Result};
 use shm_demo::region::{self, Shape, Wait};
@@ -29,7 +30,8 @@ struct Cli {
     role: Option<Role>,
     #[command(flatten)]
     ring: RingArgs,
-    /// The shared memory object's name (default: /ipc-demo-shm-UID).
+    /// The shared memory object's name (default: /ipc-demo-shm-UID). Not for `race`,
+    /// whose memory has no name.
     #[arg(long, global = true)]
     name: Option<String>,
     #[command(flatten)]
@@ -53,10 +55,18 @@ struct RingArgs {
     /// How the two sides wait for each other.
     #[arg(long, value_enum, default_value_t = Wait::Block)]
     wait: Wait,
+    /// Permission bits of the new object, in octal. 0666, as note 003 writes it, lets
+    /// every user of the machine read the messages and write into the ring (and damage
+    /// it): unsafe on a shared machine. The default lets only you in.
+    #[arg(long, default_value = "0600", value_parser = common::units::parse_mode)]
+    mode: u32,
 }
 
+/// The ring's options, as they are named on the command line.
+const RING_OPTIONS: [&str; 5] = ["count", "size", "slots", "wait", "mode"];
+
 fn size(text: &str) -> Result<usize, String> {
-    common::units::size_in(text, 1, region::MAX_SLOT_SIZE as usize - 64)
+    common::units::size_in(text, 1, region::MAX_PAYLOAD)
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +107,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
+    // Whether an option was typed or only defaulted is in clap's matches, which
+    // i18n::parse does not return; a second look at the same command line (which
+    // parsed already, so this cannot fail for a new reason) gives them.
+    if let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) {
+        unused_options(&matches, cli.role.as_ref())?;
+    }
     let name = cli.name.unwrap_or_else(shm_demo::default_name);
     if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
         return Err(Error::usage(format!(
@@ -117,6 +133,7 @@ fn run() -> Result<()> {
             shm_demo::exchange(
                 &n,
                 &name,
+                cli.ring.mode,
                 shape(cli.ring)?,
                 cli.ring.wait,
                 cli.ring.count,
@@ -125,7 +142,15 @@ fn run() -> Result<()> {
         }
         Some(Role::Producer { ring }) => {
             let n = Narrator::new("producer", cli.narration);
-            shm_demo::producer_role(&n, &name, shape(ring)?, ring.wait, ring.count, ring.size)
+            shm_demo::producer_role(
+                &n,
+                &name,
+                ring.mode,
+                shape(ring)?,
+                ring.wait,
+                ring.count,
+                ring.size,
+            )
         }
         Some(Role::Consumer { no_wait }) => {
             shm_demo::consumer_role(&Narrator::new("consumer", cli.narration), &name, no_wait)
@@ -140,6 +165,30 @@ fn run() -> Result<()> {
         }
         Some(Role::Clean) => shm_demo::clean(&Narrator::new("clean", cli.narration), &name),
     }
+}
+
+/// Refuses an option the chosen subcommand would ignore: the ring's options before a
+/// subcommand (`shm-demo --count 5 consumer`: the consumer reads the count from the
+/// producer), and `--name` with `race`, which shares anonymous memory that has no name.
+fn unused_options(matches: &clap::ArgMatches, role: Option<&Role>) -> Result<()> {
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let Some(role) = role else {
+        return Ok(());
+    };
+    let (sub, _) = matches.subcommand().unwrap_or(("", matches));
+    if let Some(option) = RING_OPTIONS.into_iter().find(|id| given(id)) {
+        return Err(Error::usage(format!(
+            "--{option} before `{sub}` would be ignored: it sets up the ring of the one-terminal \
+             run, or of `producer` when it comes after that word"
+        )));
+    }
+    if matches!(role, Role::Race { .. }) && given("name") {
+        return Err(Error::usage(
+            "`race` shares anonymous memory (MAP_SHARED|MAP_ANONYMOUS), which has no name: \
+             leave out --name",
+        ));
+    }
+    Ok(())
 }
 
 #[test]

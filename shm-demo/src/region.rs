@@ -4,6 +4,9 @@
 //! killed half-way, or hostile. So this module never hands out a reference to a plain
 //! value in the region: the counters are atomics, the slots are copied out (and their
 //! lengths checked) before anyone looks at them, and the header is checked on open.
+//! A field is read once: what the checks passed is copied into [`Region`] (the shape,
+//! the way of waiting, the producer's pid) and only that copy is used afterwards, since
+//! the other process could change the field between a check and a second read.
 //! All the `unsafe` of shm-demo is here, each block with the reason it is sound.
 //!
 //! ```text
@@ -24,8 +27,9 @@
 //!                                              bytes of padding, then the frame
 //! ```
 
+use std::cell::Cell;
 use std::num::NonZeroUsize;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -45,10 +49,15 @@ pub const SLOT_HEADER: usize = 8;
 pub const HEAD_OFFSET: usize = 64;
 /// Offset of `magic`.
 pub const MAGIC_OFFSET: usize = 0;
+/// Offset of the producer's pid (an `i32`), for `clean` and for tests.
+pub const PRODUCER_OFFSET: usize = 24;
 /// The most slots a ring may have.
 pub const MAX_SLOTS: u32 = 4096;
-/// The largest slot.
-pub const MAX_SLOT_SIZE: u32 = 64 << 20;
+/// The largest payload a message may carry: 64 MiB.
+pub const MAX_PAYLOAD: usize = 64 << 20;
+/// The largest slot: the largest payload, its frame's header and trailer, and the slot's
+/// own header, rounded up.
+pub const MAX_SLOT_SIZE: u32 = (MAX_PAYLOAD + 64) as u32;
 /// The largest region.
 pub const MAX_REGION: usize = 1 << 30;
 
@@ -56,7 +65,6 @@ const VERSION_OFFSET: usize = 8;
 const SLOT_SIZE_OFFSET: usize = 12;
 const SLOTS_OFFSET: usize = 16;
 const WAIT_OFFSET: usize = 20;
-const PRODUCER_OFFSET: usize = 24;
 const CONSUMER_OFFSET: usize = 28;
 const COUNT_OFFSET: usize = 32;
 const TAIL_OFFSET: usize = 128;
@@ -136,6 +144,22 @@ pub enum Corrupt {
         /// The length it claims.
         len: u32,
     },
+    /// A way of waiting other than 0 (block) and 1 (spin).
+    BadWait(u32),
+    /// A producer pid that is no process (0 or negative). Taken as it is, it would turn
+    /// off the check that the producer is alive, so it is refused.
+    BadPid(i32),
+}
+
+impl Corrupt {
+    /// Whether the region carried the magic: the object is an shm-demo ring, only a
+    /// damaged or a shrunk one. Without the magic, nothing says whose it is.
+    pub fn has_magic(&self) -> bool {
+        !matches!(
+            self,
+            Corrupt::NotReady | Corrupt::BadMagic(_) | Corrupt::TooSmall { need: HEADER, .. }
+        )
+    }
 }
 
 impl std::fmt::Display for Corrupt {
@@ -163,16 +187,29 @@ impl std::fmt::Display for Corrupt {
                 f,
                 "slot {slot} claims {len} bytes, more than the slot holds"
             ),
+            Corrupt::BadWait(w) => write!(f, "way of waiting {w}, not 0 (block) or 1 (spin)"),
+            Corrupt::BadPid(pid) => write!(
+                f,
+                "producer pid {pid} is no process, so nobody could tell if the producer dies"
+            ),
         }
     }
 }
 
-/// A mapping of the whole region, unmapped when dropped.
+/// A mapping of the whole region, unmapped when dropped, with the header fields that
+/// were checked when it was made or attached.
 #[derive(Debug)]
 pub struct Region {
     base: NonNull<u8>,
     len: usize,
     shape: Shape,
+    wait: Wait,
+    /// The producer's pid, read once on attach and checked to be a process id.
+    producer: i32,
+    /// The first consumer pid seen in the header; 0 until a consumer attaches.
+    consumer: Cell<i32>,
+    /// The object's descriptor, kept by a consumer to `fstat` its size (None: closed).
+    fd: Option<OwnedFd>,
 }
 
 // ANCHOR: map
@@ -211,10 +248,15 @@ impl Region {
         wait: Wait,
         count: u64,
     ) -> nix::Result<Region> {
+        let producer = nix::unistd::getpid().as_raw();
         let region = Region {
             base,
             len: shape.region_len(),
             shape,
+            wait,
+            producer,
+            consumer: Cell::new(0),
+            fd: None,
         };
         region.put_u32(VERSION_OFFSET, VERSION);
         region.put_u32(SLOT_SIZE_OFFSET, shape.slot_size);
@@ -222,7 +264,7 @@ impl Region {
         region.put_u32(WAIT_OFFSET, wait as u32);
         region
             .pid(PRODUCER_OFFSET)
-            .store(nix::unistd::getpid().as_raw(), Ordering::SeqCst);
+            .store(producer, Ordering::SeqCst);
         region.counter(COUNT_OFFSET).store(count, Ordering::SeqCst);
         // SAFETY: the semaphores lie inside the mapping (offsets 192 and 256, 32 bytes
         // each, within HEADER) and are aligned; pshared = 1 makes them usable by every
@@ -244,7 +286,7 @@ impl Region {
     /// # Safety
     /// `base` must be a mapping of `len` bytes that nothing else in this process uses.
     pub unsafe fn attach(base: NonNull<u8>, len: usize) -> Result<Region, Corrupt> {
-        // Until the header is checked, `shape` is only a guess that keeps Drop right.
+        // Until the header is checked, the fields are only guesses that keep Drop right.
         let mut region = Region {
             base,
             len,
@@ -252,6 +294,10 @@ impl Region {
                 slots: 0,
                 slot_size: 0,
             },
+            wait: Wait::Block,
+            producer: 0,
+            consumer: Cell::new(0),
+            fd: None,
         };
         if len < HEADER {
             return Err(Corrupt::TooSmall { len, need: HEADER });
@@ -283,8 +329,41 @@ impl Region {
                 need: shape.region_len(),
             });
         }
+        region.wait = match region.get_u32(WAIT_OFFSET) {
+            0 => Wait::Block,
+            1 => Wait::Spin,
+            other => return Err(Corrupt::BadWait(other)),
+        };
+        // The producer wrote its pid before the magic; 0 or less is no process, and
+        // would make "is the producer alive?" impossible to ask (kill(2) on pid 0 or -1
+        // means a process group or every process).
+        let producer = region.pid(PRODUCER_OFFSET).load(Ordering::Acquire);
+        if producer <= 0 {
+            return Err(Corrupt::BadPid(producer));
+        }
+        region.producer = producer;
         region.shape = shape;
         Ok(region)
+    }
+
+    /// Keeps the object's descriptor, so that the size can be asked with `fstat`.
+    pub fn keep_descriptor(&mut self, fd: OwnedFd) {
+        self.fd = Some(fd);
+    }
+
+    /// The object's descriptor, if this side kept it.
+    pub fn descriptor(&self) -> Option<&OwnedFd> {
+        self.fd.as_ref()
+    }
+
+    /// Bytes mapped.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: a region has at least its header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The ring's shape (checked on attach).
@@ -292,13 +371,9 @@ impl Region {
         self.shape
     }
 
-    /// How the producer said the two sides wait.
+    /// How the producer said the two sides wait (read once, on attach).
     pub fn wait(&self) -> Wait {
-        if self.get_u32(WAIT_OFFSET) == 1 {
-            Wait::Spin
-        } else {
-            Wait::Block
-        }
+        self.wait
     }
 
     /// Messages the producer will send, as it wrote it (untrusted: check it).
@@ -306,14 +381,22 @@ impl Region {
         self.counter(COUNT_OFFSET).load(Ordering::Acquire)
     }
 
-    /// The producer's pid, as it wrote it.
+    /// The producer's pid, as it wrote it before the magic (read once, checked > 0).
     pub fn producer_pid(&self) -> i32 {
-        self.pid(PRODUCER_OFFSET).load(Ordering::Acquire)
+        self.producer
     }
 
-    /// The consumer's pid, 0 until one attaches.
+    /// The consumer's pid, 0 until one attaches. The first pid above 0 seen in the
+    /// header is kept: a later write (a second consumer, or a 0 written back) does not
+    /// stop the producer from watching the consumer it has.
     pub fn consumer_pid(&self) -> i32 {
-        self.pid(CONSUMER_OFFSET).load(Ordering::Acquire)
+        if self.consumer.get() == 0 {
+            let pid = self.pid(CONSUMER_OFFSET).load(Ordering::Acquire);
+            if pid > 0 {
+                self.consumer.set(pid);
+            }
+        }
+        self.consumer.get()
     }
 
     /// A consumer writes its pid, so that the producer can tell if it dies.

@@ -157,11 +157,17 @@ fn a_corrupt_header_is_rejected_with_a_clear_message() {
     let r = shm_demo(&["consumer", "--name", &n]);
     r.assert_code(1);
     assert!(r.stderr.contains("not the magic \"IPCDSHM1\""), "{r}");
-    assert!(r.stderr.contains("`shm-demo clean` removes it"), "{r}");
+    // Without the magic nothing says the object is the demo's: `clean` leaves it, and
+    // the hint says how the user removes it if it is theirs.
+    assert!(
+        r.stderr.contains(&format!("`rm /dev/shm{n}` removes it")),
+        "{r}"
+    );
     let clean = shm_demo(&["clean", "--name", &n]);
-    clean.assert_code(0);
-    assert_eq!(clean.summary(), "summary: removed=1");
-    assert!(!exists(&n));
+    clean.assert_code(1);
+    assert!(clean.stderr.contains("magic \"IPCDSHM1\""), "{clean}");
+    assert!(exists(&n));
+    nix::sys::mman::shm_unlink(n.as_str()).expect("remove the test's object");
 }
 
 #[test]
@@ -192,8 +198,11 @@ fn a_corrupt_ring_index_is_rejected_and_the_producer_notices() {
 #[test]
 fn a_left_over_object_is_reported_and_clean_removes_it() {
     let n = name("leftover");
-    let fd = shm_open(n.as_str(), OFlag::O_CREAT | OFlag::O_RDWR, Mode::S_IRWXU).expect("create");
-    drop(fd);
+    // A producer killed with SIGKILL cannot remove its object.
+    let mut killed = Process::start(BIN, &["producer", "--name", &n]);
+    killed.wait_for_line("ready: run `shm-demo consumer");
+    killed.signal(Signal::SIGKILL);
+    assert_eq!(killed.finish().code, None);
     let r = shm_demo(&["producer", "--name", &n]);
     r.assert_code(1);
     assert!(
@@ -201,7 +210,10 @@ fn a_left_over_object_is_reported_and_clean_removes_it() {
             .contains("failed: EEXIST (File exists); hint: the object exists already"),
         "{r}"
     );
-    shm_demo(&["clean", "--name", &n]).assert_code(0);
+    let clean = shm_demo(&["clean", "--name", &n]);
+    clean.assert_code(0);
+    assert_eq!(clean.summary(), "summary: removed=1");
+    assert!(clean.stdout.contains("is gone: a leftover"), "{clean}");
     assert!(!exists(&n));
     let again = shm_demo(&["clean", "--name", &n]);
     again.assert_code(0);
@@ -251,4 +263,300 @@ fn help_explains_the_mechanism_with_an_example() {
             "{role}: {r}"
         );
     }
+}
+
+/// The documented offset of the producer's pid in the header (shm.md's layout table).
+const PRODUCER_PID_OFFSET: u64 = 24;
+
+/// Whether this machine can run a command as a second user (`nobody`); says why not if not.
+fn a_second_user_is_available() -> bool {
+    let ok = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: `setpriv --reuid 65534` does not work here, so no second user");
+    }
+    ok
+}
+
+/// Whether python3 runs here; says why the test is skipped if not.
+fn python_is_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: no python3 to play the hostile peer");
+    }
+    ok
+}
+
+/// A Python peer truncates the object `name` to 0 bytes, as `os.ftruncate` does.
+fn truncate_with_python(name: &str) {
+    let r = run(
+        "python3",
+        &[
+            "-c",
+            "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.ftruncate(fd, 0)",
+            &format!("/dev/shm{name}"),
+        ],
+        b"",
+    );
+    r.assert_code(0);
+}
+
+#[test]
+fn a_consumer_refuses_an_object_another_user_created_and_clean_leaves_it() {
+    if !a_second_user_is_available() {
+        return;
+    }
+    let n = name("stranger");
+    // `nobody` gets there first, with a real ring under the name the consumer will use.
+    let stranger_args = [
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        BIN,
+        "producer",
+        "--name",
+        &n,
+    ];
+    let mut stranger = Process::start("setpriv", &stranger_args);
+    stranger.wait_for_line("ready: run `shm-demo consumer");
+    let r = shm_demo(&["consumer", "--name", &n]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it belongs to uid 65534"), "{r}");
+    assert!(
+        !r.stdout.contains("summary:"),
+        "it used the stranger's ring: {r}"
+    );
+    let clean = shm_demo(&["clean", "--name", &n]);
+    clean.assert_code(1);
+    assert!(clean.stderr.contains("it belongs to uid 65534"), "{clean}");
+    assert!(exists(&n), "clean removed another user's object");
+    // The stranger removes its own object when told to stop.
+    stranger.signal(Signal::SIGTERM);
+    stranger.finish().assert_code(130);
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_header_with_producer_pid_0_is_refused_as_corrupt() {
+    let n = name("pid-0");
+    let mut producer = Process::start(
+        BIN,
+        &["producer", "--name", &n, "--slots", "2", "--count", "10"],
+    );
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    // Pid 0 would turn the consumer's "is the producer alive?" check off.
+    scribble(&n, PRODUCER_PID_OFFSET, &0i32.to_ne_bytes());
+    let r = shm_demo(&["consumer", "--name", &n]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("producer pid 0"), "{r}");
+    producer.signal(Signal::SIGTERM);
+    producer.finish().assert_code(130);
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_peer_that_truncates_the_object_gives_a_clear_error_not_sigbus() {
+    if !python_is_available() {
+        return;
+    }
+    for wait in ["block", "spin"] {
+        let n = name(&format!("truncated-{wait}"));
+        let mut producer = Process::start(
+            BIN,
+            &[
+                "producer",
+                "--name",
+                &n,
+                "--wait",
+                wait,
+                "--count",
+                "100000000",
+            ],
+        );
+        producer.wait_for_line("ready: run `shm-demo consumer");
+        let mut consumer = Process::start(BIN, &["consumer", "--name", &n]);
+        consumer.wait_for_line("the rest without narration");
+        truncate_with_python(&n);
+        for (role, r) in [
+            ("consumer", consumer.finish()),
+            ("producer", producer.finish()),
+        ] {
+            r.assert_code(1);
+            assert!(
+                r.stderr.contains("the peer shrank the shared object"),
+                "{wait} {role}: {r}"
+            );
+            assert!(r.stderr.contains("SIGBUS"), "{wait} {role}: {r}");
+        }
+        assert!(!exists(&n), "{wait}: {n} left behind");
+    }
+}
+
+#[test]
+fn clean_leaves_a_live_producer_s_object_and_one_without_the_magic() {
+    let n = name("clean-live");
+    let mut producer = Process::start(BIN, &["producer", "--name", &n]);
+    producer.wait_for_line("ready: run `shm-demo consumer");
+    let live = shm_demo(&["clean", "--name", &n]);
+    live.assert_code(1);
+    assert!(live.stderr.contains("is still running"), "{live}");
+    assert!(exists(&n), "clean removed a live producer's object");
+    let consumer = shm_demo(&["consumer", "--name", &n]);
+    consumer.assert_code(0);
+    assert_eq!(consumer.summary(), perfect(3, 64));
+    producer.finish().assert_code(0);
+    assert!(!exists(&n));
+
+    // An object of ours without the magic is not known to be the demo's: named, left.
+    let other = name("clean-other");
+    let fd = shm_open(
+        other.as_str(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .expect("create");
+    nix::unistd::ftruncate(&fd, 4096).expect("size");
+    drop(fd);
+    let refused = shm_demo(&["clean", "--name", &other]);
+    refused.assert_code(1);
+    assert!(refused.stderr.contains("IPCDSHM1"), "{refused}");
+    assert!(
+        exists(&other),
+        "clean removed an object that is not the demo's"
+    );
+    nix::sys::mman::shm_unlink(other.as_str()).expect("remove the test's object");
+}
+
+#[test]
+fn a_consumer_whose_producer_died_leaves_an_object_that_replaced_it() {
+    let n = name("replaced");
+    let mut producer = Process::start(BIN, &["producer", "--name", &n, "--count", "100000000"]);
+    producer.wait_for_line("ready: run `shm-demo consumer");
+    let mut consumer = Process::start(BIN, &["consumer", "--name", &n]);
+    consumer.wait_for_line("the rest without narration");
+    // Someone removes the name and makes a new object under it; both roles keep their
+    // mappings of the old one. Then the producer dies.
+    nix::sys::mman::shm_unlink(n.as_str()).expect("unlink");
+    let fd = shm_open(
+        n.as_str(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .expect("create the new object");
+    drop(fd);
+    producer.signal(Signal::SIGKILL);
+    assert_eq!(producer.finish().code, None);
+    let r = consumer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("has gone"), "{r}");
+    assert!(
+        r.stdout
+            .contains(&format!("I leave {n}: it now names another object")),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("`shm-demo clean --name {n}` checks it")),
+        "{r}"
+    );
+    assert!(
+        exists(&n),
+        "the consumer removed an object that was not its producer's"
+    );
+    nix::sys::mman::shm_unlink(n.as_str()).expect("remove the test's object");
+}
+
+#[test]
+fn mode_sets_the_object_s_permissions_even_past_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    for (mode, expected) in [("0640", 0o640), ("0666", 0o666)] {
+        let n = name(&format!("mode-{mode}"));
+        let mut producer = Process::start(BIN, &["producer", "--name", &n, "--mode", mode]);
+        let line = producer.wait_for_line("O_CREAT|O_EXCL|O_RDWR");
+        assert!(line.contains(&format!(", {mode}) = ")), "{line}");
+        producer.wait_for_line("ready: run `shm-demo consumer");
+        let meta = std::fs::metadata(format!("/dev/shm{n}")).expect("stat the object");
+        assert_eq!(meta.permissions().mode() & 0o777, expected, "--mode {mode}");
+        shm_demo(&["consumer", "--name", &n]).assert_code(0);
+        producer.finish().assert_code(0);
+        assert!(!exists(&n));
+    }
+    shm_demo(&["--mode", "0888"]).assert_code(2);
+    shm_demo(&["--mode", "1777"]).assert_code(2);
+    let help = shm_demo(&["producer", "--help"]);
+    assert!(help.stdout.contains("--mode"), "{help}");
+    assert!(help.stdout.contains("0666"), "{help}");
+    assert!(help.stdout.contains("unsafe on a shared machine"), "{help}");
+}
+
+#[test]
+fn options_a_subcommand_does_not_use_are_refused() {
+    let r = shm_demo(&["race", "--name", "/ipc-demos-unused", "--count", "10"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--name"), "{r}");
+    shm_demo(&["--slots", "4", "race", "--count", "10"]).assert_code(2);
+    shm_demo(&["--count", "4", "consumer", "--no-wait"]).assert_code(2);
+}
+
+#[test]
+fn the_largest_size_the_help_promises_is_accepted() {
+    let help = shm_demo(&["--help"]);
+    assert!(help.stdout.contains("up to 64M"), "{help}");
+    let n = name("64m");
+    let r = shm_demo(&[
+        "--name", &n, "--size", "64M", "--count", "2", "--slots", "1", "--quiet",
+    ]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(2, 64 << 20));
+    assert!(!exists(&n));
+    shm_demo(&["--size", "67108865"]).assert_code(2);
+}
+
+#[test]
+fn a_partly_shrunk_object_is_noticed_by_fstat_before_the_next_window() {
+    if !python_is_available() {
+        return;
+    }
+    // The default ring is 1216 bytes, one page. Shrunk to 600 bytes, the page still has
+    // the file behind it, so no access raises SIGBUS: only the size check sees it.
+    let n = name("partly-shrunk");
+    let mut producer = Process::start(BIN, &["producer", "--name", &n, "--count", "100000000"]);
+    producer.wait_for_line("ready: run `shm-demo consumer");
+    let mut consumer = Process::start(BIN, &["consumer", "--name", &n]);
+    consumer.wait_for_line("the rest without narration");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.ftruncate(fd, 600)",
+            &format!("/dev/shm{n}"),
+        ],
+        b"",
+    )
+    .assert_code(0);
+    let r = consumer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr
+            .contains("the peer shrank the shared object to 600 bytes, under a mapping of 1216"),
+        "{r}"
+    );
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("the consumer (pid"), "{r}");
+    assert!(!exists(&n));
 }

@@ -21,7 +21,7 @@
 
 use std::ffi::c_void;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -43,39 +43,51 @@ pub const NARRATED: u64 = 3;
 static SELF_PIPE: AtomicI32 = AtomicI32::new(-1);
 /// SIGUSR1 signals caught so far.
 static TICKS: AtomicU64 = AtomicU64::new(0);
-/// The pid that sent the last SIGUSR1.
-static LAST_SENDER: AtomicI32 = AtomicI32::new(0);
-/// A SIGUSR2 ("that was the last one") has arrived.
-static DONE: AtomicBool = AtomicBool::new(false);
 /// The number of a SIGINT or SIGTERM that asked us to stop, or 0.
 static STOP: AtomicI32 = AtomicI32::new(0);
+/// Records the self-pipe had no room for (it holds thousands: only a flood fills it).
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+/// What the handler passes to the main loop for each signal, through the self-pipe: the
+/// signal's number, its `si_code` (how it was sent) and its `si_pid` (who says they sent
+/// it), three native-endian `i32`s. A write of 12 bytes to a pipe is atomic (pipe(7):
+/// up to PIPE_BUF bytes), so records never mix.
+const RECORD: usize = 12;
 
 // ANCHOR: handler
 /// The signal handler. It runs in the middle of whatever the process was doing, so it
-/// does only what is safe there: it records the signal in atomics and writes one byte to
-/// the self-pipe to wake the main loop, which does the real work (and the printing).
+/// does only what is safe there: it counts the signal in atomics and writes what the
+/// kernel told about it (number, `si_code`, `si_pid`) as one record into the self-pipe,
+/// which wakes the main loop; the main loop judges the record and does the real work
+/// (answering, printing).
 extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut c_void) {
     // SAFETY: __errno_location returns this thread's errno, valid while the thread lives.
     // The handler saves and restores errno because its write() may change it, and the
     // code it interrupted may be just about to read it.
     let saved_errno = unsafe { *libc::__errno_location() };
     // SAFETY: the handler is installed with SA_SIGINFO, so the kernel passes a valid
-    // siginfo_t; si_pid is set for signals sent with kill(2) and sigqueue(3).
-    let sender = unsafe { (*info).si_pid() };
+    // siginfo_t; si_code is always set, si_pid for signals sent by a process.
+    let (code, sender) = unsafe { ((*info).si_code, (*info).si_pid()) };
     match signal {
         libc::SIGUSR1 => {
-            LAST_SENDER.store(sender, Ordering::SeqCst);
             TICKS.fetch_add(1, Ordering::SeqCst);
         }
-        libc::SIGUSR2 => DONE.store(true, Ordering::SeqCst),
-        other => STOP.store(other, Ordering::SeqCst),
+        libc::SIGINT | libc::SIGTERM => STOP.store(signal, Ordering::SeqCst),
+        _ => {}
     }
     let fd = SELF_PIPE.load(Ordering::SeqCst);
     if fd >= 0 {
+        let mut record = [0u8; RECORD];
+        record[0..4].copy_from_slice(&signal.to_ne_bytes());
+        record[4..8].copy_from_slice(&code.to_ne_bytes());
+        record[8..12].copy_from_slice(&sender.to_ne_bytes());
         // SAFETY: write(2) is async-signal-safe; `fd` is the self-pipe's write end, which
-        // is non-blocking (a full pipe loses the byte, never blocks the handler), and the
-        // buffer is a one-byte static.
-        unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+        // is non-blocking (a full pipe loses the record, never blocks the handler), and
+        // `record` is a local array valid for the call.
+        let wrote = unsafe { libc::write(fd, record.as_ptr().cast(), RECORD) };
+        if wrote != RECORD as isize {
+            LOST.fetch_add(1, Ordering::SeqCst);
+        }
     }
     // SAFETY: as above; this puts back the errno the interrupted code had.
     unsafe { *libc::__errno_location() = saved_errno };
@@ -136,58 +148,312 @@ fn install_handlers(n: &Narrator) -> Result<Handlers> {
 }
 // ANCHOR_END: install
 
+/// What the receiver did in one conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conversation {
+    /// SIGUSR1 signals from the sender, each acknowledged.
+    pub received: u64,
+    /// Signals from anyone else (or that may have been forged), reported and not answered.
+    pub ignored: u64,
+}
+
+/// How often the receiver, waiting for a signal, checks that its sender still lives.
+pub const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
 // ANCHOR: receive
 /// The receiver: installs its handlers, calls `ready` with its pid (to print it, or to
-/// tell a parent), then acknowledges each SIGUSR1 with a SIGUSR1 back to its sender until
-/// a SIGUSR2 says it was the last. Returns how many it received.
-pub fn receive(n: &Narrator, ready: impl FnOnce(Pid) -> Result<()>) -> Result<u64> {
+/// tell a parent), then acknowledges each SIGUSR1 from its sender with a SIGUSR1 back,
+/// until a SIGUSR2 from the sender says it was the last.
+///
+/// The sender is `sender` if it is given, or else the first process that sends SIGUSR1
+/// and is ready for the answer (see [`Partner::judge`]). A signal from anyone else is
+/// reported, never answered: an answer goes to one process, which asked for it. While it
+/// waits, the receiver checks every [`LIVENESS_CHECK`] that its sender is still alive.
+pub fn receive(
+    n: &Narrator,
+    sender: Option<Pid>,
+    ready: impl FnOnce(Pid) -> Result<()>,
+) -> Result<Conversation> {
     let handlers = install_handlers(n)?;
-    ready(unistd::getpid())?;
-    let mut acknowledged = 0;
-    let mut buf = [0u8; 64];
+    let mut partner = Partner::new(sender)?;
+    ready(partner.me)?;
+    let mut talk = Conversation::default();
+    let mut records = Records::default();
     loop {
-        // Sleep in read(2) until a handler writes to the self-pipe.
-        match n.call(
-            format_args!(
-                "read({}, buf, 64)   (wait for a signal)",
-                handlers.wake.as_raw_fd()
-            ),
-            || unistd::read(&handlers.wake, &mut buf),
-        ) {
-            Ok(_) => {}
-            Err(e) if e.errno() == Some(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
+        wait_for_signal(&handlers.wake, &partner)?;
+        // The pipe has data: this read does not wait.
+        records.read(n, &handlers.wake)?;
         if let Ok(stop) = Signal::try_from(STOP.load(Ordering::SeqCst)) {
+            n.unmute();
             n.announce(format_args!(
-                "{stop} arrived: stopping after {acknowledged} signals"
+                "{stop} arrived: stopping after {} signals",
+                talk.received
             ));
             return Err(Error::interrupted(stop.as_str()));
         }
-        // Acknowledge every SIGUSR1 the handler has counted and we have not answered.
-        while acknowledged < TICKS.load(Ordering::SeqCst) {
-            let sender = Pid::from_raw(LAST_SENDER.load(Ordering::SeqCst));
-            n.say(format_args!(
-                "SIGUSR1 #{} from pid {sender}",
-                acknowledged + 1
-            ));
-            n.call(
-                format_args!("kill({sender}, SIGUSR1)   (acknowledge)"),
-                || signal::kill(sender, Signal::SIGUSR1),
-            )?;
-            acknowledged += 1;
-            if acknowledged == NARRATED {
-                n.mute("... acknowledging the rest without narration");
+        while let Some((signal, code, pid)) = records.next() {
+            let verdict = partner.judge(code, pid, signal == libc::SIGUSR2);
+            match (signal, verdict) {
+                (libc::SIGUSR1, Ok(sender)) => {
+                    talk.received += 1;
+                    n.say(format_args!("SIGUSR1 #{} from pid {sender}", talk.received));
+                    acknowledge(n, &partner, sender)?;
+                    if talk.received == NARRATED {
+                        n.mute("... acknowledging the rest without narration");
+                    }
+                }
+                (libc::SIGUSR2, Ok(_)) => {
+                    n.unmute();
+                    n.say("SIGUSR2: that was the last one");
+                    report_lost(n);
+                    return Ok(talk);
+                }
+                (libc::SIGUSR1 | libc::SIGUSR2, Err(why)) => {
+                    talk.ignored += 1;
+                    if talk.ignored <= NARRATED {
+                        let name = if signal == libc::SIGUSR1 {
+                            "SIGUSR1"
+                        } else {
+                            "SIGUSR2"
+                        };
+                        n.announce(format_args!(
+                            "{name} claiming to be from pid {pid}: ignored, not answered: {why}"
+                        ));
+                    }
+                }
+                // SIGINT and SIGTERM were handled above, through STOP.
+                _ => {}
             }
-        }
-        if DONE.load(Ordering::SeqCst) {
-            n.unmute();
-            n.say("SIGUSR2: that was the last one");
-            return Ok(acknowledged);
         }
     }
 }
+
+/// Sends the acknowledgement: one SIGUSR1 to `sender`, who [`Partner::judge`] said may
+/// have it. The last check is here too, next to the call it guards: `kill(2)` with a pid
+/// of 0 or less, or our own, would signal a whole group, every process we may signal, or
+/// ourselves (an endless conversation with no one).
+fn acknowledge(n: &Narrator, partner: &Partner, sender: Pid) -> Result<()> {
+    if sender.as_raw() <= 0 || sender == partner.me {
+        return Err(Error::bad_data(
+            format!("kill({sender}, SIGUSR1)"),
+            "refused: that pid is not one other process",
+        ));
+    }
+    n.call(
+        format_args!("kill({sender}, SIGUSR1)   (acknowledge)"),
+        || signal::kill(sender, Signal::SIGUSR1),
+    )
+    .map_err(|e| match e.errno() {
+        Some(Errno::ESRCH) => e.hint(format!(
+            "the sender (pid {sender}) has gone: it was killed or crashed before the end"
+        )),
+        _ => e,
+    })?;
+    Ok(())
+}
 // ANCHOR_END: receive
+
+/// Whom the receiver answers, and the checks that keep its answers from hitting anyone
+/// else.
+#[derive(Debug)]
+struct Partner {
+    /// Our own pid.
+    me: Pid,
+    /// The sender: named on the command line, or adopted from its first signal.
+    sender: Option<Pid>,
+}
+
+impl Partner {
+    fn new(sender: Option<Pid>) -> Result<Partner> {
+        let me = unistd::getpid();
+        if let Some(pid) = sender {
+            if pid == me || pid.as_raw() <= 0 {
+                return Err(Error::usage(format!(
+                    "--sender {pid}: the sender must be another process"
+                )));
+            }
+            if !process::is_alive(pid.as_raw()) {
+                return Err(process::gone("sender", pid.as_raw()).hint(format!(
+                    "no running process has pid {pid}: start the sender first, or leave out --sender"
+                )));
+            }
+        }
+        Ok(Partner { me, sender })
+    }
+
+    /// Decides whether a signal with this `si_code` and `si_pid` comes from our sender,
+    /// and returns the sender's pid if so; otherwise, why not.
+    ///
+    /// - `si_pid` is the kernel's word only when `si_code` is SI_USER (`kill(2)`) or
+    ///   SI_TKILL (`tgkill(2)`): with `sigqueue(3)` or `rt_sigqueueinfo(2)` (SI_QUEUE and
+    ///   other negative codes), the sender writes the whole siginfo_t itself, any
+    ///   `si_pid` included (rt_sigqueueinfo(2) forbids only codes >= 0 and SI_TKILL);
+    /// - a pid of 0 or less is no single process (0 also comes from a sender in a parent
+    ///   pid namespace), and our own is not a partner;
+    /// - with no sender yet, the first process that blocks, catches or ignores SIGUSR1
+    ///   (`/proc/PID/status`) becomes the sender: one that does none of these would be
+    ///   ended by our acknowledgement, SIGUSR1's default action. A shell or a program that
+    ///   happens to send us SIGUSR1 is not a partner.
+    ///
+    /// A SIGUSR2 (`last`) from a trusted pid ends a conversation that has no sender yet
+    /// (a sender with nothing to send), without making that process our sender.
+    fn judge(&mut self, code: i32, pid: i32, last: bool) -> Result<Pid, String> {
+        if code != libc::SI_USER && code != libc::SI_TKILL {
+            return Err(format!(
+                "its si_code is {code}, not SI_USER: it was sent with sigqueue or \
+                 rt_sigqueueinfo, which let the sender write any si_pid"
+            ));
+        }
+        if pid <= 0 {
+            return Err(format!("pid {pid} is not one process"));
+        }
+        let pid = Pid::from_raw(pid);
+        if pid == self.me {
+            return Err("that is my own pid".into());
+        }
+        match self.sender {
+            Some(sender) if sender == pid => Ok(pid),
+            Some(sender) => Err(format!("my sender is pid {sender}")),
+            None if last => Ok(pid),
+            None => {
+                ready_for_answer(pid)?;
+                self.sender = Some(pid);
+                Ok(pid)
+            }
+        }
+    }
+}
+
+/// Whether process `pid` is ready for a SIGUSR1: it blocks, catches or ignores it, as
+/// `/proc/PID/status` shows in its `SigBlk`, `SigCgt` and `SigIgn` masks (proc(5); signal
+/// n is bit n - 1), or it is waiting for signals in `sigtimedwait`/`sigwaitinfo`, as
+/// `/proc/PID/wchan` shows. The second case is needed because, for the time of that
+/// wait, the kernel takes the awaited signals out of the blocked mask (they are taken by
+/// the call, not delivered), so that `SigBlk` no longer shows them.
+///
+/// A sender passes from one state to the other (it blocks SIGUSR1, signals us, then
+/// waits), and for a few microseconds inside the kernel is in neither: so a process
+/// that is not ready is looked at again, for up to 20 milliseconds, before it is refused.
+fn ready_for_answer(pid: Pid) -> Result<(), String> {
+    let bit = 1u64 << (libc::SIGUSR1 - 1);
+    let mut command = String::from("?");
+    for _ in 0..20 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(|_| format!("pid {pid} has gone"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+        };
+        let mask = |name: &str| {
+            field(name)
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .unwrap_or(0)
+        };
+        if (mask("SigBlk:") | mask("SigCgt:") | mask("SigIgn:")) & bit != 0 {
+            return Ok(());
+        }
+        let waiting = std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+            .is_ok_and(|wchan| wchan.starts_with("do_sigtimedwait"));
+        if waiting {
+            return Ok(());
+        }
+        command = field("Name:").unwrap_or("?").to_string();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(format!(
+        "pid {pid} ({command}) neither blocks nor catches SIGUSR1, so an acknowledgement \
+         would end it; to answer it anyway, start the receiver with --sender {pid}"
+    ))
+}
+
+/// Waits until the self-pipe has something to read, checking every [`LIVENESS_CHECK`]
+/// that the sender (once there is one) is alive: a sender killed mid-conversation sends
+/// no SIGUSR2, and nothing else would ever wake us.
+fn wait_for_signal(wake: &OwnedFd, partner: &Partner) -> Result<()> {
+    loop {
+        let mut fds = libc::pollfd {
+            fd: wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = LIVENESS_CHECK.as_millis() as libc::c_int;
+        // SAFETY: `fds` is one valid pollfd for the call. poll(2) is never restarted
+        // after a handler (signal(7)): EINTR then means the self-pipe has a record.
+        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+        match ready {
+            1.. => return Ok(()),
+            0 => {
+                if let Some(sender) = partner.sender
+                    && !process::is_alive(sender.as_raw())
+                {
+                    return Err(process::gone("sender", sender.as_raw()));
+                }
+            }
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return Err(Error::sys("poll(self-pipe, POLLIN)", Errno::last())),
+        }
+    }
+}
+
+/// Reads records from the self-pipe and hands them out one by one.
+#[derive(Default)]
+struct Records {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Records {
+    /// One narrated `read` of what the self-pipe holds (it never waits: called after
+    /// poll said there is data).
+    fn read(&mut self, n: &Narrator, wake: &OwnedFd) -> Result<()> {
+        self.bytes.drain(..self.at);
+        self.at = 0;
+        let mut buf = [0u8; 16 * RECORD];
+        let got = n.call(
+            format_args!(
+                "read({}, buf, {})   (what the handler wrote)",
+                wake.as_raw_fd(),
+                buf.len()
+            ),
+            || loop {
+                match unistd::read(wake, &mut buf) {
+                    Err(Errno::EINTR) => continue,
+                    other => return other,
+                }
+            },
+        )?;
+        self.bytes.extend_from_slice(&buf[..got]);
+        Ok(())
+    }
+
+    /// The next whole record: (signal, si_code, si_pid).
+    fn next(&mut self) -> Option<(i32, i32, i32)> {
+        let record = self.bytes.get(self.at..self.at + RECORD)?;
+        let field = |i: usize| {
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&record[i * 4..i * 4 + 4]);
+            i32::from_ne_bytes(word)
+        };
+        let parsed = (field(0), field(1), field(2));
+        self.at += RECORD;
+        Some(parsed)
+    }
+}
+
+fn report_lost(n: &Narrator) {
+    let lost = LOST.load(Ordering::SeqCst);
+    if lost > 0 {
+        n.announce(format_args!(
+            "{lost} signals could not be recorded: the self-pipe was full (a flood of signals)"
+        ));
+    }
+}
+
+/// How long the sender waits in one `sigtimedwait` before it checks that the receiver is
+/// still alive.
+const ACK_SLICE: Duration = Duration::from_millis(500);
 
 // ANCHOR: send
 /// The sender: checks that `target` is a signal-demo receiver, sends `count` SIGUSR1
@@ -219,19 +485,30 @@ pub fn send(n: &Narrator, target: Pid, count: u64, timeout: Duration) -> Result<
     Ok(count)
 }
 
-/// Waits for a SIGUSR1 from `target`, ignoring any from other processes.
+/// Waits for a SIGUSR1 from `target`, ignoring any from other processes. It waits in
+/// slices of [`ACK_SLICE`], and between two checks that `target` is still alive: a dead
+/// receiver is reported within half a second, not after the whole `timeout`.
 fn wait_for_ack(n: &Narrator, acks: &SigSet, target: Pid, timeout: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // Whole milliseconds, as a person would write the time-out.
+        let slice = Duration::from_millis(left.min(ACK_SLICE).as_millis() as u64);
         match n.call(
-            format_args!("sigtimedwait({{SIGUSR1}}, &info, {timeout:?})"),
-            || wait_signal(acks.as_ref(), Some(timeout)),
+            format_args!("sigtimedwait({{SIGUSR1}}, &info, {slice:?})"),
+            || wait_signal(acks.as_ref(), Some(slice)),
         ) {
             Ok(caught) if caught.sender == target => return Ok(()),
             Ok(_) => continue,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => {
-                return Err(e.hint(format!(
-                    "no acknowledgement from pid {target} within {timeout:?}: is it stopped, or busy?"
-                )));
+                if !process::is_alive(target.as_raw()) {
+                    return Err(process::gone("receiver", target.as_raw()));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(e.hint(format!(
+                        "no acknowledgement from pid {target} within {timeout:?}: is it stopped, or busy?"
+                    )));
+                }
             }
             Err(e) => return Err(e),
         }
@@ -330,16 +607,18 @@ pub fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> nix::Resu
 /// meet SIGUSR1's default action and kill the child.
 pub fn ping_pong(n: &Narrator, count: u64, timeout: Duration) -> Result<()> {
     let (ready_read, ready_write) = n.call("pipe()   (for \"ready\")", unistd::pipe)?;
+    // The child's sender is this process: it answers no one else.
+    let parent = unistd::getpid();
     match process::fork(n, "receiver")? {
         Fork::Child(me) => {
             let result = stream::close(&me, ready_read)
                 .and_then(|()| {
-                    receive(&me, |_| {
+                    receive(&me, Some(parent), |_| {
                         let mut pipe = FdStream::new(ready_write, &me);
                         pipe.write_all(b"r")
                     })
                 })
-                .and_then(|received| print_summary(format_args!("summary: received={received}")));
+                .and_then(|talk| print_conversation(&talk));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
@@ -349,6 +628,14 @@ pub fn ping_pong(n: &Narrator, count: u64, timeout: Duration) -> Result<()> {
             process::wait_for(n, child, "receiver")
         }
     }
+}
+
+/// The receiver's summary line: `summary: received=N ignored=K`.
+pub fn print_conversation(talk: &Conversation) -> Result<()> {
+    print_summary(format_args!(
+        "summary: received={} ignored={}",
+        talk.received, talk.ignored
+    ))
 }
 
 /// Reads the child's one-byte "ready"; end-of-file means the child died first.
@@ -605,4 +892,73 @@ pub fn kill(n: &Narrator, pid: Pid, signal: Signal) -> Result<()> {
         _ => e,
     })?;
     print_summary(format_args!("summary: sent={signal} to={pid}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partner as the receiver makes it, in this test process, which never signals
+    /// anyone here: `judge` only decides.
+    fn partner(sender: Option<i32>) -> Partner {
+        Partner {
+            me: unistd::getpid(),
+            sender: sender.map(Pid::from_raw),
+        }
+    }
+
+    #[test]
+    fn only_the_kernels_word_on_the_sender_is_taken() {
+        let me = unistd::getpid().as_raw();
+        let sender = me + 1;
+        let mut p = partner(Some(sender));
+        assert_eq!(
+            p.judge(libc::SI_USER, sender, false),
+            Ok(Pid::from_raw(sender))
+        );
+        assert_eq!(
+            p.judge(libc::SI_TKILL, sender, false),
+            Ok(Pid::from_raw(sender))
+        );
+        // sigqueue(3) and rt_sigqueueinfo(2) write si_pid themselves.
+        let forged = p.judge(libc::SI_QUEUE, sender, false).unwrap_err();
+        assert!(forged.contains("not SI_USER"), "{forged}");
+    }
+
+    #[test]
+    fn no_pid_of_zero_or_less_nor_our_own_is_ever_a_partner() {
+        let me = unistd::getpid().as_raw();
+        for sender in [None, Some(me + 1)] {
+            let mut p = partner(sender);
+            for pid in [-1, 0, i32::MIN] {
+                let why = p.judge(libc::SI_USER, pid, false).unwrap_err();
+                assert!(why.contains("is not one process"), "{why}");
+                assert!(p.judge(libc::SI_USER, pid, true).is_err());
+            }
+            let why = p.judge(libc::SI_USER, me, false).unwrap_err();
+            assert_eq!(why, "that is my own pid");
+        }
+    }
+
+    #[test]
+    fn a_stranger_is_refused_once_there_is_a_sender() {
+        let me = unistd::getpid().as_raw();
+        let mut p = partner(Some(me + 1));
+        let why = p.judge(libc::SI_USER, me + 2, false).unwrap_err();
+        assert_eq!(why, format!("my sender is pid {}", me + 1));
+        // Its SIGUSR2 does not end the conversation either.
+        assert!(p.judge(libc::SI_USER, me + 2, true).is_err());
+    }
+
+    #[test]
+    fn records_are_read_whole() {
+        let mut r = Records::default();
+        for word in [10i32, 0, 42, 12, -1, 7] {
+            r.bytes.extend_from_slice(&word.to_ne_bytes());
+        }
+        r.bytes.extend_from_slice(&[1, 2, 3]); // part of a record still on its way
+        assert_eq!(r.next(), Some((10, 0, 42)));
+        assert_eq!(r.next(), Some((12, -1, 7)));
+        assert_eq!(r.next(), None);
+    }
 }

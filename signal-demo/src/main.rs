@@ -10,7 +10,8 @@
 //! ```
 //!
 //! In two terminals: `cargo run -p signal-demo -- receiver` prints its pid; then
-//! `cargo run -p signal-demo -- sender --pid PID` in the other.
+//! `cargo run -p signal-demo -- sender --pid PID` in the other. The receiver answers only
+//! its sender (`--sender PID`, or the first process that sends SIGUSR1 while blocking it).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -44,10 +45,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Lesson {
-    /// Print my pid and acknowledge each SIGUSR1 until a SIGUSR2 says it was the last.
+    /// Print my pid and acknowledge each SIGUSR1 from my sender until a SIGUSR2 says it
+    /// was the last; signals from anyone else are reported, not answered.
     ///
     /// Example: cargo run -p signal-demo -- receiver
-    Receiver,
+    Receiver {
+        /// The only process I answer (default: the first that sends me SIGUSR1 while it
+        /// blocks or catches SIGUSR1, as a sender does, so that my answer cannot kill it).
+        #[arg(long, value_parser = pid)]
+        sender: Option<Pid>,
+    },
     /// Send SIGUSR1 to a receiver COUNT times, waiting for each acknowledgement.
     ///
     /// Example: cargo run -p signal-demo -- sender --pid 4242 --count 10
@@ -128,15 +135,15 @@ fn run() -> Result<()> {
     let timeout = Duration::from_secs(5);
     match cli.lesson {
         None => signal_demo::ping_pong(&Narrator::new("sender", cli.narration), cli.count, timeout),
-        Some(Lesson::Receiver) => {
+        Some(Lesson::Receiver { sender }) => {
             let n = Narrator::new("receiver", cli.narration);
-            let received = signal_demo::receive(&n, |me| {
+            let talk = signal_demo::receive(&n, sender, |me| {
                 n.announce(format_args!(
                     "ready: my pid is {me}; in another terminal run: cargo run -p signal-demo -- sender --pid {me}"
                 ));
                 Ok(())
             })?;
-            common::narrate::print_summary(format_args!("summary: received={received}"))
+            signal_demo::print_conversation(&talk)
         }
         Some(Lesson::Sender {
             pid,

@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -97,33 +97,64 @@ pub struct Process {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
-    stderr: std::thread::JoinHandle<String>,
+    /// The thread collecting standard error; taken by [`Process::finish_within`].
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Process {
+    /// A test that fails half-way drops its processes: one still running is killed and
+    /// reaped, so that no demo of a failed test lives on (holding a queue, or waiting
+    /// forever for a peer).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Process {
     /// Starts `program` with `args`; its standard input stays open until [`Process::close_stdin`].
     pub fn start<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Process {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        let stdout = child.stdout.take().expect("stdout was piped");
-        let mut stderr = child.stderr.take().expect("stderr was piped");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
+        Process::spawn(Command::new(program).args(args))
+    }
+
+    /// Starts a command the test has prepared (another user, its own process group, ...);
+    /// its standard streams are pipes to the test, as with [`Process::start`].
+    pub fn spawn(command: &mut Command) -> Process {
+        Process::spawn_closing(command, None)
+    }
+
+    fn spawn_closing(command: &mut Command, closed: Option<Closed>) -> Process {
+        command.stdin(Stdio::piped());
+        command.stdout(match closed {
+            Some(Closed::Stdout) => closed_pipe(),
+            _ => Stdio::piped(),
         });
+        command.stderr(match closed {
+            Some(Closed::Stderr) => closed_pipe(),
+            _ => Stdio::piped(),
+        });
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let (send, lines) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { return };
+                    if send.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let stderr = child.stderr.take();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            if let Some(mut stderr) = stderr {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            }
             text
         });
         let stdin = child.stdin.take();
@@ -132,7 +163,7 @@ impl Process {
             stdin,
             lines,
             seen: Vec::new(),
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -165,6 +196,35 @@ impl Process {
         }
     }
 
+    /// Waits until the process has printed a line containing each of `texts`, in any
+    /// order (two processes sharing one output, a parent and its child, print in an
+    /// order nobody chooses), and returns those lines in the order of `texts`.
+    pub fn wait_for_all(&mut self, texts: &[&str]) -> Vec<String> {
+        let mut found: Vec<Option<String>> = vec![None; texts.len()];
+        let deadline = std::time::Instant::now() + TIME_OUT;
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    for (text, slot) in texts.iter().zip(&mut found) {
+                        if slot.is_none() && line.contains(text) {
+                            *slot = Some(line.clone());
+                        }
+                    }
+                    self.seen.push(line);
+                }
+                Err(why) => {
+                    let _ = kill(self.pid(), Signal::SIGKILL);
+                    panic!(
+                        "no lines containing all of {texts:?} ({why:?}); stdout so far:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Writes `bytes` to the process's standard input.
     pub fn send(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin already closed");
@@ -186,11 +246,18 @@ impl Process {
     /// Waits for the end (killing it after [`TIME_OUT`]) and returns everything it printed.
     /// Standard input stays open until the process has ended: a test that wants the
     /// process to see end-of-file calls [`Process::close_stdin`] first.
-    pub fn finish(mut self) -> Run {
+    pub fn finish(self) -> Run {
+        self.finish_within(TIME_OUT)
+    }
+
+    /// As [`Process::finish`], but the process must end within `limit`: for a test whose
+    /// point is that something happens soon (a dead peer noticed within seconds).
+    pub fn finish_within(mut self, limit: Duration) -> Run {
+        let stderr = self.stderr.take();
         let (done, finished) = mpsc::channel::<()>();
         let pid = self.pid();
         let watchdog = std::thread::spawn(move || {
-            let hung = finished.recv_timeout(TIME_OUT).is_err();
+            let hung = finished.recv_timeout(limit).is_err();
             if hung {
                 let _ = kill(pid, Signal::SIGKILL);
             }
@@ -204,14 +271,99 @@ impl Process {
         let run = Run {
             code: status.code(),
             stdout: self.seen.iter().map(|l| format!("{l}\n")).collect(),
-            stderr: self.stderr.join().unwrap_or_default(),
+            stderr: stderr.and_then(|t| t.join().ok()).unwrap_or_default(),
         };
         assert!(
             !hung,
-            "the process did not finish within {TIME_OUT:?} and was killed:\n{run}"
+            "the process did not finish within {limit:?} and was killed:\n{run}"
         );
         run
     }
+}
+
+/// Which standard stream of a process is a pipe that nobody reads any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Standard output, as in `demo | head -1` after `head` has exited.
+    Stdout,
+    /// Standard error, as in `demo 2>&1 | head -1`.
+    Stderr,
+}
+
+/// A pipe's write end whose read end is already closed: a write to it fails with EPIPE
+/// (Rust programs ignore SIGPIPE). The pipe is close-on-exec, so that no process another
+/// test starts meanwhile can inherit the read end and keep it open.
+fn closed_pipe() -> Stdio {
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2(O_CLOEXEC)");
+    drop(read_end);
+    Stdio::from(write_end)
+}
+
+/// Runs `program` with `args`, one of its output streams a closed pipe, and waits at most
+/// [`TIME_OUT`]. What it wrote to the other stream is in the [`Run`].
+pub fn run_closed<S: AsRef<OsStr>>(program: &str, args: &[S], closed: Closed) -> Run {
+    let mut p = Process::spawn_closing(Command::new(program).args(args), Some(closed));
+    p.close_stdin();
+    p.finish()
+}
+
+/// The number right after `marker` in `line` (a pid in `fork() = 4243`, in `my pid is
+/// 4242;`); fails the test if there is none.
+pub fn number_after(line: &str, marker: &str) -> i32 {
+    line.split_once(marker)
+        .map(|(_, rest)| {
+            rest.chars()
+                .skip_while(|c| *c == ' ')
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect::<String>()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {marker:?} in {line:?}"))
+}
+
+/// Waits until process `pid` has ended (it no longer exists, or is a zombie nobody has
+/// reaped yet), at most `limit`. Returns whether it ended. It looks at `/proc` every 10
+/// milliseconds: the test waits *for* an event, with a deadline, rather than sleeping to
+/// let it happen.
+pub fn wait_until_gone(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !common::process::is_alive(pid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The uid of the second user the tests run processes as: `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// A command that runs `program` as user and group 65534 (`nobody`) with no
+/// supplementary groups, through `setpriv(1)`; `None`, after printing why, where this
+/// machine cannot do that (not root, or no setpriv), so that the test can skip itself.
+pub fn as_nobody(program: &str) -> Option<Command> {
+    let prefix = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    let works = Command::new("setpriv")
+        .args(prefix)
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        println!(
+            "skipped: this machine cannot run a process as uid 65534 with setpriv (not root?)"
+        );
+        return None;
+    }
+    let mut command = Command::new("setpriv");
+    command.args(prefix).arg(program);
+    Some(command)
 }
 
 /// A private folder for one test's paths (FIFOs, sockets, files), so that tests running

@@ -1,0 +1,565 @@
+//! Shared memory: shm-demo's ring, mmap-demo's message file, and the pages of
+//! mmap-demo's `lazy` file that are in memory.
+//!
+//! Each look opens the object read-only, checks that it is a regular file of this user
+//! (`fstat`), maps the part it needs with PROT_READ, copies that part out once
+//! ([`crate::peek::Mapping::snapshot`]), and only then reads the copy: the other
+//! processes can change the memory at any moment, and a field read twice could be two
+//! different values. Every number from the copy is checked before it is used.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use common::owner::{Kind, fstat_ours};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::mman::shm_open;
+use nix::sys::stat::Mode;
+use shm_demo::region;
+
+use crate::peek::{self, Mapping};
+use crate::procfs;
+use crate::view::{Cell, Part, Screen, Unit, squeeze};
+
+/// The widest row of cells drawn one cell per slot, message or group of pages.
+pub const ROW: usize = 64;
+
+// The layout of shm-demo's region header. Source of truth: shm-demo/src/region.rs (the
+// table in its module documentation). shm-demo exports MAGIC, VERSION, HEADER,
+// HEAD_OFFSET and the limits; the other offsets are private there, so they are written
+// here from that table until shm-demo exports them.
+const SHM_VERSION_AT: usize = 8;
+const SHM_SLOT_SIZE_AT: usize = 12;
+const SHM_SLOTS_AT: usize = 16;
+const SHM_WAIT_AT: usize = 20;
+const SHM_PRODUCER_AT: usize = 24;
+const SHM_CONSUMER_AT: usize = 28;
+const SHM_COUNT_AT: usize = 32;
+const SHM_TAIL_AT: usize = 128;
+const SHM_FULL_AT: usize = 192;
+const SHM_EMPTY_AT: usize = 256;
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_ne_bytes(word)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_ne_bytes(word)
+}
+
+/// What a look at a shm-demo region found, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ring {
+    slots: u32,
+    slot_size: u32,
+    spin: bool,
+    producer: i32,
+    consumer: i32,
+    count: u64,
+    head: u64,
+    tail: u64,
+    full: Option<i32>,
+    empty: Option<i32>,
+}
+
+/// Reads the header copy `h` (`region::HEADER` bytes of an object of `len` bytes) the
+/// way shm-demo's `Region::attach` checks it, and the ring counters on top.
+fn parse_ring(h: &[u8], len: usize) -> Result<Ring, String> {
+    let magic = &h[region::MAGIC_OFFSET..region::MAGIC_OFFSET + 8];
+    if magic == [0; 8] {
+        return Err(common::tr!("the producer has not finished setting it up"));
+    }
+    if magic != region::MAGIC {
+        return Err(common::tr!(
+            "not a shm-demo ring: it starts with {magic}",
+            magic = format!("{magic:02x?}")
+        ));
+    }
+    let version = u32_at(h, SHM_VERSION_AT);
+    if version != region::VERSION {
+        return Err(common::tr!(
+            "layout version {version}, not {v}",
+            version,
+            v = region::VERSION
+        ));
+    }
+    let (slots, slot_size) = (u32_at(h, SHM_SLOTS_AT), u32_at(h, SHM_SLOT_SIZE_AT));
+    let shape_ok = (1..=region::MAX_SLOTS).contains(&slots)
+        && (region::SLOT_HEADER as u32 + 8..=region::MAX_SLOT_SIZE).contains(&slot_size)
+        && slot_size % 8 == 0;
+    let need = region::HEADER + slots as usize * slot_size as usize;
+    if !shape_ok || need > len {
+        return Err(common::tr!(
+            "{slots} slots of {slot_size} bytes do not fit in {len} bytes",
+            slots,
+            slot_size,
+            len
+        ));
+    }
+    let (head, tail, count) = (
+        u64_at(h, region::HEAD_OFFSET),
+        u64_at(h, SHM_TAIL_AT),
+        u64_at(h, SHM_COUNT_AT),
+    );
+    if tail > head || head - tail > u64::from(slots) || head > count {
+        return Err(common::tr!(
+            "head = {head}, tail = {tail} with {slots} slots and {count} messages: inconsistent",
+            head,
+            tail,
+            slots,
+            count
+        ));
+    }
+    Ok(Ring {
+        slots,
+        slot_size,
+        spin: u32_at(h, SHM_WAIT_AT) == 1,
+        producer: u32_at(h, SHM_PRODUCER_AT) as i32,
+        consumer: u32_at(h, SHM_CONSUMER_AT) as i32,
+        count,
+        head,
+        tail,
+        full: peek::sem_value(&h[SHM_FULL_AT..SHM_FULL_AT + 32]),
+        empty: peek::sem_value(&h[SHM_EMPTY_AT..SHM_EMPTY_AT + 32]),
+    })
+}
+
+/// The checked size of what `fd` refers to, if it is a regular file of this user.
+fn our_file_len(fd: &OwnedFd) -> Result<usize, String> {
+    let st = fstat_ours(fd, Kind::File).map_err(|e| e.to_string())?;
+    usize::try_from(st.st_size).map_err(|_| "a negative size".to_string())
+}
+
+/// Maps the first `want` bytes of `fd` (an object of `len` bytes) read-only and copies
+/// them out.
+fn copy_head(fd: &OwnedFd, len: usize, want: usize) -> Result<Vec<u8>, String> {
+    if len < want {
+        return Err(common::tr!(
+            "{len} bytes, less than the {want}-byte header",
+            len,
+            want
+        ));
+    }
+    let map = Mapping::read_only(fd, want).map_err(|e| {
+        format!(
+            "mmap(NULL, {want}, PROT_READ, MAP_SHARED) = -1 {}",
+            common::error::errno_name(e)
+        )
+    })?;
+    let mut copy = vec![0u8; want];
+    map.snapshot(0, &mut copy).map_err(|e| {
+        common::tr!(
+            "the object shrank under the mapping ({errno})",
+            errno = common::error::errno_name(e)
+        )
+    })?;
+    Ok(copy)
+}
+
+/// shm-demo's ring in the shared memory object `name`.
+pub fn look_shm(name: &str) -> Screen {
+    let mut screen = Screen::new(common::tr!("shared memory ring {name}", name));
+    // O_RDONLY: the watcher could not write into the object even if it tried.
+    let fd = match shm_open(name, OFlag::O_RDONLY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => {
+            screen.push(Part::Missing(common::tr!(
+                "no such object (yet): waiting for a producer (ls -l /dev/shm)"
+            )));
+            return screen;
+        }
+        Err(errno) => {
+            screen.push(Part::Missing(format!(
+                "shm_open({name:?}, O_RDONLY) = -1 {}",
+                common::error::errno_name(errno)
+            )));
+            return screen;
+        }
+    };
+    // A header copied while the two sides move can pair a new head with an old tail:
+    // take another copy before calling it inconsistent.
+    let mut result = Err(String::new());
+    for _ in 0..3 {
+        result = our_file_len(&fd)
+            .and_then(|len| copy_head(&fd, len, region::HEADER).map(|h| (h, len)))
+            .and_then(|(h, len)| parse_ring(&h, len));
+        if result.is_ok() {
+            break;
+        }
+    }
+    match result {
+        Ok(ring) => show_ring(&mut screen, &ring),
+        Err(why) => screen.push(Part::Missing(why)),
+    }
+    screen
+}
+
+fn show_ring(screen: &mut Screen, r: &Ring) {
+    screen.title = common::tr!(
+        "{title}: {slots} slots of {size} bytes, waiting by {how}",
+        title = screen.title.clone(),
+        slots = r.slots,
+        size = r.slot_size,
+        how = if r.spin { "spinning" } else { "semaphores" }
+    );
+    let slots = u64::from(r.slots);
+    let used = r.head - r.tail;
+    screen.gauge(common::tr!("slots full"), used, slots, Unit::Slots);
+    let mut cells = vec![Cell::Empty; r.slots as usize];
+    for seq in r.tail..r.head {
+        cells[(seq % slots) as usize] = Cell::Full;
+    }
+    let marks = if cells.len() <= ROW {
+        vec![
+            ((r.head % slots) as usize, common::tr!("head")),
+            ((r.tail % slots) as usize, common::tr!("tail")),
+        ]
+    } else {
+        Vec::new()
+    };
+    screen.push(Part::Cells {
+        label: common::tr!("slots"),
+        cells: squeeze(&cells, ROW),
+        marks,
+    });
+    screen.line(
+        common::tr!("head, tail"),
+        common::tr!(
+            "head = {head} (published), tail = {tail} (taken), of {count} messages",
+            head = r.head,
+            tail = r.tail,
+            count = r.count
+        ),
+    );
+    if let (Some(full), Some(empty)) = (r.full, r.empty) {
+        screen.line(
+            common::tr!("semaphores"),
+            common::tr!("full = {full}, empty = {empty}", full, empty),
+        );
+    }
+    let waits_for = if used == slots {
+        common::tr!("the ring is full: the producer waits for a free slot")
+    } else if used == 0 && r.head < r.count {
+        common::tr!("the ring is empty: the consumer waits for a message")
+    } else if r.head == r.count && used == 0 {
+        common::tr!("all messages sent and taken")
+    } else {
+        common::tr!("both sides can go on")
+    };
+    screen.line(common::tr!("who waits"), waits_for);
+    for (label, pid) in [
+        (common::tr!("producer"), r.producer),
+        (common::tr!("consumer"), r.consumer),
+    ] {
+        screen.line(label, process_line(pid));
+    }
+}
+
+/// `pid 4242 (shm-demo), waits in futex: ...`, or "not attached yet" for pid 0.
+fn process_line(pid: i32) -> String {
+    if pid <= 0 {
+        common::tr!("not attached yet")
+    } else {
+        procfs::who_and_what(pid)
+    }
+}
+
+// The layout of mmap-demo's message file. Source of truth: mmap-demo/src/lib.rs (MAGIC
+// and HEADER are exported; the field offsets COUNT, FRAME_LEN, WRITTEN, TAKEN, PRODUCER
+// and CONSUMER are private there, so they are written here until mmap-demo exports them).
+const MAP_MAGIC: [u8; 8] = *b"IPCDMAP1";
+const MAP_HEADER: usize = 64;
+const MAP_COUNT_AT: usize = 8;
+const MAP_FRAME_LEN_AT: usize = 16;
+const MAP_WRITTEN_AT: usize = 24;
+const MAP_TAKEN_AT: usize = 32;
+const MAP_PRODUCER_AT: usize = 40;
+const MAP_CONSUMER_AT: usize = 44;
+
+/// What a look at an mmap-demo message file found, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MessageFile {
+    count: u64,
+    frame_len: u64,
+    written: u64,
+    taken: u64,
+    producer: i32,
+    consumer: i32,
+}
+
+fn parse_message_file(h: &[u8], len: usize) -> Result<MessageFile, String> {
+    let magic = &h[..8];
+    if magic == [0; 8] {
+        return Err(common::tr!("the producer has not finished setting it up"));
+    }
+    if magic != MAP_MAGIC {
+        return Err(common::tr!(
+            "not an mmap-demo message file: it starts with {magic}",
+            magic = format!("{magic:02x?}")
+        ));
+    }
+    let f = MessageFile {
+        count: u64_at(h, MAP_COUNT_AT),
+        frame_len: u64_at(h, MAP_FRAME_LEN_AT),
+        written: u64_at(h, MAP_WRITTEN_AT),
+        taken: u64_at(h, MAP_TAKEN_AT),
+        producer: u32_at(h, MAP_PRODUCER_AT) as i32,
+        consumer: u32_at(h, MAP_CONSUMER_AT) as i32,
+    };
+    let fits = f.count <= common::tally::MAX_COUNT
+        && f.frame_len >= common::message::OVERHEAD as u64
+        && (MAP_HEADER as u64).checked_add(f.count.saturating_mul(f.frame_len)) == Some(len as u64);
+    if !fits || f.taken > f.written || f.written > f.count {
+        return Err(common::tr!(
+            "{count} messages of {frame} bytes, written {written}, taken {taken}, in {len} bytes: inconsistent",
+            count = f.count,
+            frame = f.frame_len,
+            written = f.written,
+            taken = f.taken,
+            len
+        ));
+    }
+    Ok(f)
+}
+
+/// Opens `path` read-only without following a symbolic link, and checks it is a
+/// regular file of this user. `Ok(None)`: there is nothing at `path`.
+fn open_our_file(path: &Path) -> Result<Option<(OwnedFd, usize)>, String> {
+    match open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => {
+            let len = our_file_len(&fd)?;
+            Ok(Some((fd, len)))
+        }
+        Err(Errno::ENOENT) => Ok(None),
+        Err(Errno::ELOOP) => Err(common::tr!(
+            "{path} is a symbolic link: never followed",
+            path = path.display()
+        )),
+        Err(errno) => Err(format!(
+            "open({:?}, O_RDONLY|O_NOFOLLOW) = -1 {}",
+            path.display(),
+            common::error::errno_name(errno)
+        )),
+    }
+}
+
+/// mmap-demo's message file at `path`.
+pub fn look_mmap(path: &Path) -> Screen {
+    let mut screen = Screen::new(common::tr!(
+        "mapped message file {path}",
+        path = path.display()
+    ));
+    let (fd, len) = match open_our_file(path) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            screen.push(Part::Missing(common::tr!(
+                "no file at this path (yet): waiting for `mmap-demo producer`"
+            )));
+            return screen;
+        }
+        Err(why) => {
+            screen.push(Part::Missing(why));
+            return screen;
+        }
+    };
+    let mut result = Err(String::new());
+    for _ in 0..3 {
+        result = copy_head(&fd, len, MAP_HEADER).and_then(|h| parse_message_file(&h, len));
+        if result.is_ok() {
+            break;
+        }
+    }
+    let f = match result {
+        Ok(f) => f,
+        Err(why) => {
+            screen.push(Part::Missing(why));
+            return screen;
+        }
+    };
+    screen.gauge(common::tr!("written"), f.written, f.count, Unit::Messages);
+    screen.gauge(common::tr!("taken"), f.taken, f.count, Unit::Messages);
+    let cells: Vec<Cell> = (0..f.count)
+        .map(|seq| {
+            if seq < f.taken {
+                Cell::Done
+            } else if seq < f.written {
+                Cell::Full
+            } else {
+                Cell::Empty
+            }
+        })
+        .collect();
+    let marks = if cells.len() <= ROW {
+        vec![
+            (f.written as usize, common::tr!("written")),
+            (f.taken as usize, common::tr!("taken")),
+        ]
+    } else {
+        Vec::new()
+    };
+    screen.push(Part::Cells {
+        label: common::tr!("messages"),
+        cells: squeeze(&cells, ROW),
+        marks,
+    });
+    screen.line(
+        common::tr!("frames"),
+        common::tr!(
+            "{count} of {len} bytes after a {header}-byte header",
+            count = f.count,
+            len = f.frame_len,
+            header = MAP_HEADER
+        ),
+    );
+    for (label, pid) in [
+        (common::tr!("producer"), f.producer),
+        (common::tr!("consumer"), f.consumer),
+    ] {
+        screen.line(label, process_line(pid));
+    }
+    screen
+}
+
+/// The pages of the file at `path` (mmap-demo's `lazy` file) that are in memory.
+pub fn look_lazy(path: &Path) -> Screen {
+    let mut screen = Screen::new(common::tr!(
+        "pages in memory of {path}",
+        path = path.display()
+    ));
+    let (fd, len) = match open_our_file(path) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            screen.push(Part::Missing(common::tr!(
+                "no file at this path (yet): waiting for `mmap-demo lazy --step`"
+            )));
+            return screen;
+        }
+        Err(why) => {
+            screen.push(Part::Missing(why));
+            return screen;
+        }
+    };
+    if len == 0 {
+        screen.push(Part::Missing(common::tr!(
+            "the file is empty (yet): waiting for its ftruncate"
+        )));
+        return screen;
+    }
+    let resident = Mapping::read_only(&fd, len).and_then(|map| map.resident());
+    let resident = match resident {
+        Ok(r) => r,
+        Err(errno) => {
+            screen.push(Part::Missing(format!(
+                "mincore = -1 {}",
+                common::error::errno_name(errno)
+            )));
+            return screen;
+        }
+    };
+    let count = resident.iter().filter(|r| **r).count() as u64;
+    screen.gauge(
+        common::tr!("pages in memory (mincore)"),
+        count,
+        resident.len() as u64,
+        Unit::Pages,
+    );
+    let cells: Vec<Cell> = resident
+        .iter()
+        .map(|r| if *r { Cell::Full } else { Cell::Empty })
+        .collect();
+    let per = resident.len().div_ceil(ROW * 4).max(1);
+    for (row, chunk) in cells.chunks(per * ROW).enumerate() {
+        screen.push(Part::Cells {
+            label: if row == 0 {
+                common::tr!("map ({per} pages a cell)", per)
+            } else {
+                String::new()
+            },
+            cells: squeeze(chunk, ROW),
+            marks: Vec::new(),
+        });
+    }
+    if let Ok(st) = nix::sys::stat::fstat(&fd) {
+        screen.line(
+            common::tr!("on disk"),
+            common::tr!(
+                "{disk} bytes of {len} (st_blocks x 512: a sparse file)",
+                disk = st.st_blocks * 512,
+                len
+            ),
+        );
+    }
+    screen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Vec<u8> {
+        let mut h = vec![0u8; region::HEADER];
+        h[..8].copy_from_slice(&region::MAGIC);
+        h[SHM_VERSION_AT..SHM_VERSION_AT + 4].copy_from_slice(&region::VERSION.to_ne_bytes());
+        h[SHM_SLOT_SIZE_AT..SHM_SLOT_SIZE_AT + 4].copy_from_slice(&88u32.to_ne_bytes());
+        h[SHM_SLOTS_AT..SHM_SLOTS_AT + 4].copy_from_slice(&4u32.to_ne_bytes());
+        h[SHM_COUNT_AT..SHM_COUNT_AT + 8].copy_from_slice(&10u64.to_ne_bytes());
+        h[region::HEAD_OFFSET..region::HEAD_OFFSET + 8].copy_from_slice(&5u64.to_ne_bytes());
+        h[SHM_TAIL_AT..SHM_TAIL_AT + 8].copy_from_slice(&2u64.to_ne_bytes());
+        h
+    }
+
+    #[test]
+    fn a_ring_header_is_read_and_every_number_checked() {
+        let len = region::HEADER + 4 * 88;
+        let ring = parse_ring(&header(), len).unwrap();
+        assert_eq!(
+            (ring.slots, ring.head, ring.tail, ring.count),
+            (4, 5, 2, 10)
+        );
+        let mut s = Screen::new("t");
+        show_ring(&mut s, &ring);
+        assert!(
+            s.plain().contains("slots: [#.##] head=1 tail=2"),
+            "{}",
+            s.plain()
+        );
+        // Too small an object for the shape it claims.
+        assert!(parse_ring(&header(), len - 1).is_err());
+        // A head more than a ring ahead of the tail.
+        let mut h = header();
+        h[region::HEAD_OFFSET..region::HEAD_OFFSET + 8].copy_from_slice(&7u64.to_ne_bytes());
+        assert!(parse_ring(&h, len).unwrap_err().contains("inconsistent"));
+        // Not ready, and not ours.
+        assert!(parse_ring(&vec![0; region::HEADER], len).is_err());
+        let mut h = header();
+        h[0] = b'X';
+        assert!(
+            parse_ring(&h, len)
+                .unwrap_err()
+                .contains("not a shm-demo ring")
+        );
+    }
+
+    #[test]
+    fn a_message_file_header_must_fill_the_file_exactly() {
+        let mut h = vec![0u8; MAP_HEADER];
+        h[..8].copy_from_slice(&MAP_MAGIC);
+        h[MAP_COUNT_AT..MAP_COUNT_AT + 8].copy_from_slice(&3u64.to_ne_bytes());
+        h[MAP_FRAME_LEN_AT..MAP_FRAME_LEN_AT + 8].copy_from_slice(&80u64.to_ne_bytes());
+        h[MAP_WRITTEN_AT..MAP_WRITTEN_AT + 8].copy_from_slice(&2u64.to_ne_bytes());
+        h[MAP_TAKEN_AT..MAP_TAKEN_AT + 8].copy_from_slice(&1u64.to_ne_bytes());
+        let f = parse_message_file(&h, MAP_HEADER + 240).unwrap();
+        assert_eq!((f.written, f.taken), (2, 1));
+        assert!(parse_message_file(&h, MAP_HEADER + 241).is_err());
+        h[MAP_TAKEN_AT..MAP_TAKEN_AT + 8].copy_from_slice(&3u64.to_ne_bytes());
+        assert!(parse_message_file(&h, MAP_HEADER + 240).is_err());
+    }
+}
