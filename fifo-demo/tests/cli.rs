@@ -32,9 +32,14 @@ fn both_roles_in_one_terminal_meet_at_the_fifo_and_remove_it() {
         r.stdout.contains(r#"mkfifo(""#) && r.stdout.contains(r#"", 0600) = 0"#),
         "{r}"
     );
+    // The open that waits is narrated before it waits, and said why.
     assert!(
         r.stdout
-            .contains("O_RDONLY) waits until a writer opens the other end"),
+            .contains("the open of a FIFO for reading waits until a writer opens the other end"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains(", O_RDONLY|O_CLOEXEC|O_NOFOLLOW) ...\n"),
         "{r}"
     );
     assert!(r.stdout.contains("unlink("), "{r}");
