@@ -72,6 +72,9 @@ fn write_secret(n: &Narrator, path: &Path) -> Result<OwnedFd> {
     Ok(file)
 }
 
+// ANCHOR_END: pass_fd
+
+// ANCHOR: scm_rights
 /// The receiver: who sent it (SO_PEERCRED), the descriptor (SCM_RIGHTS), and the file.
 fn receive_fd(me: &Narrator, far: &OwnedFd) -> Result<()> {
     let peer = sys::getsockopt_peercred(me, far)?;
@@ -108,4 +111,4 @@ fn receive_fd(me: &Narrator, far: &OwnedFd) -> Result<()> {
     }
     Ok(())
 }
-// ANCHOR_END: pass_fd
+// ANCHOR_END: scm_rights
