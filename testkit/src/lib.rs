@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub mod lang;
+
 /// How long any one demo run may take before the test calls it hung.
 pub const TIME_OUT: Duration = Duration::from_secs(60);
 
