@@ -85,6 +85,13 @@ pub fn oflags(flags: OFlag) -> String {
     };
     let mut shown = access.to_string();
     for (name, _) in (flags - OFlag::O_ACCMODE).iter_names() {
+        // O_NDELAY is another name for O_NONBLOCK's bit, and nix declares it first; the
+        // man pages and strace say O_NONBLOCK.
+        let name = if name == "O_NDELAY" {
+            "O_NONBLOCK"
+        } else {
+            name
+        };
         shown.push('|');
         shown.push_str(name);
     }
@@ -732,6 +739,10 @@ mod tests {
             "O_WRONLY|O_CREAT|O_EXCL"
         );
         assert_eq!(mode(Mode::from_bits_truncate(0o600)), "0600");
+        assert_eq!(
+            oflags(OFlag::O_RDONLY | OFlag::O_NONBLOCK),
+            "O_RDONLY|O_NONBLOCK"
+        );
     }
 
     #[test]
