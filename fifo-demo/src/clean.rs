@@ -33,6 +33,11 @@ pub fn clean(n: &Narrator, paths: &[PathBuf]) -> Result<()> {
                     // In the private folder (0700), nobody else can swap the file between
                     // the look and the unlink; in a folder shared with others, use the
                     // sticky bit (as /tmp does) so that they cannot rename ours.
+                    say!(
+                        n,
+                        "{path}: a FIFO of yours that no process uses; removing it",
+                        path = candidate.display()
+                    );
                     sys::unlink(n, &candidate)?;
                     removed += 1;
                 }

@@ -90,6 +90,10 @@ pub fn client(
     let reply_path = client_fifo(server_path, me);
     let _fifo = make_or_find(n, &reply_path)?;
     cleanup::exit_on_interrupt(n)?;
+    say!(
+        n,
+        "I open my reply FIFO for reading and for writing: with a writer of my own, read never sees end-of-file between two replies"
+    );
     let (replies, _keep_open) = open_both_ends(n, &reply_path)?;
     let mut requests = FdStream::new(open_server(n, server_path)?, n);
     let mut request = [0u8; REQUEST_LEN];

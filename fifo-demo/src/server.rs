@@ -45,6 +45,10 @@ pub fn client_fifo(server_path: &Path, pid: Pid) -> PathBuf {
 pub fn server(n: &Narrator, path: &Path, requests: Option<u64>) -> Result<()> {
     let _fifo = make_or_find(n, path)?;
     cleanup::exit_on_interrupt(n)?;
+    say!(
+        n,
+        "I open my FIFO for reading and for writing: with a writer of my own, read never sees end-of-file between two clients"
+    );
     let (inbox, _keep_open) = open_both_ends(n, path)?;
     claim(n, &inbox, path, Claimant::Server)?;
     n.announce(tr!("ready for requests"));
@@ -171,7 +175,6 @@ pub(crate) fn open_both_ends(n: &Narrator, path: &Path) -> Result<(OwnedFd, Owne
     );
     let read_end = open_fifo(n, path, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
     // A write-only open does not wait either: there is a reader now, ourselves.
-    say!(n, "our own writer next: read never sees end-of-file");
     let write_end = open_fifo(n, path, OFlag::O_WRONLY)?;
     sys::fcntl(n, &read_end, FcntlArg::F_SETFL(OFlag::empty()))?;
     say!(n, "reads wait again");

@@ -8,8 +8,9 @@ use common::message;
 use common::narrate::print_summary;
 use common::process::{self, Fork};
 use common::stream::FdStream;
-use common::{Narrator, Result, cleanup, say, tr};
+use common::{Narrator, Result, cleanup, say, sys, tr};
 
+use crate::server::open_both_ends;
 use crate::{make_or_find, open_end, sys as my};
 
 // ANCHOR: writers
@@ -19,20 +20,29 @@ use crate::{make_or_find, open_end, sys as my};
 /// the first frame that does not check out shows where.
 pub fn writers(n: &Narrator, path: &Path, writers: u32, count: u64, size: usize) -> Result<()> {
     let _fifo = make_or_find(n, path)?;
+    // The reader opens first, with a write end of its own that every writer inherits:
+    // the FIFO then has a writer until the last writer exits, so that read() = 0 means
+    // every writer is done, and not only the ones that happened to open it so far.
+    say!(
+        n,
+        "I open the FIFO first, for reading and for writing: every writer inherits my write end, so read() = 0 comes only when the last writer has exited"
+    );
+    let (fd, inherited) = open_both_ends(n, path)?;
     let mut children = Vec::new();
     for w in 0..writers {
         match process::fork(n, "writer")? {
             Fork::Child(me) => {
                 let first = u64::from(w) * count;
-                let result = open_end(&me, path, true)
-                    .and_then(|fd| write_frames(&me, fd, first..first + count, size));
+                let result = sys::close(&me, fd)
+                    .and_then(|()| open_end(&me, path, true))
+                    .and_then(|own| write_frames(&me, own, first..first + count, size));
                 process::exit_child(&me, result)
             }
             Fork::Parent { child } => children.push(child),
         }
     }
     cleanup::exit_on_interrupt(n)?;
-    let fd = open_end(n, path, false)?;
+    sys::close(n, inherited)?;
     let pipe_buf = my::fpathconf_pipe_buf(n, &fd)?.unwrap_or(0);
     let frame_len = size + message::OVERHEAD;
     if i64::try_from(frame_len).is_ok_and(|f| f <= pipe_buf) {

@@ -274,6 +274,35 @@ fn writes_of_at_most_pipe_buf_bytes_never_interleave() {
 }
 
 #[test]
+fn every_writer_is_read_even_one_that_opens_after_another_has_finished() {
+    // Sixteen writers of one frame each: some finish before others have even opened the
+    // FIFO. A reader that took the first end-of-file for the end missed their frames
+    // (3 runs in 10 did, before the reader kept a write end for the writers to inherit).
+    for round in 0..10 {
+        let dir = Scratch::new(&format!("fifo-writers-late-{round}"));
+        let r = fifo_demo(&[
+            "writers",
+            "--path",
+            &dir.arg("fifo"),
+            "--writers",
+            "16",
+            "--count",
+            "1",
+            "--size",
+            "100",
+            "--quiet",
+        ]);
+        r.assert_code(0);
+        assert_eq!(
+            r.summary(),
+            "summary: writers=16 frame_bytes=116 pipe_buf=4096 intact=16 framing=kept",
+            "round {round}"
+        );
+        dir.assert_empty();
+    }
+}
+
+#[test]
 fn larger_writes_may_interleave_and_the_reader_says_which() {
     // Whether 1 MiB writes interleave depends on scheduling, so only what is always true
     // is asserted: the run ends, every writer finishes, and the verdict is one of the two.
