@@ -108,16 +108,17 @@ pub fn data_lines(r: &Run) -> Vec<&str> {
         .collect()
 }
 
-/// Runs `program` with `args` in English and with `--lang ko`, checks what must not
-/// change (exit code 0, the summary line, the system calls, no Korean in the English
-/// run), and returns the Korean run for the caller to check its explanations.
-pub fn same_in_korean(program: &str, args: &[&str]) -> Run {
-    let en = english(program, args);
+/// Checks what must not change between an English run `en` and a Korean run `ko` of the
+/// same lesson: both exit 0, the summary lines are equal, and so are the system calls
+/// but those `skip` leaves out (a result that differs from run to run, such as an
+/// address, or a wait that timed out as often as scheduling made it); the English run
+/// has no Korean in it and the Korean run has.
+pub fn assert_same(en: &Run, ko: &Run, skip: impl Fn(&str) -> bool) {
     en.assert_code(0);
-    let ko = korean(program, args);
     ko.assert_code(0);
     assert_eq!(ko.summary(), en.summary(), "{ko}");
-    let (en_calls, ko_calls) = (calls(&en), calls(&ko));
+    let kept = |r: &Run| -> Vec<String> { calls(r).into_iter().filter(|c| !skip(c)).collect() };
+    let (en_calls, ko_calls) = (kept(en), kept(ko));
     assert!(!en_calls.is_empty(), "{en}");
     assert_eq!(ko_calls, en_calls, "the system calls differ:\n{en}\n{ko}");
     assert!(
@@ -125,5 +126,30 @@ pub fn same_in_korean(program: &str, args: &[&str]) -> Run {
         "English run with Korean in it: {en}"
     );
     assert!(has_korean(&ko.stdout), "Korean run without Korean: {ko}");
+}
+
+/// Runs `program` with `args` in English and with `--lang ko`, checks what must not
+/// change ([`assert_same`], every call compared), and returns the Korean run for the
+/// caller to check its explanations.
+pub fn same_in_korean(program: &str, args: &[&str]) -> Run {
+    let (en, ko) = (english(program, args), korean(program, args));
+    assert_same(&en, &ko, |_| false);
     ko
+}
+
+/// Checks that `r` printed `text` (in its standard output).
+pub fn says(r: &Run, text: &str) {
+    assert!(r.stdout.contains(text), "no {text:?} in:\n{r}");
+}
+
+/// Checks that `LANG=ko_KR.UTF-8` alone makes `program` speak Korean (it prints
+/// `text`), and that `LC_ALL=C` keeps it English, as gettext does; returns the Korean run.
+pub fn assert_locale_picks_korean(program: &str, args: &[&str], text: &str) -> Run {
+    let r = run_in(&["LANG=ko_KR.UTF-8"], program, args, b"");
+    r.assert_code(0);
+    says(&r, text);
+    let c = run_in(&["LANG=ko_KR.UTF-8", "LC_ALL=C"], program, args, b"");
+    c.assert_code(0);
+    assert!(!has_korean(&c.stdout), "LC_ALL=C must keep English: {c}");
+    r
 }
