@@ -17,7 +17,8 @@
 //! - [`serve`](mod@serve): [`server`] and [`serve()`], several clients at once, each on a
 //!   thread, and [`serve_raw`] for socat or Python peers;
 //! - [`client`](mod@client): [`client()`], which checks every answer, and [`client_raw`];
-//! - [`together`]: the server and its clients in one terminal (no subcommand);
+//! - [`together`](mod@together): the server and its clients in one terminal (no
+//!   subcommand);
 //! - [`no_framing`](mod@no_framing): what a byte stream does to message boundaries;
 //! - [`dgram`](mod@dgram): Unix datagram sockets, which keep boundaries, and their limit;
 //! - [`pass_fd`](mod@pass_fd): sending an open file descriptor (SCM_RIGHTS), SO_PEERCRED;

@@ -196,6 +196,12 @@ fn accept_each(
         threads.push(thread);
     }
     // Each connection ends when its client closes; wait for all of them before returning.
+    if threads.iter().any(|t| !t.is_finished()) {
+        say!(
+            n,
+            "every client is accepted; I wait for the last ones to finish"
+        );
+    }
     for thread in threads {
         let _ = thread.join();
     }
