@@ -5,7 +5,7 @@
 //! same job, and this crate puts them together so that the ideas can be run, watched in
 //! several terminals, and tested:
 //!
-//! - Mach: [`port`] (a port, its rights, its messages, its bounded queue),
+//! - Mach: [`port`] (a port, its rights, its bounded queue), [`message`] (its messages),
 //!   [`bootstrap`] (the name server), [`mach_server`] and [`mach_client`] (requests with
 //!   reply ports, a dead name, broken rules), [`queue`] (the four options for a full
 //!   queue, and message order);
@@ -25,6 +25,7 @@ pub mod bootstrap;
 pub mod channel;
 pub mod mach_client;
 pub mod mach_server;
+pub mod message;
 pub mod place;
 pub mod port;
 pub mod queue;

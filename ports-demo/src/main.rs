@@ -42,11 +42,11 @@ struct Cli {
     /// The ALPC connection port's socket (default: ports-alpc in a private per-user folder).
     #[arg(long, global = true)]
     port: Option<PathBuf>,
-    /// Requests each client sends.
-    #[arg(long, global = true, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    /// Requests the client sends (with no subcommand).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     count: u64,
-    /// Bytes in each request's body (a Mach message is small: at most 996 bytes of body).
-    #[arg(long, global = true, default_value = "32", value_parser = body_size)]
+    /// Bytes in each request's body (with no subcommand; at most 996).
+    #[arg(long, default_value = "32", value_parser = body_size)]
     size: usize,
     /// Bytes of the ALPC section each side sets up once.
     #[arg(long, global = true, default_value = "64K", value_parser = section_size)]
@@ -112,6 +112,12 @@ enum Lesson {
         /// The name to look up.
         #[arg(long, default_value = "echo", value_parser = name)]
         name: String,
+        /// Requests to send.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        count: u64,
+        /// Bytes in each request's body (a Mach message is small: at most 996 bytes of body).
+        #[arg(long, default_value = "32", value_parser = body_size)]
+        size: usize,
         /// Fill my own reply port first and read no reply until Enter (the server must
         /// keep a reply: MACH_SEND_NOTIFY).
         #[arg(long, conflicts_with = "bad")]
@@ -152,6 +158,9 @@ enum Lesson {
         /// The name to look up.
         #[arg(long, default_value = "queue", value_parser = name)]
         name: String,
+        /// Messages to send (more than the queue holds, to fill it).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        count: u64,
         /// What to do when the queue is full.
         #[arg(long, value_enum, default_value = "wait")]
         full: Full,
@@ -234,7 +243,7 @@ fn run() -> Result<()> {
         Some(path) => Ok(path.clone()),
         None => ports_demo::default_port(),
     };
-    let (count, size, section) = (cli.count, cli.size, cli.section);
+    let section = cli.section;
     let role = |role| Narrator::new(role, cli.narration);
     match cli.lesson {
         None => {
@@ -245,7 +254,7 @@ fn run() -> Result<()> {
                 None => ports_demo::default_bootstrap()?
                     .with_file_name(format!("ports-bootstrap-{}", std::process::id())),
             };
-            tour::mach(&n, &path, count, size)
+            tour::mach(&n, &path, cli.count, cli.size)
         }
         Some(Lesson::Bootstrap { requests }) => {
             let n = role("bootstrap");
@@ -259,6 +268,8 @@ fn run() -> Result<()> {
         }
         Some(Lesson::Client {
             name,
+            count,
+            size,
             hold_replies,
             bad,
         }) => {
@@ -281,6 +292,7 @@ fn run() -> Result<()> {
         }
         Some(Lesson::Send {
             name,
+            count,
             full,
             timeout_ms,
         }) => {

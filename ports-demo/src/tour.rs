@@ -31,10 +31,22 @@ fn start(
     f: impl FnOnce(&Narrator, OwnedFd) -> Result<()>,
 ) -> Result<Pid> {
     let (ready_r, ready_w) = sys::pipe2(n, OFlag::O_CLOEXEC)?;
+    let parent = nix::unistd::getpid();
     match process::fork(n, role)? {
         Fork::Child(me) => {
             let result = sys::close(&me, ready_r)
                 .and_then(|()| my::prctl_set_pdeathsig(&me, Signal::SIGTERM))
+                .and_then(|()| {
+                    // The parent may have ended before the call above: then no signal comes.
+                    if nix::unistd::getppid() == parent {
+                        Ok(())
+                    } else {
+                        Err(Error::bad_data(
+                            tr!("start the {role}", role),
+                            tr!("the parent has ended already"),
+                        ))
+                    }
+                })
                 .and_then(|()| cleanup::exit_on_interrupt(&me))
                 .and_then(|()| f(&me, ready_w));
             process::exit_child(&me, result)
