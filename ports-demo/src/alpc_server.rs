@@ -73,7 +73,9 @@ pub fn serve(
     let mut threads = Vec::new();
     let mut number = 0u32;
     while clients.is_none_or(|limit| u64::from(number) < limit) {
-        let conn = sys::accept(n, &listener)?;
+        let Some(conn) = place::accept(n, &listener)? else {
+            continue;
+        };
         number += 1;
         let (n, totals) = (n.clone(), totals.clone());
         threads.push(std::thread::spawn(move || {

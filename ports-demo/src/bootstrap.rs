@@ -145,7 +145,9 @@ pub fn serve(
             }
         }
         if ready.has(0, PollFlags::POLLIN) {
-            let client = sys::accept(n, &listener)?;
+            let Some(client) = place::accept(n, &listener)? else {
+                continue;
+            };
             if clients.len() < MAX_CONNECTIONS {
                 clients.push(client);
             } else {

@@ -114,6 +114,24 @@ fn remove_on_drop(n: &Narrator, path: &Path) -> Result<Guard> {
     }))
 }
 
+/// `accept4` of the next client, or `None` if that client gave up between its `connect`
+/// and this call (ECONNABORTED) or a signal came: a server goes on serving the others.
+pub fn accept(n: &Narrator, listener: &OwnedFd) -> Result<Option<OwnedFd>> {
+    match sys::accept(n, listener) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e)
+            if matches!(
+                e.errno(),
+                Some(Errno::ECONNABORTED | Errno::EINTR | Errno::EAGAIN)
+            ) =>
+        {
+            say!(n, "that client is gone already: {e}", e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `socket` and `connect` to a server's well-known path.
 pub fn connect(n: &Narrator, path: &Path, what: &str) -> Result<OwnedFd> {
     let fd = sys::socket(n, AddressFamily::Unix, SockType::SeqPacket)?;
