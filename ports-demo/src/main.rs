@@ -53,6 +53,8 @@ struct Cli {
     section: usize,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 fn body_size(text: &str) -> std::result::Result<usize, String> {
@@ -232,7 +234,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     // Paths are made only for the lessons that use them: alpc-peek, run as another user,
     // must not create a private folder for that user.
     let boot = || match &cli.bootstrap {
@@ -336,4 +338,9 @@ fn run() -> Result<()> {
             print_summary(format_args!("summary: removed={removed}"))
         }
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }
