@@ -163,24 +163,38 @@ pub fn receive(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<Option<In
     }))
 }
 
-/// Text from another process, made safe to print on one line: printable ASCII only, at
-/// most 200 characters.
+/// Text from another process, made safe to print on one line: at most 200 characters.
+/// The peer may write in Korean (its reasons are translated), so any printable UTF-8
+/// stays; what could change what the terminal shows becomes '?': control characters (C0,
+/// DEL and C1, where escape sequences begin), bidirectional formatting characters (they
+/// reorder the text around them), and bytes that are not UTF-8.
 pub fn printable(bytes: &[u8]) -> String {
-    let mut text: String = bytes
-        .iter()
+    let text = String::from_utf8_lossy(bytes);
+    let mut chars = text.chars();
+    let mut shown: String = chars
+        .by_ref()
         .take(200)
-        .map(|&b| {
-            if (0x20..0x7f).contains(&b) {
-                b as char
-            } else {
+        .map(|c| {
+            if c.is_control() || is_bidi_format(c) || c == char::REPLACEMENT_CHARACTER {
                 '?'
+            } else {
+                c
             }
         })
         .collect();
-    if bytes.len() > 200 {
-        text.push_str("...");
+    if chars.next().is_some() {
+        shown.push_str("...");
     }
-    text
+    shown
+}
+
+/// The bidirectional formatting characters of Unicode (UAX #9): marks, embeddings,
+/// overrides and isolates.
+fn is_bidi_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 #[cfg(test)]
@@ -204,5 +218,18 @@ mod tests {
     fn printable_text_is_one_short_line() {
         assert_eq!(printable(b"ok\n\x1b[2J"), "ok??[2J");
         assert!(printable(&[b'a'; 300]).ends_with("..."));
+    }
+
+    #[test]
+    fn printable_text_keeps_korean_and_nothing_that_moves_the_terminal() {
+        let reason = "nobody: 이 이름으로 등록된 포트가 없습니다";
+        assert_eq!(printable(reason.as_bytes()), reason);
+        assert_eq!(printable("a\u{202E}b\u{9B}c".as_bytes()), "a?b?c");
+        assert_eq!(printable(b"a\xffb"), "a?b");
+        let long = "가".repeat(300);
+        assert_eq!(
+            printable(long.as_bytes()),
+            format!("{}...", "가".repeat(200))
+        );
     }
 }
