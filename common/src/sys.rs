@@ -530,24 +530,40 @@ pub fn recv(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
 /// `sendmsg(2)` of `data` with the descriptors `fds` beside it (an SCM_RIGHTS control
 /// message): the kernel installs copies of them in the receiver.
 pub fn sendmsg_fds(n: &Narrator, sock: &impl AsFd, data: &[u8], fds: &[RawFd]) -> Result<usize> {
+    sendmsg_flags(n, sock, data, fds, MsgFlags::empty())
+}
+
+/// `sendmsg(2)` as [`sendmsg_fds`], with `flags` for this one call: `MSG_DONTWAIT` fails
+/// with EAGAIN instead of waiting for room, without setting `O_NONBLOCK` on the open file
+/// that every holder of the descriptor shares. With no `fds`, no control message is sent.
+pub fn sendmsg_flags(
+    n: &Narrator,
+    sock: &impl AsFd,
+    data: &[u8],
+    fds: &[RawFd],
+    flags: MsgFlags,
+) -> Result<usize> {
     let raw = sock.as_fd().as_raw_fd();
     let iov = [std::io::IoSlice::new(data)];
-    let shown: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+    let rights = if fds.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+        format!(", SCM_RIGHTS [{}]", shown.join(", "))
+    };
+    let mut shown_flags: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if shown_flags.is_empty() {
+        shown_flags.push("0");
+    }
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsgs };
     n.call_blocking(
         format_args!(
-            "sendmsg({raw}, {{{} bytes, SCM_RIGHTS [{}]}}, 0)",
+            "sendmsg({raw}, {{{} bytes{rights}}}, {})",
             data.len(),
-            shown.join(", ")
+            shown_flags.join("|")
         ),
-        || {
-            socket::sendmsg::<()>(
-                raw,
-                &iov,
-                &[ControlMessage::ScmRights(fds)],
-                MsgFlags::empty(),
-                None,
-            )
-        },
+        || socket::sendmsg::<()>(raw, &iov, cmsgs, flags, None),
     )
 }
 
@@ -610,6 +626,9 @@ pub enum Opt {
     RcvTimeo(Duration),
     /// `SO_SNDTIMEO`: a send that waits longer fails with EAGAIN.
     SndTimeo(Duration),
+    /// `SO_SNDBUF`: the bytes a socket may have sent and not yet had received; the kernel
+    /// doubles the value for its bookkeeping and has a minimum (socket(7)).
+    SndBuf(usize),
 }
 
 /// `setsockopt(2)` at level `SOL_SOCKET`.
@@ -619,6 +638,7 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
         Opt::ReuseAddr => "SO_REUSEADDR, 1".to_string(),
         Opt::RcvTimeo(d) => format!("SO_RCVTIMEO, {} ms", d.as_millis()),
         Opt::SndTimeo(d) => format!("SO_SNDTIMEO, {} ms", d.as_millis()),
+        Opt::SndBuf(bytes) => format!("SO_SNDBUF, {bytes}"),
     };
     let timeval = |d: Duration| {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
@@ -632,6 +652,7 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
                 socket::setsockopt(&fd.as_fd(), sockopt::ReceiveTimeout, &timeval(d))
             }
             Opt::SndTimeo(d) => socket::setsockopt(&fd.as_fd(), sockopt::SendTimeout, &timeval(d)),
+            Opt::SndBuf(bytes) => socket::setsockopt(&fd.as_fd(), sockopt::SndBuf, &bytes),
         },
     )
 }
@@ -785,6 +806,30 @@ mod tests {
         assert_eq!(
             ready.shown(),
             format!("1 ([{{fd={}, revents=POLLIN}}])", r.as_raw_fd())
+        );
+    }
+
+    #[test]
+    fn msg_dontwait_fails_at_once_on_a_full_socket_and_shows_its_flag() {
+        let n = quiet();
+        let (a, _b) = socketpair(&n, SockType::SeqPacket).unwrap();
+        setsockopt(&n, &a, Opt::SndBuf(1)).unwrap();
+        let mut sent = 0;
+        let err = loop {
+            match sendmsg_flags(&n, &a, &[0u8; 64], &[], MsgFlags::MSG_DONTWAIT) {
+                Ok(_) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 10_000, "the socket never filled");
+        };
+        assert!(sent > 0);
+        assert_eq!(err.errno(), Some(Errno::EAGAIN));
+        assert!(
+            err.to_string().starts_with(&format!(
+                "sendmsg({}, {{64 bytes}}, MSG_DONTWAIT) failed",
+                a.as_raw_fd()
+            )),
+            "{err}"
         );
     }
 
