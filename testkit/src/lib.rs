@@ -6,6 +6,12 @@
 //! a message that says so. No test sleeps to order events; ordering comes from the
 //! processes themselves (a pipe, a readiness line) and the time-out is only a safety net.
 //!
+//! Every process starts with the locale pinned: `LANGUAGE`, `LC_ALL`, `LC_MESSAGES` and
+//! `LANG` are removed from its environment unless the test set them on the command
+//! itself ([`Process::spawn`] with `Command::env`, or [`run_in`]). The programs choose
+//! Korean from a locale that begins with `ko` (`common::i18n::from_env`), so without this
+//! an English assertion would fail on a Korean machine.
+//!
 //! Not a mock of anything: it starts programs and reports what they did.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a failed test
 
@@ -74,12 +80,42 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `program` with `args` and `input` on standard input (then end-of-file), and
-/// waits at most [`TIME_OUT`] for it to finish.
+/// waits at most [`TIME_OUT`] for it to finish. The locale is pinned (see the module
+/// documentation): the program speaks English unless told otherwise.
 pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Run {
-    let mut p = Process::start(program, args);
+    run_in(&[], program, args, input)
+}
+
+/// [`run`] with the environment variables `vars` set, e.g. `[("LANG", "ko_KR.UTF-8")]`
+/// to check that a Korean locale alone picks Korean.
+pub fn run_in<S: AsRef<OsStr>>(
+    vars: &[(&str, &str)],
+    program: &str,
+    args: &[S],
+    input: &[u8],
+) -> Run {
+    let mut p = Process::spawn(Command::new(program).args(args).envs(vars.iter().copied()));
     p.send(input);
     p.close_stdin();
     p.finish()
+}
+
+/// The variables that choose a program's language, in the order gettext reads them
+/// (`common::i18n::from_env`).
+pub const LOCALE_VARIABLES: [&str; 4] = ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"];
+
+/// Removes from `command`'s environment each locale variable the test did not set on it,
+/// so that the machine's own locale cannot choose the program's language.
+fn pin_locale(command: &mut Command) {
+    let set: Vec<String> = command
+        .get_envs()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    for name in LOCALE_VARIABLES {
+        if !set.iter().any(|s| s == name) {
+            command.env_remove(name);
+        }
+    }
 }
 
 /// The summary line a perfect run of `count` messages of `size` bytes ends with.
@@ -119,13 +155,15 @@ impl Process {
         Process::spawn(Command::new(program).args(args))
     }
 
-    /// Starts a command the test has prepared (another user, its own process group, ...);
-    /// its standard streams are pipes to the test, as with [`Process::start`].
+    /// Starts a command the test has prepared (another user, its own process group, a
+    /// locale, ...); its standard streams are pipes to the test, as with
+    /// [`Process::start`], and the locale variables it does not set are removed.
     pub fn spawn(command: &mut Command) -> Process {
         Process::spawn_closing(command, None)
     }
 
     fn spawn_closing(command: &mut Command, closed: Option<Closed>) -> Process {
+        pin_locale(command);
         command.stdin(Stdio::piped());
         command.stdout(match closed {
             Some(Closed::Stdout) => closed_pipe(),
@@ -414,5 +452,156 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// Korean (issue 13): explanations, hints and --help in Korean; system calls, errno names,
+// the [role pid] tag and the summary line the same bytes as in English.
+
+/// Whether `text` has Korean in it (a Hangul syllable).
+pub fn has_korean(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
+/// The system-call lines of a run, as `[role] call = result`: the pids of the processes
+/// replaced by their roles (they differ from run to run), and anything after the result
+/// (an explanation) left out. Sorted, because two processes' lines interleave freely.
+pub fn calls(r: &Run) -> Vec<String> {
+    let tagged: Vec<(&str, &str, &str)> = r
+        .stdout
+        .lines()
+        .filter_map(|line| {
+            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
+            let (role, pid) = tag.split_once(' ')?;
+            Some((role, pid, rest))
+        })
+        .collect();
+    let mut calls: Vec<String> = tagged
+        .iter()
+        .filter_map(|(role, _, rest)| {
+            let (call, result) = rest.split_once(" = ")?;
+            let name = call.split('(').next()?;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            let result = if result.starts_with('[') {
+                &result[..=result.find(']')?]
+            } else {
+                result.split_whitespace().next()?
+            };
+            let mut line = format!("[{role}] {call} = {result}");
+            for (role, pid, _) in &tagged {
+                line = line.replace(pid, role);
+            }
+            Some(line)
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// Runs `program` with `args` in English and again with `--lang ko` first, and checks
+/// what must not change: the exit code (`code`), the summary line (if `code` is 0) and
+/// the system calls (after `same`, which replaces what differs from run to run, such
+/// as a queue's identifier, in a call line); and that English has no Korean in it and
+/// Korean has. Returns the Korean run.
+pub fn same_in_korean(
+    program: &str,
+    args: &[&str],
+    code: i32,
+    same: impl Fn(&str) -> String,
+) -> Run {
+    let en = run(program, args, b"");
+    en.assert_code(code);
+    let mut korean_args = vec!["--lang", "ko"];
+    korean_args.extend(args);
+    let ko = run(program, &korean_args, b"");
+    ko.assert_code(code);
+    if code == 0 {
+        assert_eq!(ko.summary(), en.summary(), "{ko}");
+    }
+    let normal = |r: &Run| -> Vec<String> {
+        let mut all: Vec<String> = calls(r).iter().map(|c| same(c)).collect();
+        all.sort();
+        all
+    };
+    let (en_calls, ko_calls) = (normal(&en), normal(&ko));
+    assert_eq!(ko_calls, en_calls, "the system calls differ:\n{en}\n{ko}");
+    assert!(
+        !has_korean(&en.stdout) && !has_korean(&en.stderr),
+        "English run with Korean in it: {en}"
+    );
+    assert!(
+        has_korean(&ko.stdout) || has_korean(&ko.stderr),
+        "Korean run without Korean: {ko}"
+    );
+    ko
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The locale variables `command` sets (`Some`) or removes (`None`).
+    fn locale_of(command: &Command) -> Vec<(String, Option<String>)> {
+        let mut seen: Vec<(String, Option<String>)> = command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .filter(|(k, _)| LOCALE_VARIABLES.contains(&k.as_str()))
+            .collect();
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn the_machines_locale_is_removed_and_what_the_test_sets_is_kept() {
+        // Nothing set: all four are removed, so a Korean machine's LANG cannot reach the
+        // program.
+        let mut plain = Command::new("env");
+        pin_locale(&mut plain);
+        let removed: Vec<(String, Option<String>)> = {
+            let mut all: Vec<_> = LOCALE_VARIABLES
+                .iter()
+                .map(|v| (v.to_string(), None))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(locale_of(&plain), removed);
+        // LANG set by the test: kept, the other three removed.
+        let mut korean = Command::new("env");
+        korean.env("LANG", "ko_KR.UTF-8");
+        pin_locale(&mut korean);
+        let kept = locale_of(&korean);
+        assert!(
+            kept.contains(&("LANG".into(), Some("ko_KR.UTF-8".into()))),
+            "{kept:?}"
+        );
+        assert_eq!(
+            kept.iter().filter(|(_, v)| v.is_none()).count(),
+            3,
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn a_started_program_sees_only_the_locale_the_test_gives_it() {
+        let r = run_in(&[("LANG", "ko_KR.UTF-8")], "env", &[] as &[&str], b"");
+        r.assert_code(0);
+        let seen: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| {
+                LOCALE_VARIABLES
+                    .iter()
+                    .any(|v| l.starts_with(&format!("{v}=")))
+            })
+            .collect();
+        assert_eq!(seen, ["LANG=ko_KR.UTF-8"]);
     }
 }
