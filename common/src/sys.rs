@@ -83,11 +83,37 @@ pub fn oflags(flags: OFlag) -> String {
         _ => "O_RDONLY",
     };
     let mut shown = access.to_string();
-    for (name, _) in (flags - OFlag::O_ACCMODE).iter_names() {
+    for name in flag_names(flags - OFlag::O_ACCMODE) {
         shown.push('|');
         shown.push_str(name);
     }
     shown
+}
+
+/// Flags that are not an access mode (`pipe2`'s, `F_SETFL`'s), by name: `O_CLOEXEC|O_NONBLOCK`,
+/// or `0` for none.
+fn flags_only(flags: OFlag) -> String {
+    let names = flag_names(flags - OFlag::O_ACCMODE);
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// The names of the flags in `flags`. O_NDELAY is another name of O_NONBLOCK's bit,
+/// which bitflags finds first; the man pages write O_NONBLOCK.
+fn flag_names(flags: OFlag) -> Vec<&'static str> {
+    flags
+        .iter_names()
+        .map(|(name, _)| {
+            if name == "O_NDELAY" {
+                "O_NONBLOCK"
+            } else {
+                name
+            }
+        })
+        .collect()
 }
 
 /// A mode as the man pages write it: `0600`.
@@ -167,7 +193,7 @@ pub fn pipe(n: &Narrator) -> Result<(OwnedFd, OwnedFd)> {
 /// `pipe2(2)` with flags, for a pipe that must not leak into programs we `exec`
 /// (`O_CLOEXEC`) or whose ends must never block (`O_NONBLOCK`).
 pub fn pipe2(n: &Narrator, flags: OFlag) -> Result<(OwnedFd, OwnedFd)> {
-    n.call(format_args!("pipe2({})", oflags(flags)), || {
+    n.call(format_args!("pipe2({})", flags_only(flags)), || {
         unistd::pipe2(flags)
     })
 }
@@ -201,7 +227,7 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
         FcntlArg::F_GETPIPE_SZ => "F_GETPIPE_SZ".to_string(),
         FcntlArg::F_SETPIPE_SZ(size) => format!("F_SETPIPE_SZ, {size}"),
         FcntlArg::F_GETFL => "F_GETFL".to_string(),
-        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", oflags(*flags)),
+        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", flags_only(*flags)),
         FcntlArg::F_GETFD => "F_GETFD".to_string(),
         other => format!("{other:?}"),
     };
@@ -507,11 +533,14 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
 // Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
 // crate::process::fork, which also sets up the child's narrator.)
 
-/// `kill(2)`: sends `sig` to one process. Refuses a pid <= 0 without making the call:
-/// those mean "my process group" (0) and "every process I may signal" (-1), and a demo
-/// only ever signals one process it started or was told to signal.
-pub fn kill(n: &Narrator, pid: Pid, sig: Signal) -> Result<()> {
-    let desc = format!("kill({pid}, {})", sig.as_str());
+/// `kill(2)`: sends `sig` to one process; `None` is signal 0, which is never delivered:
+/// the call only checks that the process exists (ESRCH if not) and that we may signal
+/// it (EPERM if not). Refuses a pid <= 0 without making the call: those mean "my
+/// process group" (0) and "every process I may signal" (-1), and a demo only ever
+/// signals one process it started or was told to signal.
+pub fn kill(n: &Narrator, pid: Pid, sig: impl Into<Option<Signal>>) -> Result<()> {
+    let sig = sig.into();
+    let desc = format!("kill({pid}, {})", sig.map_or("0", Signal::as_str));
     if pid.as_raw() <= 0 {
         return Err(
             Error::bad_data(desc, format!("pid {pid} is not one process")).hint(
@@ -558,6 +587,15 @@ mod tests {
             "O_WRONLY|O_CREAT|O_EXCL"
         );
         assert_eq!(mode(Mode::from_bits_truncate(0o600)), "0600");
+        assert_eq!(
+            oflags(OFlag::O_WRONLY | OFlag::O_NONBLOCK),
+            "O_WRONLY|O_NONBLOCK"
+        );
+        assert_eq!(
+            flags_only(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK),
+            "O_CLOEXEC|O_NONBLOCK"
+        );
+        assert_eq!(flags_only(OFlag::empty()), "0");
     }
 
     #[test]
