@@ -224,7 +224,7 @@ fn lang_ko_prints_the_report_in_korean_and_the_same_json() {
         assert!(ko.stdout.contains(korean), "{korean:?} missing:\n{ko}");
     }
     assert!(ko.stderr.contains("기계: "), "{ko}");
-    assert!(!testkit::has_korean(&en.stdout), "{en}");
+    assert!(!testkit::lang::has_korean(&en.stdout), "{en}");
     assert!(en.stdout.contains("targets (ratios from this run"), "{en}");
     // The JSON is data: the same keys and words in both languages.
     assert_eq!(shape(&ko_json), shape(&en_json));
@@ -241,15 +241,15 @@ fn lang_ko_prints_the_report_in_korean_and_the_same_json() {
 fn a_korean_locale_alone_picks_korean() {
     let dir = Scratch::new("bench-locale");
     let charts = dir.arg("charts");
-    let r = testkit::run_in(
-        &[("LANG", "ko_KR.UTF-8")],
+    let r = testkit::lang::run_in(
+        &["LANG=ko_KR.UTF-8"],
         BIN,
         &["--quick", "--only", "signal", "--charts", &charts],
         b"",
     );
     r.assert_code(0);
     assert!(r.stdout.contains("목표 (이번 실행에서 잰 비율"), "{r}");
-    let usage = testkit::run_in(&[("LANG", "ko_KR.UTF-8")], BIN, &["--only", "pigeon"], b"");
+    let usage = testkit::lang::run_in(&["LANG=ko_KR.UTF-8"], BIN, &["--only", "pigeon"], b"");
     usage.assert_code(2);
     assert!(
         usage.stderr.contains("해당하는 메커니즘이 없습니다"),

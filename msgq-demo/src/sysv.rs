@@ -118,24 +118,8 @@ impl Queue {
     /// length; [`Queue::text`] then shows its bytes. A longer message is E2BIG and stays
     /// in the queue.
     pub fn msgrcv(&mut self, msgtyp: i64, max: usize, nowait: bool) -> nix::Result<(i64, usize)> {
-        let id = self.id;
-        let buf = self.buffer(max);
         let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
-        // SAFETY: `buf` has room for the long mtype and `max` bytes of text, which is all
-        // msgrcv may write; it stays alive for the call.
-        let got = unsafe {
-            libc::msgrcv(
-                id,
-                buf.as_mut_ptr().cast::<c_void>(),
-                max,
-                msgtyp as libc::c_long,
-                flags,
-            )
-        };
-        let got = usize::try_from(got).map_err(|_| Errno::last())?;
-        // c_long is i64 here, but i32 on 32-bit Linux: the conversion is not useless there.
-        #[allow(clippy::useless_conversion)]
-        Ok((i64::from(buf[0]), got))
+        self.receive(msgtyp, max, flags)
     }
 
     /// `msgrcv(id, buf, max, index, IPC_NOWAIT | MSG_COPY | MSG_NOERROR)`: a copy of the
@@ -146,17 +130,32 @@ impl Queue {
     /// kernel without CONFIG_CHECKPOINT_RESTORE, which MSG_COPY needs. For watching a
     /// queue without touching it (`ipc-watch`).
     pub fn msgrcv_copy(&mut self, index: i64, max: usize) -> nix::Result<(i64, usize)> {
+        self.receive(
+            index,
+            max,
+            libc::IPC_NOWAIT | libc::MSG_COPY | libc::MSG_NOERROR,
+        )
+    }
+
+    /// The one `msgrcv(2)` of both: `msgtyp` is a type, or with MSG_COPY a position.
+    fn receive(
+        &mut self,
+        msgtyp: i64,
+        max: usize,
+        flags: libc::c_int,
+    ) -> nix::Result<(i64, usize)> {
         let id = self.id;
         let buf = self.buffer(max);
         // SAFETY: `buf` has room for the long mtype and `max` bytes of text, which is all
-        // msgrcv may write (MSG_NOERROR cuts a longer text); it stays alive for the call.
+        // msgrcv may write (a longer text is E2BIG, or cut with MSG_NOERROR); it stays
+        // alive for the call.
         let got = unsafe {
             libc::msgrcv(
                 id,
                 buf.as_mut_ptr().cast::<c_void>(),
                 max,
-                index as libc::c_long,
-                libc::IPC_NOWAIT | libc::MSG_COPY | libc::MSG_NOERROR,
+                msgtyp as libc::c_long,
+                flags,
             )
         };
         let got = usize::try_from(got).map_err(|_| Errno::last())?;

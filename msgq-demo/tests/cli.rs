@@ -8,7 +8,8 @@ use std::time::Duration;
 use msgq_demo::sysv;
 use nix::sys::signal::Signal;
 use testkit::{
-    Closed, Process, Scratch, as_nobody, number_after, perfect, run, run_closed, wait_until_gone,
+    Closed, Process, Scratch, as_nobody, lines_of, number_after, perfect, run, run_closed,
+    wait_until_gone,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_msgq-demo");
@@ -338,15 +339,6 @@ fn mode_0666_works_but_warns() {
     let r = msgq_demo(&["--key", &k, "--mode", "0666"]);
     r.assert_code(0);
     assert!(r.stdout.contains("unsafe on a shared one"), "{r}");
-}
-
-/// What the process with role `role` narrated, in its own order, without the tags.
-fn lines_of<'a>(r: &'a testkit::Run, role: &str) -> Vec<&'a str> {
-    let tag = format!("[{role} ");
-    r.stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix(&tag)?.split_once("] ").map(|(_, rest)| rest))
-        .collect()
 }
 
 fn posix_run(test: &str, full: &str, expect: &str) -> testkit::Run {
@@ -931,7 +923,8 @@ fn clean_leaves_a_queue_in_use() {
 // ---- Korean (issue 13): explanations and hints in Korean; the system calls, errno
 // names, [role pid] tags and summary lines the same as in English.
 
-use testkit::{has_korean, run_in, same_in_korean};
+use testkit::lang::{assert_locale_picks_korean, has_korean, run_in, says};
+use testkit::same_in_korean_as;
 
 /// A call line with the queue's identifier, which the kernel gives anew each run,
 /// replaced by `ID` (in `msgget(...) = ID` and as the first argument of the others).
@@ -954,7 +947,7 @@ fn same_id(call: &str) -> String {
 #[test]
 fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
     let k = key(40);
-    let r = same_in_korean(BIN, &["--key", &k], 0, same_id);
+    let r = same_in_korean_as(BIN, &["--key", &k], 0, same_id);
     assert_eq!(r.summary(), perfect(3, 64));
     assert!(
         r.stdout
@@ -1025,7 +1018,7 @@ fn lang_ko_producer_status_consumers_and_clean_keep_their_summaries() {
 #[test]
 fn lang_ko_explains_posix_in_korean_with_the_same_calls_and_summary() {
     let name = mq_name("ko-posix");
-    let r = same_in_korean(
+    let r = same_in_korean_as(
         BIN,
         &[
             "posix", "--name", &name, "--count", "12", "--full", "nonblock",
@@ -1049,7 +1042,7 @@ fn lang_ko_explains_posix_in_korean_with_the_same_calls_and_summary() {
 
 #[test]
 fn lang_ko_gives_errors_and_hints_in_korean_with_the_same_call_and_errno() {
-    let r = same_in_korean(BIN, &["consumer", "--key", &key(42)], 1, same_id);
+    let r = same_in_korean_as(BIN, &["consumer", "--key", &key(42)], 1, same_id);
     assert!(
         r.stderr.contains(
             "실패: ENOENT (No such file or directory); 힌트: 이 키의 큐가 없습니다: 생산자를 (같은 --key로) 먼저 시작하세요"
@@ -1061,23 +1054,21 @@ fn lang_ko_gives_errors_and_hints_in_korean_with_the_same_call_and_errno() {
 #[test]
 fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
     let k = key(43);
-    let korean = run_in(&[("LANG", "ko_KR.UTF-8")], BIN, &["--key", &k], b"");
-    korean.assert_code(0);
-    assert!(
-        korean
-            .stdout
-            .contains("호출은 필요한 만큼 얼마든지 기다립니다"),
-        "{korean}"
+    let korean = assert_locale_picks_korean(
+        BIN,
+        &["--key", &k],
+        "호출은 필요한 만큼 얼마든지 기다립니다",
     );
     assert_eq!(korean.summary(), perfect(3, 64));
     let english = run_in(
-        &[("LANG", "ko_KR.UTF-8")],
+        &["LANG=ko_KR.UTF-8"],
         BIN,
         &["--lang", "en", "--key", &k],
         b"",
     );
     english.assert_code(0);
     assert!(!has_korean(&english.stdout), "{english}");
+    says(&english, "msgsnd waits for as long as it takes");
     assert_eq!(english.summary(), korean.summary());
     assert!(!queue_exists(43));
 }

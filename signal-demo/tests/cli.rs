@@ -541,16 +541,12 @@ fn a_python_peer_following_the_books_protocol_is_answered() {
 // ---- Korean (issue 13): explanations and hints in Korean; the system calls, errno
 // names, [role pid] tags and summary lines the same as in English.
 
-use testkit::{has_korean, run_in, same_in_korean};
-
-/// The call lines need no normalising beyond testkit's (pids become roles).
-fn as_is(call: &str) -> String {
-    call.to_string()
-}
+use testkit::lang::{assert_locale_picks_korean, has_korean, run_in, same_in_korean};
+use testkit::{pid_of, same_in_korean_as};
 
 #[test]
 fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
-    let r = same_in_korean(BIN, &[], 0, as_is);
+    let r = same_in_korean(BIN, &[]);
     assert_eq!(r.summary(), "summary: received=3 ignored=0");
     assert!(
         r.stdout
@@ -568,7 +564,7 @@ fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() 
 
 #[test]
 fn lang_ko_explains_coalesce_queue_and_graceful_in_korean_with_the_same_calls() {
-    let r = same_in_korean(BIN, &["coalesce", "--count", "10"], 0, as_is);
+    let r = same_in_korean(BIN, &["coalesce", "--count", "10"]);
     assert!(
         r.stdout
             .contains("내가 SIGUSR1을 막고(block) 있는 동안 보내는 쪽이 10번 보냈습니다"),
@@ -579,10 +575,12 @@ fn lang_ko_explains_coalesce_queue_and_graceful_in_korean_with_the_same_calls() 
             .contains("] sigpending(&set) = 0, set = {SIGUSR1}\n"),
         "{r}"
     );
-    let r = same_in_korean(BIN, &["queue", "--count", "5"], 0, as_is);
+    let r = same_in_korean(BIN, &["queue", "--count", "5"]);
     assert_eq!(r.summary(), "summary: sent=5 received=5 in_order=5");
     assert!(r.stdout.contains("나머지는 출력 없이 가져옵니다"), "{r}");
-    let r = same_in_korean(BIN, &["graceful", "--steps", "2"], 0, as_is);
+    // graceful narrates no system call (ctrlc installs its handler): nothing to compare
+    // there, so same_in_korean_as, which does not ask for calls.
+    let r = same_in_korean_as(BIN, &["graceful", "--steps", "2"], 0, str::to_string);
     assert_eq!(r.summary(), "summary: steps=2 stopped_by=none");
     assert!(
         r.stdout.contains("ctrlc 크레이트로 SIGINT와 SIGTERM"),
@@ -593,11 +591,11 @@ fn lang_ko_explains_coalesce_queue_and_graceful_in_korean_with_the_same_calls() 
 
 #[test]
 fn lang_ko_gives_kill_s_error_and_hint_in_korean_with_the_same_call_and_errno() {
-    let r = same_in_korean(
+    let r = same_in_korean_as(
         BIN,
         &["kill", "--pid", "2147483647", "--signal", "TERM"],
         1,
-        as_is,
+        str::to_string,
     );
     assert!(
         r.stderr.contains(
@@ -631,35 +629,24 @@ fn lang_ko_receiver_and_sender_in_two_processes_keep_their_summaries() {
         "{receiver}"
     );
     assert!(
-        receiver
-            .stdout
-            .contains(&format!("] kill({}, SIGUSR1) = 0\n", sender_pid(&sender))),
+        receiver.stdout.contains(&format!(
+            "] kill({}, SIGUSR1) = 0\n",
+            pid_of(&sender, "sender")
+        )),
         "{receiver}"
     );
 }
 
-/// The pid in the `[sender PID]` tag of a sender's run.
-fn sender_pid(r: &testkit::Run) -> String {
-    r.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("[sender ")?.split(']').next())
-        .unwrap_or_else(|| panic!("no [sender ...] line in:\n{r}"))
-        .to_string()
-}
-
 #[test]
 fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
-    let korean = run_in(&[("LANG", "ko_KR.UTF-8")], BIN, &["--count", "1"], b"");
-    korean.assert_code(0);
-    assert!(
-        korean
-            .stdout
-            .contains("이것이 셀프 파이프(self-pipe)입니다"),
-        "{korean}"
+    let korean = assert_locale_picks_korean(
+        BIN,
+        &["--count", "1"],
+        "이것이 셀프 파이프(self-pipe)입니다",
     );
     assert_eq!(korean.summary(), "summary: received=1 ignored=0");
     let english = run_in(
-        &[("LANG", "ko_KR.UTF-8")],
+        &["LANG=ko_KR.UTF-8"],
         BIN,
         &["--lang", "en", "--count", "1"],
         b"",

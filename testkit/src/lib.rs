@@ -8,9 +8,9 @@
 //!
 //! Every process starts with the locale pinned: `LANGUAGE`, `LC_ALL`, `LC_MESSAGES` and
 //! `LANG` are removed from its environment unless the test set them on the command
-//! itself ([`Process::spawn`] with `Command::env`, or [`run_in`]). The programs choose
-//! Korean from a locale that begins with `ko` (`common::i18n::from_env`), so without this
-//! an English assertion would fail on a Korean machine.
+//! itself ([`Process::spawn`] with `Command::env`, or [`lang::run_in`]). The programs
+//! choose Korean from a locale that begins with `ko` (`common::i18n::from_env`), so
+//! without this an English assertion would fail on a Korean machine.
 //!
 //! Not a mock of anything: it starts programs and reports what they did.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a failed test
@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+pub mod lang;
 
 /// How long any one demo run may take before the test calls it hung.
 pub const TIME_OUT: Duration = Duration::from_secs(60);
@@ -83,35 +85,21 @@ impl std::fmt::Display for Run {
 /// waits at most [`TIME_OUT`] for it to finish. The locale is pinned (see the module
 /// documentation): the program speaks English unless told otherwise.
 pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Run {
-    run_in(&[], program, args, input)
-}
-
-/// [`run`] with the environment variables `vars` set, e.g. `[("LANG", "ko_KR.UTF-8")]`
-/// to check that a Korean locale alone picks Korean.
-pub fn run_in<S: AsRef<OsStr>>(
-    vars: &[(&str, &str)],
-    program: &str,
-    args: &[S],
-    input: &[u8],
-) -> Run {
-    let mut p = Process::spawn(Command::new(program).args(args).envs(vars.iter().copied()));
+    let mut p = Process::start(program, args);
     p.send(input);
     p.close_stdin();
     p.finish()
 }
 
-/// The variables that choose a program's language, in the order gettext reads them
-/// (`common::i18n::from_env`).
-pub const LOCALE_VARIABLES: [&str; 4] = ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"];
-
-/// Removes from `command`'s environment each locale variable the test did not set on it,
-/// so that the machine's own locale cannot choose the program's language.
+/// Removes from `command`'s environment each locale variable
+/// ([`lang::LOCALE_VARIABLES`]) the test did not set on it, so that the machine's own
+/// locale cannot choose the program's language.
 fn pin_locale(command: &mut Command) {
     let set: Vec<String> = command
         .get_envs()
         .map(|(name, _)| name.to_string_lossy().into_owned())
         .collect();
-    for name in LOCALE_VARIABLES {
+    for name in lang::LOCALE_VARIABLES {
         if !set.iter().any(|s| s == name) {
             command.env_remove(name);
         }
@@ -455,87 +443,62 @@ impl Drop for Scratch {
     }
 }
 
-// Korean (issue 13): explanations, hints and --help in Korean; system calls, errno names,
-// the [role pid] tag and the summary line the same bytes as in English.
-
-/// Whether `text` has Korean in it (a Hangul syllable).
-pub fn has_korean(text: &str) -> bool {
-    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-}
-
-/// The system-call lines of a run, as `[role] call = result`: the pids of the processes
-/// replaced by their roles (they differ from run to run), and anything after the result
-/// (an explanation) left out. Sorted, because two processes' lines interleave freely.
-pub fn calls(r: &Run) -> Vec<String> {
-    let tagged: Vec<(&str, &str, &str)> = r
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
-            let (role, pid) = tag.split_once(' ')?;
-            Some((role, pid, rest))
-        })
-        .collect();
-    let mut calls: Vec<String> = tagged
-        .iter()
-        .filter_map(|(role, _, rest)| {
-            let (call, result) = rest.split_once(" = ")?;
-            let name = call.split('(').next()?;
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return None;
-            }
-            let result = if result.starts_with('[') {
-                &result[..=result.find(']')?]
-            } else {
-                result.split_whitespace().next()?
-            };
-            let mut line = format!("[{role}] {call} = {result}");
-            for (role, pid, _) in &tagged {
-                line = line.replace(pid, role);
-            }
-            Some(line)
-        })
-        .collect();
-    calls.sort();
-    calls
-}
-
-/// Runs `program` with `args` in English and again with `--lang ko` first, and checks
-/// what must not change: the exit code (`code`), the summary line (if `code` is 0) and
-/// the system calls (after `same`, which replaces what differs from run to run, such
-/// as a queue's identifier, in a call line); and that English has no Korean in it and
-/// Korean has. Returns the Korean run.
-pub fn same_in_korean(
+/// As [`lang::same_in_korean`], for a lesson that ends with exit code `code` (an error's
+/// problem and hint are then on standard error) or whose call lines carry what differs
+/// from run to run: `same` rewrites each (a queue's identifier, say) before they are
+/// compared. Returns the Korean run.
+pub fn same_in_korean_as(
     program: &str,
     args: &[&str],
     code: i32,
     same: impl Fn(&str) -> String,
 ) -> Run {
-    let en = run(program, args, b"");
+    let (en, ko) = (lang::english(program, args), lang::korean(program, args));
     en.assert_code(code);
-    let mut korean_args = vec!["--lang", "ko"];
-    korean_args.extend(args);
-    let ko = run(program, &korean_args, b"");
     ko.assert_code(code);
     if code == 0 {
         assert_eq!(ko.summary(), en.summary(), "{ko}");
     }
-    let normal = |r: &Run| -> Vec<String> {
-        let mut all: Vec<String> = calls(r).iter().map(|c| same(c)).collect();
+    let calls = |r: &Run| -> Vec<String> {
+        let mut all: Vec<String> = lang::calls(r).iter().map(|c| same(c)).collect();
         all.sort();
         all
     };
-    let (en_calls, ko_calls) = (normal(&en), normal(&ko));
-    assert_eq!(ko_calls, en_calls, "the system calls differ:\n{en}\n{ko}");
+    assert_eq!(
+        calls(&ko),
+        calls(&en),
+        "the system calls differ:\n{en}\n{ko}"
+    );
+    let said = |r: &Run| format!("{}{}", r.stdout, r.stderr);
     assert!(
-        !has_korean(&en.stdout) && !has_korean(&en.stderr),
+        !lang::has_korean(&said(&en)),
         "English run with Korean in it: {en}"
     );
     assert!(
-        has_korean(&ko.stdout) || has_korean(&ko.stderr),
+        lang::has_korean(&said(&ko)),
         "Korean run without Korean: {ko}"
     );
     ko
+}
+
+/// The pid in the `[role PID]` tag of the first line `role` narrated; fails the test if
+/// there is none.
+pub fn pid_of(r: &Run, role: &str) -> String {
+    let tag = format!("[{role} ");
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&tag)?.split(']').next())
+        .unwrap_or_else(|| panic!("no {tag}...] line in:\n{r}"))
+        .to_string()
+}
+
+/// What the processes of role `role` narrated, in their order, without the tags.
+pub fn lines_of<'a>(r: &'a Run, role: &str) -> Vec<&'a str> {
+    let tag = format!("[{role} ");
+    r.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&tag)?.split_once("] ").map(|(_, rest)| rest))
+        .collect()
 }
 
 #[cfg(test)]
@@ -552,7 +515,7 @@ mod tests {
                     v.map(|v| v.to_string_lossy().into_owned()),
                 )
             })
-            .filter(|(k, _)| LOCALE_VARIABLES.contains(&k.as_str()))
+            .filter(|(k, _)| lang::LOCALE_VARIABLES.contains(&k.as_str()))
             .collect();
         seen.sort();
         seen
@@ -565,7 +528,7 @@ mod tests {
         let mut plain = Command::new("env");
         pin_locale(&mut plain);
         let removed: Vec<(String, Option<String>)> = {
-            let mut all: Vec<_> = LOCALE_VARIABLES
+            let mut all: Vec<_> = lang::LOCALE_VARIABLES
                 .iter()
                 .map(|v| (v.to_string(), None))
                 .collect();
@@ -591,13 +554,14 @@ mod tests {
 
     #[test]
     fn a_started_program_sees_only_the_locale_the_test_gives_it() {
-        let r = run_in(&[("LANG", "ko_KR.UTF-8")], "env", &[] as &[&str], b"");
+        // Through Process::spawn, as every demo is started: only LANG, which the test set.
+        let r = Process::spawn(Command::new("env").env("LANG", "ko_KR.UTF-8")).finish();
         r.assert_code(0);
         let seen: Vec<&str> = r
             .stdout
             .lines()
             .filter(|l| {
-                LOCALE_VARIABLES
+                lang::LOCALE_VARIABLES
                     .iter()
                     .any(|v| l.starts_with(&format!("{v}=")))
             })
