@@ -10,7 +10,7 @@
 //! A [`Setup`] holds what must exist before `fork` (descriptors, mappings, names); after
 //! the fork, the parent turns it into its [`Link`] and the child into the other one.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use common::message;
@@ -18,7 +18,7 @@ use common::process::Patience;
 use common::stream::FdStream;
 use common::{Error, Narrator, Result};
 use nix::sys::signal::Signal;
-use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, sockopt};
+use nix::sys::socket::{self, SockType, sockopt};
 use nix::unistd::{self, Pid};
 use shm_demo::region::{Region, Shape, Wait};
 
@@ -204,10 +204,7 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
     let tag = format!("{}-{}", unistd::getpid(), spec.name);
     Ok(match spec.name {
         "pipe" => {
-            let (a, b) = (
-                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
-                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
-            );
+            let (a, b) = (common::sys::pipe(&n)?, common::sys::pipe(&n)?);
             Box::new(Pipes {
                 n,
                 down: a,
@@ -300,14 +297,9 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
             })
         }
         "unix-dgram" => {
-            let (a, b) = socket::socketpair(
-                AddressFamily::Unix,
-                SockType::Datagram,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_DGRAM)", e))?;
+            let (a, b) = common::sys::socketpair(&n, SockType::Datagram)?;
             Box::new(Datagrams {
+                n,
                 a,
                 b,
                 max: frame_len,
@@ -450,10 +442,7 @@ impl Sockets {
 
 impl Setup for Sockets {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
-        let raw = socket::accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| Error::sys("accept", e))?;
-        // SAFETY: accept4 just returned this new descriptor, which nothing else owns.
-        let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let conn = common::sys::accept(&self.n, &self.listener)?;
         let tcp = matches!(self.endpoint, socket_demo::Endpoint::Tcp(_));
         Sockets::link(&self.n, conn, self.max, tcp)
     }
@@ -670,27 +659,28 @@ fn file_ring(path: &std::path::Path, shape: Shape) -> Result<Region> {
 }
 
 struct Datagrams {
+    n: Narrator,
     a: OwnedFd,
     b: OwnedFd,
     max: usize,
 }
 
+/// One side of a Unix datagram socket pair: `send` and `recv` of `common::sys`, as
+/// socket-demo's `dgram` lesson makes them.
 struct DgramLink {
+    n: Narrator,
     fd: OwnedFd,
     max: usize,
 }
 
 impl Link for DgramLink {
     fn send(&mut self, frame: &[u8]) -> Result<()> {
-        socket::send(self.fd.as_raw_fd(), frame, MsgFlags::empty())
-            .map(drop)
-            .map_err(|e| Error::sys("send", e))
+        common::sys::send(&self.n, &self.fd, frame).map(drop)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         buf.resize(self.max + 1, 0);
-        let len = socket::recv(self.fd.as_raw_fd(), buf, MsgFlags::empty())
-            .map_err(|e| Error::sys("recv", e))?;
+        let len = common::sys::recv(&self.n, &self.fd, buf)?;
         buf.truncate(len);
         checked(buf, self.max)
     }
@@ -699,6 +689,7 @@ impl Link for DgramLink {
 impl Setup for Datagrams {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         Ok(Box::new(DgramLink {
+            n: self.n,
             fd: self.a,
             max: self.max,
         }))
@@ -706,6 +697,7 @@ impl Setup for Datagrams {
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         Ok(Box::new(DgramLink {
+            n: self.n,
             fd: self.b,
             max: self.max,
         }))

@@ -97,36 +97,6 @@ pub fn unlink_on_drop(n: &Narrator, path: &std::path::Path) -> Guard {
     })
 }
 
-/// The `clean` subcommand of a demo whose leftover is one path (mmap-demo's file,
-/// socket-demo's socket): unlinks what a killed run left at `path`, but only if `is_ours`
-/// says it has the type the demo creates (`what`, for the error). Anything else at that
-/// path belongs to someone else and stays. Prints `summary: removed=0` or `=1`.
-pub fn remove_leftover(
-    n: &Narrator,
-    path: &std::path::Path,
-    what: &str,
-    is_ours: impl Fn(&std::fs::FileType) -> bool,
-) -> Result<()> {
-    // lstat(2), not stat(2): a symbolic link is judged (and refused) as itself.
-    match std::fs::symlink_metadata(path) {
-        Err(_) => {
-            n.say(format_args!("nothing at {}", path.display()));
-            crate::narrate::print_summary("summary: removed=0")
-        }
-        Ok(meta) if !is_ours(&meta.file_type()) => Err(Error::bad_data(
-            format!("lstat({:?})", path.display()),
-            format!("it is not {what}"),
-        )
-        .hint("it is not ours to remove")),
-        Ok(_) => {
-            n.call(format_args!("unlink({:?})", path.display()), || {
-                nix::unistd::unlink(path)
-            })?;
-            crate::narrate::print_summary("summary: removed=1")
-        }
-    }
-}
-
 /// Runs every pending action, newest first (the reverse of creation, as `Drop` would).
 pub fn run_all() {
     loop {

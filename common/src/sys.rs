@@ -25,16 +25,17 @@
 
 use std::ffi::CStr;
 use std::fmt::{self, Display};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{self, FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, Signal};
 use nix::sys::socket::{
     self, AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, SockaddrIn, SockaddrIn6, SockaddrLike, UnixAddr, sockopt,
+    SockType, SockaddrIn, SockaddrIn6, SockaddrLike, UnixAddr, UnixCredentials, sockopt,
 };
 use nix::sys::stat::Mode;
 use nix::sys::wait::{self, WaitStatus};
@@ -220,6 +221,11 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
         FcntlArg::F_GETFL => "F_GETFL".to_string(),
         FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", flags_only(*flags)),
         FcntlArg::F_GETFD => "F_GETFD".to_string(),
+        FcntlArg::F_ADD_SEALS(seals) => {
+            let names: Vec<&str> = seals.iter_names().map(|(name, _)| name).collect();
+            format!("F_ADD_SEALS, {}", names.join("|"))
+        }
+        FcntlArg::F_GET_SEALS => "F_GET_SEALS".to_string(),
         other => format!("{other:?}"),
     };
     n.call(format_args!("fcntl({raw}, {shown})"), || {
@@ -231,7 +237,9 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
 /// nothing to read and a writer still exists, so it is narrated before and after.
 pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    let desc = format!("read({raw}, buf, {len})");
+    // format_args!, not format!: the line is only made if it is printed or names an
+    // error, so a quiet loop of a million reads allocates nothing for it.
+    let desc = format_args!("read({raw}, buf, {len})");
     if may_block(n, fd) {
         n.call_blocking(desc, || unistd::read(fd, buf))
     } else {
@@ -243,11 +251,106 @@ pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
 /// full. Rust ignores SIGPIPE, so a write with no reader left fails with EPIPE.
 pub fn write(n: &Narrator, fd: &impl AsFd, buf: &[u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    let desc = format!("write({raw}, buf, {len})");
+    let desc = format_args!("write({raw}, buf, {len})");
     if may_block(n, fd) {
         n.call_blocking(desc, || unistd::write(fd, buf))
     } else {
         n.call(desc, || unistd::write(fd, buf))
+    }
+}
+
+/// Flags as strace shows them: `POLLIN|POLLOUT`, or `0` for none.
+fn poll_flags(flags: PollFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// What [`poll`] found: for each descriptor asked about, in the same order, the events
+/// that happened (`revents`); empty if none.
+#[derive(Debug)]
+pub struct Polled {
+    /// The `revents` of each descriptor, in the order they were given.
+    pub revents: Vec<PollFlags>,
+    fds: Vec<RawFd>,
+}
+
+impl Polled {
+    /// Whether descriptor number `i` (in the order given) has any of `flags`.
+    pub fn has(&self, i: usize, flags: PollFlags) -> bool {
+        self.revents.get(i).is_some_and(|r| r.intersects(flags))
+    }
+
+    /// Whether the time ran out with nothing ready (`poll` returned 0).
+    pub fn timed_out(&self) -> bool {
+        self.revents.iter().all(PollFlags::is_empty)
+    }
+}
+
+impl Shown for Polled {
+    fn shown(&self) -> String {
+        let ready: Vec<String> = self
+            .fds
+            .iter()
+            .zip(&self.revents)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(fd, r)| format!("{{fd={fd}, revents={}}}", poll_flags(*r)))
+            .collect();
+        if ready.is_empty() {
+            "0 (Timeout)".into()
+        } else {
+            format!("{} ([{}])", ready.len(), ready.join(", "))
+        }
+    }
+}
+
+/// `poll(2)`: waits until one of `fds` has one of its events, or `timeout` passes (`None`:
+/// no limit). `POLLHUP` and `POLLERR` are always reported, even when not asked for.
+/// A wait that can last is narrated before and after ([`Narrator::call_blocking`]).
+pub fn poll(
+    n: &Narrator,
+    fds: &[(BorrowedFd<'_>, PollFlags)],
+    timeout: Option<Duration>,
+) -> Result<Polled> {
+    // Whole milliseconds, rounded up: a wait never ends before the time asked for.
+    let ms = |d: Duration| i32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let millis = timeout.map_or(-1, ms);
+    let shown: Vec<String> = fds
+        .iter()
+        .map(|(fd, ev)| format!("{{fd={}, events={}}}", fd.as_raw_fd(), poll_flags(*ev)))
+        .collect();
+    let desc = format!("poll([{}], {}, {millis})", shown.join(", "), fds.len());
+    let call = || {
+        let mut pollfds: Vec<PollFd<'_>> =
+            fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
+        let start = std::time::Instant::now();
+        // poll(2) is never restarted after a signal handler (signal(7)), even with
+        // SA_RESTART; restart it here with the time left, so that Ctrl-C reaches the
+        // cleanup handler instead of failing the call.
+        loop {
+            let left = timeout.map_or(-1, |d| ms(d.saturating_sub(start.elapsed())));
+            let limit = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match nix::poll::poll(&mut pollfds, limit) {
+                Err(Errno::EINTR) => continue,
+                other => other?,
+            };
+            break;
+        }
+        Ok(Polled {
+            revents: pollfds
+                .iter()
+                .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+                .collect(),
+            fds: fds.iter().map(|(fd, _)| fd.as_raw_fd()).collect(),
+        })
+    };
+    if millis == 0 {
+        n.call(desc, call)
+    } else {
+        n.call_blocking(desc, call)
     }
 }
 
@@ -317,9 +420,23 @@ pub fn ftruncate(n: &Narrator, fd: &impl AsFd, len: u64) -> Result<()> {
 /// `memfd_create(2)`: an anonymous file in memory, with no name in any folder; it lives
 /// while a descriptor or a mapping refers to it.
 pub fn memfd_create(n: &Narrator, name: &CStr) -> Result<OwnedFd> {
-    n.call(format_args!("memfd_create({name:?}, MFD_CLOEXEC)"), || {
-        nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-    })
+    memfd_create_flags(n, name, nix::sys::memfd::MFdFlags::empty())
+}
+
+/// `memfd_create(2)` with `MFD_CLOEXEC` and `flags` (such as `MFD_ALLOW_SEALING`, so that
+/// `fcntl(F_ADD_SEALS)` can later forbid shrinking it: a peer that maps it then never
+/// meets SIGBUS).
+pub fn memfd_create_flags(
+    n: &Narrator,
+    name: &CStr,
+    flags: nix::sys::memfd::MFdFlags,
+) -> Result<OwnedFd> {
+    let flags = flags | nix::sys::memfd::MFdFlags::MFD_CLOEXEC;
+    let shown: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    n.call(
+        format_args!("memfd_create({name:?}, {})", shown.join("|")),
+        || nix::sys::memfd::memfd_create(name, flags),
+    )
 }
 
 /// `flock(fd, LOCK_EX|LOCK_NB)`: takes the whole-file lock or fails at once with
@@ -334,9 +451,18 @@ pub fn flock_exclusive(n: &Narrator, fd: &impl AsFd) -> Result<()> {
     })
 }
 
+/// `fchmod(2)`: sets the permission bits of the file behind a descriptor (a socket
+/// before `bind`, a shared memory object after the umask took bits away).
+pub fn fchmod(n: &Narrator, fd: &impl AsFd, perm: Mode) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("fchmod({raw}, {})", mode(perm)), || {
+        nix::sys::stat::fchmod(fd, perm)
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Sockets: socket(2), socketpair(2), bind(2), listen(2), accept4(2), connect(2),
-// send(2), recv(2), sendmsg(2)/recvmsg(2) with SCM_RIGHTS, setsockopt(2).
+// send(2), recv(2), sendmsg(2)/recvmsg(2) with SCM_RIGHTS, setsockopt(2), getsockopt(2).
 
 /// `socket(2)`: an endpoint with no name yet; always `SOCK_CLOEXEC` here.
 pub fn socket(n: &Narrator, domain: AddressFamily, kind: SockType) -> Result<OwnedFd> {
@@ -520,6 +646,54 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
     )
 }
 
+/// A number a call returned through its arguments, shown after the call's 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Value(pub usize);
+
+impl Shown for Value {
+    fn shown(&self) -> String {
+        format!("0 ({})", self.0)
+    }
+}
+
+/// `getsockopt(SO_SNDBUF)`: the bytes this socket may have in flight; no datagram may be
+/// larger. The kernel stores twice what `setsockopt` asked for (socket(7)), and never
+/// less than its minimum.
+pub fn getsockopt_sndbuf(n: &Narrator, fd: &impl AsFd) -> Result<usize> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(
+        format_args!("getsockopt({raw}, SOL_SOCKET, SO_SNDBUF)"),
+        || socket::getsockopt(&fd.as_fd(), sockopt::SndBuf).map(Value),
+    )
+    .map(|v| v.0)
+}
+
+/// The credentials of a socket's peer, as the kernel recorded them at `connect`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub UnixCredentials);
+
+impl Shown for Peer {
+    fn shown(&self) -> String {
+        format!(
+            "0 ({{pid={}, uid={}, gid={}}})",
+            self.0.pid(),
+            self.0.uid(),
+            self.0.gid()
+        )
+    }
+}
+
+/// `getsockopt(SO_PEERCRED)`: the pid, uid and gid of the process at the other end of a
+/// connected Unix socket, from the kernel, not from anything the peer claims (unix(7)).
+pub fn getsockopt_peercred(n: &Narrator, fd: &impl AsFd) -> Result<UnixCredentials> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(
+        format_args!("getsockopt({raw}, SOL_SOCKET, SO_PEERCRED)"),
+        || socket::getsockopt(&fd.as_fd(), sockopt::PeerCredentials).map(Peer),
+    )
+    .map(|p| p.0)
+}
+
 // ---------------------------------------------------------------------------------------
 // Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
 // crate::process::fork, which also sets up the child's narrator.)
@@ -608,6 +782,33 @@ mod tests {
             assert_eq!(err.errno(), None, "{err}");
             assert!(err.to_string().contains("not one process"), "{err}");
         }
+    }
+
+    #[test]
+    fn poll_says_what_is_ready_and_times_out_otherwise() {
+        let n = quiet();
+        let (r, w) = pipe(&n).unwrap();
+        let ask = [(r.as_fd(), PollFlags::POLLIN)];
+        let waited = poll(&n, &ask, Some(Duration::from_millis(1))).unwrap();
+        assert!(waited.timed_out());
+        assert_eq!(waited.shown(), "0 (Timeout)");
+        write(&n, &w, b"x").unwrap();
+        let ready = poll(&n, &ask, Some(Duration::from_secs(10))).unwrap();
+        assert!(!ready.timed_out() && ready.has(0, PollFlags::POLLIN));
+        assert_eq!(
+            ready.shown(),
+            format!("1 ([{{fd={}, revents=POLLIN}}])", r.as_raw_fd())
+        );
+    }
+
+    #[test]
+    fn a_socket_pair_knows_its_peer_and_its_send_buffer() {
+        let n = quiet();
+        let (a, _b) = socketpair(&n, SockType::Stream).unwrap();
+        let peer = getsockopt_peercred(&n, &a).unwrap();
+        assert_eq!(peer.pid(), std::process::id() as i32);
+        assert!(getsockopt_sndbuf(&n, &a).unwrap() > 0);
+        fchmod(&n, &a, Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
     }
 
     #[test]
