@@ -1,13 +1,14 @@
 //! The receiver of the ping-pong: answers each SIGUSR1 of its sender, and only its
 //! sender's.
 
-use std::cell::Cell;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use common::narrate::FIRST_FEW;
-use common::process::{self, Patience};
+use common::process;
 use common::{Error, HintOn, Narrator, Result, say, sys as common_sys, tr};
 use nix::errno::Errno;
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{self, Pid};
 
@@ -43,19 +44,6 @@ pub fn receive(
     let handlers = handler::install_handlers(n)?;
     let mut partner = Partner::new(sender)?;
     ready(partner.me)?;
-    let _ticker = process::tick_while_waiting(n, "poll", "sender", LIVENESS_CHECK)?;
-    // The sender as the wait knows it; it changes when the first signal names one.
-    let watched = Cell::new(partner.sender);
-    let mut patience = Patience::new(
-        n,
-        tr!("no signal yet: I wait in poll for my sender's next signal"),
-        || match watched.get() {
-            Some(sender) if !process::is_alive(sender.as_raw()) => {
-                Err(process::gone("sender", sender.as_raw()))
-            }
-            _ => Ok(()),
-        },
-    );
     let mut talk = Conversation::default();
     let mut records = Records::default();
     // One turn a wake-up, for as long as the conversation lasts (it ends by a return).
@@ -63,7 +51,7 @@ pub fn receive(
         std::iter::repeat(()),
         tr!("acknowledging the rest without narration"),
     ) {
-        sys::poll(n, &handlers.wake, &mut patience)?;
+        wait_for_records(n, &handlers.wake, partner.sender)?;
         records.read(n, &handlers.wake)?;
         if let Some(stop) = handler::stop_requested() {
             n.announce(tr!(
@@ -75,7 +63,6 @@ pub fn receive(
         }
         while let Some((signal, code, pid)) = records.next() {
             let verdict = partner.judge(code, pid, signal == libc::SIGUSR2);
-            watched.set(partner.sender);
             match (signal, verdict) {
                 (libc::SIGUSR1, Ok(sender)) => {
                     talk.received += 1;
@@ -130,6 +117,26 @@ fn acknowledge(n: &Narrator, partner: &Partner, sender: Pid) -> Result<()> {
             sender
         ),
     )
+}
+
+/// Waits until the self-pipe has a record to read, a [`LIVENESS_CHECK`] at a time, and
+/// between two waits checks that the sender (once there is one) still lives: a sender
+/// killed mid-conversation sends no SIGUSR2, and nothing else would ever wake us.
+fn wait_for_records(n: &Narrator, wake: &OwnedFd, sender: Option<Pid>) -> Result<()> {
+    let ask = [(wake.as_fd(), PollFlags::POLLIN)];
+    for _ in n.first_few(
+        std::iter::repeat(()),
+        tr!("waiting on for a signal without narration (every second: is my sender alive?)"),
+    ) {
+        if !common_sys::poll(n, &ask, Some(LIVENESS_CHECK))?.timed_out() {
+            return Ok(());
+        }
+        if let Some(sender) = sender.filter(|s| !process::is_alive(s.as_raw())) {
+            return Err(process::gone("sender", sender.as_raw()));
+        }
+    }
+    // Not reached: repeat(()) never runs out.
+    Ok(())
 }
 // ANCHOR_END: receive
 

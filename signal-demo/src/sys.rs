@@ -1,7 +1,7 @@
 //! The narrated system calls of signals, one function per call, named as in the manual:
 //! [`sigaction`], [`sigprocmask`], [`sigpending`], [`sigqueue`], [`sigtimedwait`],
-//! [`sigwaitinfo`], and [`poll`] on the self-pipe. (`kill` is `common::sys::kill`: other
-//! demos send signals too.)
+//! [`sigwaitinfo`]. (`kill`, `pipe2`, `read` and `poll` are `common::sys`'s: other demos
+//! make them too.)
 //!
 //! Each builds its `strace`-style line from its typed arguments, as `common::sys` does
 //! (`sigprocmask(SIG_BLOCK, {SIGUSR1}, NULL) = 0`), and returns an error that names the
@@ -11,14 +11,11 @@
 
 use std::ffi::c_void;
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use common::narrate::Shown;
-use common::process::{self, Patience};
 use common::{Narrator, Result};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
 
@@ -269,32 +266,6 @@ pub fn sigwaitinfo(n: &Narrator, set: &SignalSet) -> Result<Caught> {
     n.call_blocking(format_args!("sigwaitinfo({set}, &info)"), || {
         take_signal(set, None)
     })
-}
-
-/// `poll(2)` on one descriptor for POLLIN, with no time-out: waits until `fd` has
-/// something to read. Each interruption that left nothing to read (a tick of the
-/// role's [`common::process::Ticker`]) is where `patience` checks the peer; a handler
-/// that wrote to `fd` interrupts it too (poll is never restarted, signal(7)), and then
-/// the call returns 1 at once.
-pub fn poll(n: &Narrator, fd: &impl AsFd, patience: &mut Patience<'_>) -> Result<i32> {
-    let raw = fd.as_fd().as_raw_fd();
-    let poll_once = |timeout: PollTimeout| {
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        nix::poll::poll(&mut fds, timeout)
-    };
-    process::patiently(
-        n,
-        format_args!("poll([{{fd={raw}, events=POLLIN}}], 1, -1)"),
-        patience,
-        || match poll_once(PollTimeout::NONE) {
-            // Interrupted: by a record (then readable now), or by a tick (then not).
-            Err(Errno::EINTR) => match poll_once(PollTimeout::ZERO)? {
-                0 => Err(Errno::EINTR),
-                ready => Ok(ready),
-            },
-            other => other,
-        },
-    )
 }
 
 #[cfg(test)]
