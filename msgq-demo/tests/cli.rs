@@ -222,22 +222,29 @@ fn a_full_queue_with_nowait_is_eagain_and_nothing_is_left() {
     assert!(!queue_exists(7));
 }
 
+/// A producer of `count` messages (and `extra` options) for a queue of 1024 bytes, which
+/// 12 messages fill: returned once it says that it waits for a consumer.
+fn producer_at_a_full_queue(k: &str, count: u64, extra: &[&str]) -> Process {
+    let count = count.to_string();
+    let mut args = vec![
+        "producer",
+        "--key",
+        k,
+        "--capacity",
+        "1024",
+        "--count",
+        &count,
+    ];
+    args.extend(extra);
+    let mut producer = Process::start(BIN, &args);
+    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
+    producer
+}
+
 #[test]
 fn a_full_queue_makes_the_producer_wait_for_the_consumer() {
     let k = key(8);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let consumer = msgq_demo(&["consumer", "--key", &k, "--count", "1000", "--quiet"]);
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(1000, 64));
@@ -250,20 +257,7 @@ fn a_producer_in_front_of_a_full_queue_blocks_in_msgsnd_and_says_so_first() {
     // --all: every call is narrated, the one that blocks too. 12 messages of 80 bytes fit
     // in 1024 bytes; the 13th waits for the consumer.
     let k = key(35);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "20",
-            "--all",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
+    let producer = producer_at_a_full_queue(&k, 20, &["--all"]);
     let consumer = msgq_demo(&["consumer", "--key", &k, "--count", "20", "--quiet"]);
     consumer.assert_code(0);
     let r = producer.finish();
@@ -450,19 +444,7 @@ fn remove_queue(test: u32) {
 #[test]
 fn a_consumer_notices_that_the_producer_died_and_the_queue_will_not_fill_again() {
     let k = key(20);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let producer_pid = producer.pid().as_raw();
     producer.signal(Signal::SIGKILL);
     assert_eq!(producer.finish().code, None);
@@ -491,19 +473,7 @@ fn a_consumer_notices_that_the_producer_died_and_the_queue_will_not_fill_again()
 #[test]
 fn a_producer_notices_that_the_consumer_died_in_front_of_a_full_queue() {
     let k = key(21);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     // A consumer that takes one message and is then killed: msg_lrpid names it.
     let mut consumer = Process::start(BIN, &["consumer", "--key", &k, "--count", "1000", "--step"]);
     loop {
@@ -734,19 +704,7 @@ fn a_queue_another_user_created_at_our_key_is_refused() {
 #[test]
 fn a_queue_removed_under_a_waiting_producer_says_so() {
     let k = key(27);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     sysv::msgget(key_value(27), 0)
         .expect("the queue")
         .remove()
@@ -894,19 +852,7 @@ fn clean_leaves_another_users_posix_queue() {
 #[test]
 fn clean_leaves_a_queue_in_use() {
     let k = key(34);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let r = msgq_demo(&["clean", "--key", &k, "--name", &mq_name("unused-34")]);
     let still_there = queue_exists(34);
     producer.signal(Signal::SIGINT);
