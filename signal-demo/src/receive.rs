@@ -106,8 +106,8 @@ pub fn receive(
 fn acknowledge(n: &Narrator, partner: &Partner, sender: Pid) -> Result<()> {
     if sender == partner.me {
         return Err(Error::bad_data(
-            format!("kill({sender}, SIGUSR1)"),
-            tr!("refused: that pid is not one other process"),
+            tr!("answer pid {sender}", sender),
+            tr!("refused: that is my own pid"),
         ));
     }
     common_sys::kill(n, sender, Signal::SIGUSR1).hint_on(
