@@ -98,6 +98,16 @@ pub fn oflags(flags: OFlag) -> String {
     shown
 }
 
+/// Flags that hold no access mode (`pipe2`'s, `F_SETFL`'s), by name:
+/// `O_CLOEXEC|O_NONBLOCK`, or `0` for none.
+fn flags_only(flags: OFlag) -> String {
+    let shown = oflags(flags - OFlag::O_ACCMODE);
+    match shown.strip_prefix("O_RDONLY|") {
+        Some(names) => names.to_string(),
+        None => "0".into(),
+    }
+}
+
 /// A mode as the man pages write it: `0600`.
 pub fn mode(mode: Mode) -> String {
     format!("{:04o}", mode.bits())
@@ -175,7 +185,7 @@ pub fn pipe(n: &Narrator) -> Result<(OwnedFd, OwnedFd)> {
 /// `pipe2(2)` with flags, for a pipe that must not leak into programs we `exec`
 /// (`O_CLOEXEC`) or whose ends must never block (`O_NONBLOCK`).
 pub fn pipe2(n: &Narrator, flags: OFlag) -> Result<(OwnedFd, OwnedFd)> {
-    n.call(format_args!("pipe2({})", oflags(flags)), || {
+    n.call(format_args!("pipe2({})", flags_only(flags)), || {
         unistd::pipe2(flags)
     })
 }
@@ -209,7 +219,7 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
         FcntlArg::F_GETPIPE_SZ => "F_GETPIPE_SZ".to_string(),
         FcntlArg::F_SETPIPE_SZ(size) => format!("F_SETPIPE_SZ, {size}"),
         FcntlArg::F_GETFL => "F_GETFL".to_string(),
-        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", oflags(*flags)),
+        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", flags_only(*flags)),
         FcntlArg::F_GETFD => "F_GETFD".to_string(),
         FcntlArg::F_ADD_SEALS(seals) => {
             let names: Vec<&str> = seals.iter_names().map(|(name, _)| name).collect();
@@ -709,11 +719,14 @@ pub fn getsockopt_peercred(n: &Narrator, fd: &impl AsFd) -> Result<UnixCredentia
 // Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
 // crate::process::fork, which also sets up the child's narrator.)
 
-/// `kill(2)`: sends `sig` to one process. Refuses a pid <= 0 without making the call:
-/// those mean "my process group" (0) and "every process I may signal" (-1), and a demo
-/// only ever signals one process it started or was told to signal.
-pub fn kill(n: &Narrator, pid: Pid, sig: Signal) -> Result<()> {
-    let desc = format!("kill({pid}, {})", sig.as_str());
+/// `kill(2)`: sends `sig` to one process; `None` is signal 0, which is never delivered:
+/// the call only checks that the process exists (ESRCH if not) and that we may signal
+/// it (EPERM if not). Refuses a pid <= 0 without making the call: those mean "my
+/// process group" (0) and "every process I may signal" (-1), and a demo only ever
+/// signals one process it started or was told to signal.
+pub fn kill(n: &Narrator, pid: Pid, sig: impl Into<Option<Signal>>) -> Result<()> {
+    let sig = sig.into();
+    let desc = format!("kill({pid}, {})", sig.map_or("0", Signal::as_str));
     if pid.as_raw() <= 0 {
         return Err(
             Error::bad_data(desc, format!("pid {pid} is not one process")).hint(
@@ -857,5 +870,14 @@ mod tests {
         let mut two = [0u8; 2];
         assert_eq!(read(&n, &got.fds[0], &mut two), Ok(2));
         assert_eq!(&two, b"hi");
+    }
+
+    #[test]
+    fn pipe2_and_f_setfl_show_their_flags_without_an_access_mode() {
+        assert_eq!(
+            flags_only(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK),
+            "O_CLOEXEC|O_NONBLOCK"
+        );
+        assert_eq!(flags_only(OFlag::empty()), "0");
     }
 }
