@@ -37,9 +37,9 @@ pub fn clean(n: &Narrator, names: &Names) -> Result<()> {
     for purpose in Purpose::ALL {
         count(queue(n, names, purpose));
     }
-    count(path(n, &names.fifo(), Kind::Fifo));
-    count(path(n, &names.mailbox_socket(), Kind::Socket));
-    for leftover in addresses(names) {
+    count(path(n, &names.fifo()?, Kind::Fifo));
+    count(path(n, &names.mailbox_socket()?, Kind::Socket));
+    for leftover in addresses(names)? {
         count(path(n, &leftover, Kind::Socket));
     }
     count(posix_queue(n, names));
@@ -77,12 +77,12 @@ fn path(n: &Narrator, path: &std::path::Path, kind: Kind) -> Result<bool> {
 }
 
 /// The datagram lesson's address files of this name whose process is no longer alive.
-fn addresses(names: &Names) -> Vec<std::path::PathBuf> {
+fn addresses(names: &Names) -> Result<Vec<std::path::PathBuf>> {
     let prefix = format!("passing-{}-", names.name());
-    let Ok(entries) = std::fs::read_dir(names.dir()) else {
-        return Vec::new();
+    let Ok(entries) = std::fs::read_dir(names.dir()?) else {
+        return Ok(Vec::new());
     };
-    entries
+    Ok(entries
         .flatten()
         .filter_map(|entry| {
             let file = entry.file_name().to_str()?.to_string();
@@ -93,7 +93,7 @@ fn addresses(names: &Names) -> Vec<std::path::PathBuf> {
                 .ok()?;
             (!common::process::is_alive(pid)).then(|| entry.path())
         })
-        .collect()
+        .collect())
 }
 
 /// The POSIX queue, if `fstat` on it says it is this user's.

@@ -29,7 +29,7 @@ use common::sys::Opt;
 use common::{Error, HintOn, Narrator, Result, cleanup, say, tr};
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockType, UnixAddr};
-use nix::unistd::{self, Pid};
+use nix::unistd;
 
 use crate::crew::Crew;
 use crate::{Names, SENDERS, sys};
@@ -77,7 +77,7 @@ impl Plan {
 
 /// `socket(AF_UNIX, SOCK_DGRAM)` bound at this process's own address.
 fn own_socket(n: &Narrator, names: &Names) -> Result<(OwnedFd, UnixAddr)> {
-    let path = names.address_of(unistd::getpid());
+    let path = names.address_of(unistd::getpid())?;
     let addr = UnixAddr::new(&path)
         .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
     let fd = common::sys::socket(n, AddressFamily::Unix, SockType::Datagram)?;
@@ -95,7 +95,7 @@ fn own_socket(n: &Narrator, names: &Names) -> Result<(OwnedFd, UnixAddr)> {
 /// that partner connects back and sends again, and the other senders' `sendto` is EPERM.
 pub fn datagram(n: &Narrator, names: &Names, plan: Plan) -> Result<()> {
     let (sock, my_addr) = own_socket(n, names)?;
-    let _remove = cleanup::unlink_on_drop(n, names.address_of(unistd::getpid()).as_path());
+    let _remove = cleanup::unlink_on_drop(n, &names.address_of(unistd::getpid())?);
     say!(
         n,
         "this address is my name while I live; a sender names me by it"
@@ -104,13 +104,18 @@ pub fn datagram(n: &Narrator, names: &Names, plan: Plan) -> Result<()> {
     let mut guards = Vec::new();
     for (index, role) in SENDERS.iter().enumerate().take(plan.senders) {
         let pid = crew.spawn(n, role, |me| sender(me, names, &my_addr, index, plan))?;
-        guards.push(remove_address(n, names, pid));
+        guards.push(remove_address(n, names.address_of(pid)?));
     }
     cleanup::exit_on_interrupt(n)?;
     common::sys::setsockopt(n, &sock, Opt::RcvTimeo(CHECK_EVERY))?;
     let total = plan.senders as u64 * plan.count;
     let mut heard: BTreeMap<String, u64> = BTreeMap::new();
     let (mut first, mut named, mut unknown) = (None, 0u64, 0u64);
+    let addresses = crew
+        .pids()
+        .into_iter()
+        .map(|pid| names.address_of(pid))
+        .collect::<Result<Vec<_>>>()?;
     let mut buf = vec![0u8; message::OVERHEAD + plan.size];
     for _ in n.first_few(0..total, tr!("the remaining datagrams without narration")) {
         let got = receive(n, &crew, &sock, &mut buf, Receive::From)?;
@@ -119,10 +124,9 @@ pub fn datagram(n: &Narrator, names: &Names, plan: Plan) -> Result<()> {
             .as_ref()
             .and_then(|a| a.path())
             .map(|p| p.to_path_buf());
-        let sender = crew
-            .pids()
-            .into_iter()
-            .position(|pid| from.as_deref() == Some(names.address_of(pid).as_path()));
+        let sender = addresses
+            .iter()
+            .position(|a| from.as_deref() == Some(a.as_path()));
         let seq = message::decode(&buf[..got.len], plan.size).map(|f| f.seq);
         match (sender, seq) {
             // The content says which sender wrote it; the address must say the same.
@@ -190,7 +194,7 @@ fn symmetric(
     );
     for pid in crew.pids() {
         let addr =
-            UnixAddr::new(&names.address_of(pid)).map_err(|e| Error::sys("sockaddr_un", e))?;
+            UnixAddr::new(&names.address_of(pid)?).map_err(|e| Error::sys("sockaddr_un", e))?;
         let role = if addr.path() == partner.path() {
             PARTNER
         } else {
@@ -302,8 +306,8 @@ fn sender(me: &Narrator, names: &Names, to: &UnixAddr, index: usize, plan: Plan)
 
 /// A guard that removes a sender's address file when the receiver ends, if it is a
 /// socket of ours: the sender itself leaves with `_exit` and removes nothing.
-fn remove_address(n: &Narrator, names: &Names, pid: Pid) -> cleanup::Guard {
-    let (n, path) = (n.clone(), names.address_of(pid));
+fn remove_address(n: &Narrator, path: std::path::PathBuf) -> cleanup::Guard {
+    let n = n.clone();
     cleanup::Guard::new(move || {
         if let Ok(Some(_)) = lstat_ours(&path, Kind::Socket) {
             let _ = common::sys::unlink(&n, &path);

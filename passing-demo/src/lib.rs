@@ -38,7 +38,8 @@ pub mod timeline;
 pub mod unbounded;
 pub mod zero;
 
-use std::path::PathBuf;
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
 
 use common::{Error, Result, paths};
 use msgq_demo::sysv::Key;
@@ -101,17 +102,18 @@ impl Purpose {
 #[derive(Debug, Clone)]
 pub struct Names {
     name: String,
-    dir: PathBuf,
+    /// The private folder, found (and made) the first time a path is asked for: a
+    /// lesson without paths leaves no folder behind.
+    dir: OnceCell<PathBuf>,
 }
 
 impl Names {
-    /// Checks `--name` (letters, digits, `.`, `_`, `-`; at most 40) and finds the private
-    /// folder for paths ([`common::paths::private_dir`]).
+    /// Checks `--name`: letters, digits, `.`, `_`, `-`; at most 40.
     pub fn new(name: &str) -> Result<Names> {
         check_name(name)?;
         Ok(Names {
             name: name.to_string(),
-            dir: paths::private_dir()?,
+            dir: OnceCell::new(),
         })
     }
 
@@ -120,9 +122,13 @@ impl Names {
         &self.name
     }
 
-    /// The folder where the paths live.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
+    /// The folder where the paths live ([`common::paths::private_dir`]).
+    pub fn dir(&self) -> Result<&Path> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let dir = paths::private_dir()?;
+        Ok(self.dir.get_or_init(|| dir))
     }
 
     /// The System V key for `purpose`: a CRC-32 of the user, the name and the purpose. A
@@ -137,18 +143,18 @@ impl Names {
     }
 
     /// The FIFO of the FIFO mailbox.
-    pub fn fifo(&self) -> PathBuf {
-        self.dir.join(format!("passing-{}.fifo", self.name))
+    pub fn fifo(&self) -> Result<PathBuf> {
+        Ok(self.dir()?.join(format!("passing-{}.fifo", self.name)))
     }
 
     /// The socket path of the socket mailbox.
-    pub fn mailbox_socket(&self) -> PathBuf {
-        self.dir.join(format!("passing-{}.sock", self.name))
+    pub fn mailbox_socket(&self) -> Result<PathBuf> {
+        Ok(self.dir()?.join(format!("passing-{}.sock", self.name)))
     }
 
     /// The address of process `pid` in the datagram lesson: its own name, with its pid.
-    pub fn address_of(&self, pid: nix::unistd::Pid) -> PathBuf {
-        self.dir.join(self.address_file(pid.as_raw()))
+    pub fn address_of(&self, pid: nix::unistd::Pid) -> Result<PathBuf> {
+        Ok(self.dir()?.join(self.address_file(pid.as_raw())))
     }
 
     /// The file name of [`Names::address_of`], for `clean` to recognise.
@@ -200,14 +206,7 @@ mod tests {
 
     #[test]
     fn keys_differ_by_name_and_purpose_and_are_never_private() {
-        let a = Names {
-            name: "a".into(),
-            dir: PathBuf::from("/x"),
-        };
-        let b = Names {
-            name: "b".into(),
-            dir: PathBuf::from("/x"),
-        };
+        let (a, b) = (Names::new("a").unwrap(), Names::new("b").unwrap());
         let keys: Vec<Key> = Purpose::ALL
             .iter()
             .flat_map(|&p| [a.key(p), b.key(p)])

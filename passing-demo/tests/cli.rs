@@ -48,17 +48,14 @@ fn assert_nothing_left(name: &str) {
         );
     }
     let prefix = format!("passing-{name}");
-    let files: Vec<String> = std::fs::read_dir(names.dir())
+    let dir = names.dir().expect("the private folder");
+    let files: Vec<String> = std::fs::read_dir(dir)
         .expect("the private folder")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|f| f.starts_with(&prefix))
         .collect();
-    assert!(
-        files.is_empty(),
-        "left in {}: {files:?}",
-        names.dir().display()
-    );
+    assert!(files.is_empty(), "left in {}: {files:?}", dir.display());
     let mq = nix::mqueue::mq_open(
         names.mq().as_str(),
         nix::mqueue::MQ_OFlag::O_RDONLY,
@@ -512,9 +509,10 @@ fn clean_removes_a_leftover_of_ours_and_refuses_what_is_not() {
     let key = names.key(Purpose::Mailbox);
     let q = msgq_demo::sysv::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).expect("msgget");
     // A regular file where the FIFO would be: not a FIFO, so not ours to remove.
-    std::fs::write(names.fifo(), b"mine").expect("a scratch file");
+    std::fs::write(names.fifo().unwrap(), b"mine").expect("a scratch file");
     // A symbolic link where the mailbox socket would be: refused as itself.
-    std::os::unix::fs::symlink(names.fifo(), names.mailbox_socket()).expect("a symlink");
+    std::os::unix::fs::symlink(names.fifo().unwrap(), names.mailbox_socket().unwrap())
+        .expect("a symlink");
     let r = demo(&n, &["clean"]);
     r.assert_code(0);
     assert_eq!(r.summary(), "summary: removed=1 refused=2", "{r}");
@@ -523,15 +521,15 @@ fn clean_removes_a_leftover_of_ours_and_refuses_what_is_not() {
         "the queue must be gone"
     );
     assert_eq!(
-        std::fs::read(names.fifo()).expect("the file stays"),
+        std::fs::read(names.fifo().unwrap()).expect("the file stays"),
         b"mine"
     );
     assert!(
-        std::fs::symlink_metadata(names.mailbox_socket()).is_ok(),
+        std::fs::symlink_metadata(names.mailbox_socket().unwrap()).is_ok(),
         "the link stays"
     );
-    std::fs::remove_file(names.mailbox_socket()).expect("remove the link");
-    std::fs::remove_file(names.fifo()).expect("remove the file");
+    std::fs::remove_file(names.mailbox_socket().unwrap()).expect("remove the link");
+    std::fs::remove_file(names.fifo().unwrap()).expect("remove the file");
     let _ = q;
     assert_nothing_left(&n);
 }

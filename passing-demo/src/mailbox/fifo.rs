@@ -66,7 +66,7 @@ impl Mailbox for Fifo {
     type Receiver = OwnedFd;
 
     fn create(n: &Narrator, names: &Names, _plan: &Plan) -> Result<Fifo> {
-        let path = names.fifo();
+        let path = names.fifo()?;
         common::sys::mkfifo(n, &path, Mode::S_IRUSR | Mode::S_IWUSR).hint_on(
             Errno::EEXIST,
             tr!("something is at this path already: another run's FIFO, or one a killed run left: `passing-demo clean`"),

@@ -43,7 +43,7 @@ impl Mailbox for Socket {
     type Receiver = OwnedFd;
 
     fn create(n: &Narrator, names: &Names, _plan: &Plan) -> Result<Socket> {
-        let path = names.mailbox_socket();
+        let path = names.mailbox_socket()?;
         let addr = UnixAddr::new(&path)
             .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
         let sock = datagram_socket(n)?;
