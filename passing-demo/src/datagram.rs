@@ -81,6 +81,7 @@ fn own_socket(n: &Narrator, names: &Names) -> Result<(OwnedFd, UnixAddr)> {
     let addr = UnixAddr::new(&path)
         .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
     let fd = common::sys::socket(n, AddressFamily::Unix, SockType::Datagram)?;
+    sys::fchmod_0600(n, &fd)?;
     common::sys::bind(n, &fd, &addr).hint_on(
         Errno::EADDRINUSE,
         tr!("a file a killed run left has this name: `passing-demo clean` removes it"),

@@ -171,6 +171,54 @@ impl Names {
     }
 }
 
+/// The design space of note 001, section 3, with the command that shows each choice.
+pub fn map() -> Result<()> {
+    let rows = [
+        (
+            common::tr!("naming: direct, asymmetric (kill a pid; si_pid)"),
+            "passing-demo direct",
+        ),
+        (
+            common::tr!("naming: direct, asymmetric (an address; recvfrom)"),
+            "passing-demo datagram",
+        ),
+        (
+            common::tr!("naming: direct, symmetric (connect both ways)"),
+            "passing-demo datagram --symmetric",
+        ),
+        (
+            common::tr!("naming: indirect, a mailbox for many"),
+            "passing-demo mailbox --via queue|fifo|socket",
+        ),
+        (
+            common::tr!("synchronisation: blocking or not, on each side"),
+            "passing-demo sync --send MODE --receive MODE",
+        ),
+        (
+            common::tr!("synchronisation: rendezvous"),
+            "passing-demo zero",
+        ),
+        (common::tr!("buffering: zero capacity"), "passing-demo zero"),
+        (
+            common::tr!("buffering: bounded capacity"),
+            "passing-demo bounded --via pipe|queue",
+        ),
+        (
+            common::tr!("buffering: unbounded capacity"),
+            "passing-demo unbounded",
+        ),
+    ];
+    common::narrate::print_summary(common::tr!(
+        "Message passing, note 001, section 3: each choice and the command that shows it"
+    ))?;
+    for (choice, command) in rows {
+        common::narrate::print_summary(format_args!("  {choice:<52} {command}"))?;
+    }
+    common::narrate::print_summary(common::tr!(
+        "MODE is block, nonblock or timeout; --help on each command says more."
+    ))
+}
+
 /// Refuses a `--name` that could climb out of the folder or be read as an option.
 fn check_name(name: &str) -> Result<()> {
     let ok_chars = name

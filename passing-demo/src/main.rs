@@ -17,7 +17,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use common::narrate::print_summary;
 use common::{NarrationArgs, Narrator, Result, stream, tr};
 use passing_demo::link::{Mode, Via as LinkVia};
 use passing_demo::mailbox::Via as MailboxVia;
@@ -201,7 +200,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let cli = Cli::parse();
     let Some(lesson) = cli.lesson else {
-        return map();
+        return passing_demo::map();
     };
     let names = Names::new(&cli.name)?;
     let args = cli.narration;
@@ -263,49 +262,4 @@ fn run() -> Result<()> {
         }
         Lesson::Clean => clean::clean(&Narrator::new("clean", args), &names),
     }
-}
-
-/// The design space of note 001, section 3, with the command that shows each choice.
-fn map() -> Result<()> {
-    let rows = [
-        (
-            tr!("naming: direct, asymmetric (kill a pid; si_pid)"),
-            "passing-demo direct",
-        ),
-        (
-            tr!("naming: direct, asymmetric (an address; recvfrom)"),
-            "passing-demo datagram",
-        ),
-        (
-            tr!("naming: direct, symmetric (connect both ways)"),
-            "passing-demo datagram --symmetric",
-        ),
-        (
-            tr!("naming: indirect, a mailbox for many"),
-            "passing-demo mailbox --via queue|fifo|socket",
-        ),
-        (
-            tr!("synchronisation: blocking or not, on each side"),
-            "passing-demo sync --send MODE --receive MODE",
-        ),
-        (tr!("synchronisation: rendezvous"), "passing-demo zero"),
-        (tr!("buffering: zero capacity"), "passing-demo zero"),
-        (
-            tr!("buffering: bounded capacity"),
-            "passing-demo bounded --via pipe|queue",
-        ),
-        (
-            tr!("buffering: unbounded capacity"),
-            "passing-demo unbounded",
-        ),
-    ];
-    print_summary(tr!(
-        "Message passing, note 001, section 3: each choice and the command that shows it"
-    ))?;
-    for (choice, command) in rows {
-        print_summary(format_args!("  {choice:<52} {command}"))?;
-    }
-    print_summary(tr!(
-        "MODE is block, nonblock or timeout; --help on each command says more."
-    ))
 }

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use common::message;
 use common::narrate::print_summary;
+use common::timing::Stopwatch;
 use common::{Error, Narrator, Result, cleanup, say, tr};
 use nix::fcntl::OFlag;
 
@@ -186,17 +187,18 @@ fn sender(
     }
     let mut held = 0;
     let mut fill = me.first_few(0.., tr!("filling the link without narration"));
-    let refused = loop {
+    let (refused, waited) = loop {
         fill.next();
         message::encode_into(out.seq, plan.size, &mut out.frame);
+        let clock = Stopwatch::start();
         match end.send(me, &out.frame)? {
             Try::Done(_) => {
                 rec.record(What::Sent, out.seq, 0)?;
                 out.seq += 1;
                 held += 1;
             }
-            Try::Again => break Outcome::Eagain,
-            Try::TimedOut => break Outcome::Timeout,
+            Try::Again => break (Outcome::Eagain, clock.elapsed()),
+            Try::TimedOut => break (Outcome::Timeout, clock.elapsed()),
         }
         if held > FILL_LIMIT {
             return Err(Error::bad_data("send", tr!("the link never became full")));
@@ -213,12 +215,13 @@ fn sender(
         );
     } else {
         rec.record(What::Probe, 1, refused as u64)?;
-        let how = refused.word();
+        let (how, ms) = (refused.word(), waited.as_millis());
         say!(
             me,
-            "the link is full with {held} messages: {how}; I let the receiver start, and try again",
+            "the link is full with {held} messages: my next send failed with {how} after {ms} ms; I let the receiver start, and try again",
             held,
-            how
+            how,
+            ms
         );
     }
     tell(me, &ctl.to_receiver)?;
@@ -278,6 +281,7 @@ fn receiver(
         rec.record(What::Probe, 0, Outcome::Through as u64)?;
         tell(me, &ctl.to_sender)?;
     } else {
+        let clock = Stopwatch::start();
         let outcome = match end.recv(me, &mut buf)? {
             Try::Again => Outcome::Eagain,
             Try::TimedOut => Outcome::Timeout,
@@ -288,6 +292,12 @@ fn receiver(
                 ));
             }
         };
+        let ms = clock.elapsed().as_millis();
+        say!(
+            me,
+            "the link is empty: my receive failed after {ms} ms; I could do other work now",
+            ms
+        );
         rec.record(What::Probe, 0, outcome as u64)?;
         tell(me, &ctl.to_sender)?;
     }

@@ -6,7 +6,8 @@
 //!   holds their `unsafe`); here they only get their narration: [`msgget`],
 //!   [`msgget_create`], [`msgsnd`], [`msgrcv`], [`msgctl_stat`], [`msgctl_set_qbytes`],
 //!   [`msgctl_rmid`].
-//! - Datagrams to and from a named address: [`sendto`], [`recvfrom`].
+//! - Datagrams to and from a named address: [`sendto`], [`recvfrom`], and the mode
+//!   of the file a socket is bound at, [`fchmod_0600`].
 //! - Waiting for a descriptor: [`poll`].
 //! - Signals: [`sigprocmask_block`], and [`sigtimedwait`] over signal-demo's
 //!   `wait_signal`.
@@ -125,7 +126,7 @@ pub fn msgctl_rmid(n: &Narrator, id: libc::c_int) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Datagrams with addresses: sendto(2), recvfrom(2).
+// Datagrams with addresses: sendto(2), recvfrom(2), fchmod(2).
 
 /// `sendto(2)`: one datagram to the socket bound at `to`, whoever holds it.
 pub fn sendto(n: &Narrator, fd: &impl AsFd, buf: &[u8], to: &UnixAddr) -> Result<usize> {
@@ -162,6 +163,16 @@ pub fn recvfrom(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<Datagram
         format_args!("recvfrom({raw}, buf, {len}, 0, &addr, &addrlen)"),
         || socket::recvfrom::<UnixAddr>(raw, buf).map(|(len, from)| Datagram { len, from }),
     )
+}
+
+/// `fchmod(fd, 0600)` on a socket before `bind(2)`: the file `bind` makes takes the
+/// socket's mode (less the umask), so only its owner may then connect or send to it
+/// (unix(7): that needs write permission on the file).
+pub fn fchmod_0600(n: &Narrator, fd: &impl AsFd) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("fchmod({raw}, 0600)"), || {
+        nix::sys::stat::fchmod(fd, Mode::S_IRUSR | Mode::S_IWUSR)
+    })
 }
 
 // ---------------------------------------------------------------------------------------

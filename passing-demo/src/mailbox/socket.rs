@@ -47,6 +47,7 @@ impl Mailbox for Socket {
         let addr = UnixAddr::new(&path)
             .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
         let sock = datagram_socket(n)?;
+        sys::fchmod_0600(n, &sock)?;
         common::sys::bind(n, &sock, &addr).hint_on(
             Errno::EADDRINUSE,
             tr!("something is at this path already: another run's socket, or one a killed run left: `passing-demo clean`"),
@@ -56,7 +57,7 @@ impl Mailbox for Socket {
             let (uid, mode) = (st.st_uid, format!("{:04o}", st.st_mode & 0o777));
             say!(
                 n,
-                "the mailbox's name is the path; it belongs to uid {uid}, mode {mode}: a sender needs write permission on it (here the private folder, mode 0700, keeps other users out anyway)",
+                "the mailbox's name is the path; it belongs to uid {uid}, mode {mode}: a sender needs write permission on it",
                 uid,
                 mode
             );
