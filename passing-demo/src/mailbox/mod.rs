@@ -300,13 +300,7 @@ impl Tally {
             let role = RECEIVERS[r];
             let pid = pids.get(r).map_or(0, |p| p.as_raw());
             let took = seqs.len();
-            say!(
-                n,
-                "{role} (pid {pid}) took {took} messages:",
-                role,
-                pid,
-                took
-            );
+            say!(n, "{role} (pid {pid}) took {took}:", role, pid, took);
             for (s, sender) in SENDERS.iter().enumerate().take(self.plan.senders) {
                 let from: Vec<String> = seqs
                     .iter()
