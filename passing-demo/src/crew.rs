@@ -7,10 +7,12 @@
 //! badly (`waitid(2)` with WNOHANG|WNOWAIT, which leaves the child to be collected
 //! later), so that the observer can stop the others instead of waiting forever for a
 //! message a dead process will never send; [`Crew::wait_all`] collects every member
-//! with `waitpid(2)`.
+//! with `waitpid(2)`. If the observer is interrupted (Ctrl-C, SIGTERM) first, its
+//! cleanup sends each member not yet collected SIGTERM, before it removes the objects.
 //!
 //! This module starts and ends processes; what they say to each other is the lessons'.
 
+use common::cleanup::Guard;
 use common::process::{self, Fork};
 use common::{Error, Narrator, Result, tr};
 use nix::sys::signal::Signal;
@@ -24,6 +26,9 @@ struct Member {
     pid: Pid,
     /// Collected by [`Crew::wait_all`] (or by the drop of the crew).
     reaped: bool,
+    /// Sends the child SIGTERM if the observer is interrupted (Ctrl-C) before it has
+    /// collected the child; disarmed once it is collected, when its pid may be reused.
+    stop_on_interrupt: Option<Guard>,
 }
 
 /// The children of this process in one lesson.
@@ -61,10 +66,15 @@ impl Crew {
         match process::fork(n, role)? {
             Fork::Child(me) => process::exit_child(&me, role_body(&me)),
             Fork::Parent { child } => {
+                let quiet = n.clone();
+                let stop = Guard::new(move || {
+                    let _ = common::sys::kill(&quiet, child, Signal::SIGTERM);
+                });
                 self.members.push(Member {
                     role,
                     pid: child,
                     reaped: false,
+                    stop_on_interrupt: Some(stop),
                 });
                 Ok(child)
             }
@@ -119,6 +129,9 @@ impl Crew {
         for m in self.members.iter_mut().filter(|m| !m.reaped) {
             let result = process::wait_for(n, m.pid, m.role);
             m.reaped = true;
+            if let Some(guard) = m.stop_on_interrupt.take() {
+                guard.disarm();
+            }
             if first.is_ok() {
                 first = result;
             }

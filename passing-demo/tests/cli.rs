@@ -502,6 +502,49 @@ fn ctrl_c_removes_the_queue_and_exits_130() {
 }
 
 #[test]
+fn ctrl_c_stops_the_receivers_of_a_socket_mailbox_that_would_wait_forever() {
+    let n = name("interrupt-socket");
+    let mut p = Process::start(
+        BIN,
+        &[
+            "--name",
+            &n,
+            "mailbox",
+            "--via",
+            "socket",
+            "--senders",
+            "1",
+            "--receivers",
+            "2",
+            "--count",
+            "100000",
+        ],
+    );
+    let receivers = [
+        p.wait_for_line("[receiver-1 "),
+        p.wait_for_line("[receiver-2 "),
+    ];
+    p.wait_for_line("[timeline ");
+    p.signal(Signal::SIGINT);
+    // finish() returns only when every process holding the output has ended: the
+    // receivers, who would otherwise wait for a message nobody will send, included.
+    let r = p.finish();
+    r.assert_code(130);
+    for line in receivers {
+        let pid = line
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.strip_suffix(']'))
+            .expect("pid");
+        assert!(
+            r.stdout.contains(&format!("kill({pid}, SIGTERM) = 0")),
+            "{pid}:\n{r}"
+        );
+    }
+    assert_nothing_left(&n);
+}
+
+#[test]
 fn clean_removes_a_leftover_of_ours_and_refuses_what_is_not() {
     let n = name("clean");
     let names = Names::new(&n).expect("names");
