@@ -10,8 +10,10 @@
 //! exists only while some process has it open. The moment the last process closes it,
 //! whatever is still in it is gone. That is also how the receivers learn that no more
 //! messages will come: a read returns 0 (end of file) once no process has it open for
-//! writing. The observer holds it open for writing itself until every sender is done,
-//! so that a receiver never sees end of file between two senders.
+//! writing. The observer holds it open for writing itself until every sender is done
+//! and every receiver has opened it, so that a receiver never sees end of file between
+//! two senders, and never opens it after the last writer is gone (an `open` for reading
+//! then waits for a writer that will not come, fifo(7)).
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;

@@ -144,15 +144,19 @@ fn run<M: Mailbox>(n: &Narrator, names: &Names, via: Via, plan: Plan) -> Result<
     mailbox.all_forked(n)?;
     cleanup::exit_on_interrupt(n)?;
     let mut tally = Tally::new(&plan);
-    let mut done = 0;
+    let (mut done, mut ready) = (0, 0);
     timeline.follow(n, &crew, |_, event| {
-        if tally.record(event)? != What::Done {
-            return Ok(false);
+        match tally.record(event)? {
+            What::Done => done += 1,
+            What::Receiving => ready += 1,
+            _ => return Ok(false),
         }
-        done += 1;
-        if done == plan.senders {
+        // "No more" waits for every receiver to have opened the mailbox too: a FIFO
+        // opened for reading after its last writer is gone would wait for a writer
+        // forever (fifo(7)).
+        if done == plan.senders && ready == plan.receivers {
             n.announce(tr!(
-                "every sender is done: I tell the receivers that no more will come"
+                "every sender is done and every receiver has the mailbox open: I tell the receivers that no more will come"
             ));
             mailbox.no_more(n, plan.receivers)?;
         }
@@ -198,6 +202,7 @@ fn send<M: Mailbox>(
 /// another process is untrusted) and recording which it took.
 fn receive<M: Mailbox>(me: &Narrator, m: &M, rec: &Recorder<'_>, plan: &Plan) -> Result<()> {
     let mut receiver = m.open_receiver(me)?;
+    rec.record(What::Receiving, 0, 0)?;
     let mut buf = vec![0u8; plan.frame_len()];
     let mut took = 0u64;
     for _ in me.first_few(0.., tr!("the remaining messages without narration")) {
@@ -267,8 +272,8 @@ impl Tally {
                 }
                 mine.push(e.seq);
             }
-            What::Done => {}
-            What::Full | What::Probe | What::Receiving => return Err(bad()),
+            What::Done | What::Receiving => {}
+            What::Full | What::Probe => return Err(bad()),
         }
         Ok(e.what)
     }
