@@ -33,7 +33,6 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use common::message;
-use common::narrate::print_summary;
 use common::timing::Stopwatch;
 use common::{Error, Narrator, Result, cleanup, say, tr};
 use nix::fcntl::OFlag;
@@ -42,7 +41,10 @@ use crate::Names;
 use crate::crew::Crew;
 use crate::link::{End, Link, Mode, Try, Via};
 use crate::sys::Ready;
-use crate::timeline::{Event, Outcome, Recorder, Timeline, What};
+use crate::timeline::{Outcome, Recorder, Timeline, What};
+use watch::Watch;
+
+mod watch;
 
 /// A link that takes more messages than this without ever being full is a bug.
 const FILL_LIMIT: u64 = 1 << 20;
@@ -337,108 +339,3 @@ fn take(rec: &Recorder<'_>, bytes: &[u8], next: &mut u64, plan: &Plan) -> Result
     Ok(())
 }
 // ANCHOR_END: sync
-
-/// What the observer learns from the timeline.
-#[derive(Debug, Default)]
-struct Watch {
-    sent: u64,
-    took: u64,
-    empty: Option<Outcome>,
-    full: Option<Outcome>,
-    /// The message that did not fit, and how many the link held.
-    full_at: Option<(u64, u64)>,
-    /// Whether the receiver started taking messages after the link was full.
-    receiving_since_full: bool,
-    /// For a blocking sender: whether the send of the message that did not fit returned
-    /// only after the receiver started taking messages.
-    waited: Option<bool>,
-}
-
-impl Watch {
-    /// Counts one event; returns whether it is one the lesson is about (the probes, the
-    /// full link, the receiver starting, and the send that met the full link).
-    fn see(&mut self, e: &Event) -> bool {
-        match e.what {
-            What::Sent => {
-                self.sent += 1;
-                match self.full_at {
-                    Some((refused, _)) if e.seq == refused => {
-                        if self.waited.is_none() {
-                            self.waited = Some(self.receiving_since_full);
-                        }
-                        true
-                    }
-                    _ => false,
-                }
-            }
-            What::Took => {
-                self.took += 1;
-                false
-            }
-            What::Receiving => {
-                self.receiving_since_full |= self.full_at.is_some();
-                true
-            }
-            What::Full => {
-                self.full_at = Some((e.seq, e.value));
-                true
-            }
-            What::Probe => {
-                let outcome = Outcome::from_value(e.value);
-                if e.seq == 0 {
-                    self.empty = outcome
-                } else {
-                    self.full = outcome
-                }
-                true
-            }
-            What::Done => true,
-        }
-    }
-
-    /// Prints the summary and checks the kernel's promises: nothing lost, and a blocking
-    /// send to a full link that returned only after the receiver took something.
-    fn finish(&self, n: &Narrator, plan: &Plan, expected: Option<u64>) -> Result<()> {
-        let held = self.full_at.map_or(0, |(_, held)| held);
-        let full = match (plan.send, self.waited, self.full) {
-            (Mode::Block, Some(true), _) => "waited",
-            (Mode::Block, _, _) => "returned-early",
-            (_, _, Some(o)) => o.word(),
-            _ => "?",
-        };
-        let empty = self.empty.map_or("?", Outcome::word);
-        let mut line = format!(
-            "summary: via={} send={} receive={} sent={} received={} empty_link={empty} full_link={full} held={held}",
-            plan.via.word(),
-            plan.send.word(),
-            plan.receive.word(),
-            self.sent,
-            self.took
-        );
-        if let Some(expected) = expected {
-            line += &format!(" expected={expected}");
-            say!(
-                n,
-                "the kernel's numbers said {expected} messages fit; the link held {held}",
-                expected,
-                held
-            );
-        }
-        print_summary(line)?;
-        if full == "returned-early" {
-            return Err(Error::bad_data(
-                "check the timeline",
-                tr!(
-                    "a blocking send to the full link returned before the receiver started taking messages"
-                ),
-            ));
-        }
-        if self.sent != self.took || expected.is_some_and(|e| e != held) {
-            return Err(Error::bad_data(
-                "check the timeline",
-                tr!("messages were lost, or the link held another number than its capacity says"),
-            ));
-        }
-        Ok(())
-    }
-}
