@@ -279,8 +279,9 @@ pub struct Limit {
     pub hard: u64,
 }
 
-impl Shown for Limit {
-    fn shown(&self) -> String {
+impl Limit {
+    /// `{rlim_cur=4096, rlim_max=RLIM_INFINITY}`, as strace shows a `struct rlimit`.
+    fn show(&self) -> String {
         let show = |v: u64| {
             if v == libc::RLIM_INFINITY {
                 "RLIM_INFINITY".to_string()
@@ -289,10 +290,16 @@ impl Shown for Limit {
             }
         };
         format!(
-            "0   {{rlim_cur={}, rlim_max={}}}",
+            "{{rlim_cur={}, rlim_max={}}}",
             show(self.soft),
             show(self.hard)
         )
+    }
+}
+
+impl Shown for Limit {
+    fn shown(&self) -> String {
+        format!("0   {}", self.show())
     }
 }
 
@@ -315,12 +322,7 @@ pub fn getrlimit(n: &Narrator, resource: Resource) -> Result<Limit> {
 /// `setrlimit(2)`: changes this process's own limit (and its future children's).
 pub fn setrlimit(n: &Narrator, resource: Resource, limit: Limit) -> Result<()> {
     n.call(
-        format_args!(
-            "setrlimit({}, {{rlim_cur={}, rlim_max={}}})",
-            resource_name(resource),
-            limit.soft,
-            limit.hard
-        ),
+        format_args!("setrlimit({}, {})", resource_name(resource), limit.show()),
         || nix::sys::resource::setrlimit(resource, limit.soft, limit.hard),
     )
 }

@@ -18,11 +18,17 @@
 //!   created, and a queue over the limit is refused with EMFILE (mq_overview(7)). The
 //!   lesson lowers its own soft limit first, so the refusal comes at once, for root too.
 //!
-//! A privileged user can lift some of these limits; what stays is memory. The lesson
-//! does not go looking for that one on a shared machine: `--ask` is at most 64 MiB.
+//! - a receiver that keeps every message in its own memory, so that the sender never
+//!   waits for room ([`memory`]): its memory is the bound. The lesson lowers the relay's
+//!   RLIMIT_AS so that it meets it after a few mebibytes.
+//!
+//! A privileged user can lift some of these limits; what stays is memory, and the lesson
+//! does not go looking for the machine's on a shared machine: `--ask` is at most 64 MiB.
 //!
 //! Usage: `passing-demo unbounded [--ask 4M]`. See also: msgctl(2), fcntl(2)
 //! "F_SETPIPE_SZ", pipe(7), socket(7) "SO_SNDBUF", mq_overview(7), getrlimit(2).
+
+mod memory;
 
 use std::os::fd::OwnedFd;
 
@@ -66,13 +72,15 @@ pub fn unbounded(n: &Narrator, names: &Names, ask: usize) -> Result<()> {
             max = MAX_ASK
         )));
     }
+    // The relay is a forked child: it comes before the Ctrl-C handler, a thread.
+    let memory = memory::relay(n)?;
     cleanup::exit_on_interrupt(n)?;
     let queue = queue(n, names, ask)?;
     let pipe = pipe(n, ask)?;
     let socket = socket(n)?;
     let mq = posix_queue(n, names)?;
     print_summary(format_args!(
-        "summary: {queue} {pipe} {socket} mq_open={mq}"
+        "summary: {queue} {pipe} {socket} mq_open={mq} relay_mib={memory}"
     ))
 }
 
