@@ -12,7 +12,7 @@
 //!
 //! This module starts and ends processes; what they say to each other is the lessons'.
 
-use common::cleanup::Guard;
+use common::cleanup::{self, Guard};
 use common::process::{self, Fork};
 use common::{Error, Narrator, Result, tr};
 use nix::sys::signal::Signal;
@@ -112,7 +112,8 @@ impl Crew {
     /// others stop instead of waiting for a peer that is gone. They are this process's
     /// own children, which `kill(2)` names one by one.
     pub fn stop_all(&self, n: &Narrator) {
-        if unistd::getpid() != self.owner {
+        // Once Ctrl-C's handler has started, it stops the members itself (their guards).
+        if unistd::getpid() != self.owner || cleanup::interrupted() {
             return;
         }
         for m in self.members.iter().filter(|m| !m.reaped) {
@@ -125,6 +126,11 @@ impl Crew {
 
     /// Collects every member with `waitpid(2)`; the first that ended badly is the error.
     pub fn wait_all(&mut self, n: &Narrator) -> Result<()> {
+        if cleanup::interrupted() {
+            // The handler is sending the members SIGTERM through their guards; a member
+            // collected here could have its pid reused before its guard runs.
+            return Err(Error::interrupted("SIGINT or SIGTERM"));
+        }
         let mut first = Ok(());
         for m in self.members.iter_mut().filter(|m| !m.reaped) {
             let result = process::wait_for(n, m.pid, m.role);
@@ -144,7 +150,8 @@ impl Drop for Crew {
     /// A lesson that returns early with an error still owns its children: stop and
     /// collect them, so that none is left running or as a zombie.
     fn drop(&mut self) {
-        if unistd::getpid() != self.owner || self.members.iter().all(|m| m.reaped) {
+        let done = self.members.iter().all(|m| m.reaped);
+        if unistd::getpid() != self.owner || done || cleanup::interrupted() {
             return;
         }
         let quiet = Narrator::silent("observer");
