@@ -41,6 +41,8 @@ struct Cli {
     name: String,
     #[command(flatten)]
     narration: NarrationArgs,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,7 +200,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let Some(lesson) = cli.lesson else {
         return passing_demo::map();
     };
@@ -262,4 +264,9 @@ fn run() -> Result<()> {
         }
         Lesson::Clean => clean::clean(&Narrator::new("clean", args), &names),
     }
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use nix::sys::signal::Signal;
 use passing_demo::{Names, Purpose};
+use testkit::lang::says;
 use testkit::{Process, Run, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_passing-demo");
@@ -18,10 +19,11 @@ fn name(test: &str) -> String {
     format!("t{}-{test}", std::process::id())
 }
 
+/// Runs a lesson in English, whatever the machine's locale: the tests read its sentences.
 fn demo(name: &str, args: &[&str]) -> Run {
     let mut all = vec!["--name", name];
     all.extend_from_slice(args);
-    run(BIN, &all, b"")
+    testkit::lang::english(BIN, &all)
 }
 
 /// The text after `key=` in the summary line.
@@ -652,4 +654,130 @@ fn clean_leaves_a_queue_another_user_made_at_our_key() {
     assert_eq!(r.summary(), "summary: removed=0 refused=1", "{r}");
     assert!(r.stdout.contains("created by uid 65534, not by you"), "{r}");
     assert_nothing_left(&n);
+}
+
+// Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
+// [role pid] tag and the summary line the same bytes as in English.
+
+#[test]
+fn lang_ko_explains_direct_in_korean_with_the_same_calls_and_summary() {
+    let n = name("direct-ko");
+    let args = ["--name", &n, "direct", "--senders", "2", "--count", "3"];
+    let (en, r) = (
+        testkit::lang::english(BIN, &args),
+        testkit::lang::korean(BIN, &args),
+    );
+    // The sender whose signals the receiver takes first changes from run to run, and
+    // its explanation `si_pid = PID: ...` reads like a call: leave those lines out.
+    testkit::lang::assert_same(&en, &r, |call| call.starts_with("[receiver] si_pid = "));
+    assert_eq!(
+        r.summary(),
+        "summary: signals=6 senders=2 from_senders=6 unknown=0"
+    );
+    let receiver = pid_of(&r, "receiver");
+    says(
+        &r,
+        &format!("내 이름은 pid {receiver}입니다: 송신자(sender)는 이 pid로 나를 지목합니다"),
+    );
+    says(&r, &format!("] kill({receiver}, SIGRTMIN) = 0\n"));
+    for role in ["sender-1", "sender-2"] {
+        let pid = pid_of(&r, role);
+        says(&r, &format!("{role} (pid {pid}): 시그널 3개를 보냈습니다"));
+    }
+    // The receiver narrates its first three signals: each names a sender by si_pid.
+    let named = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": 커널이 알려 준 송신자는 sender-"))
+        .count();
+    assert_eq!(named, 3, "{r}");
+    says(&r, "... 나머지 시그널은 출력 없이 진행합니다");
+    assert!(!r.stdout.contains("is my name"), "{r}");
+    assert_nothing_left(&n);
+}
+
+#[test]
+fn lang_ko_explains_zero_in_korean_with_the_same_calls_and_summary() {
+    let n = name("zero-ko");
+    let args = ["--name", &n, "zero", "--count", "5"];
+    let en = testkit::lang::english(BIN, &args);
+    let ko = testkit::lang::korean(BIN, &args);
+    en.assert_code(0);
+    ko.assert_code(0);
+    assert_eq!(
+        ko.summary(),
+        "summary: messages=5 took_before_send_returned=5 returned_early=0 qbytes_zero=EAGAIN pipe_zero=4096 mq_maxmsg_zero=EINVAL",
+        "{ko}"
+    );
+    assert_eq!(ko.summary(), en.summary());
+    // Each run gets a new queue id from the kernel: compare the calls with it as QID.
+    assert_eq!(
+        calls_with_queue_id(&ko),
+        calls_with_queue_id(&en),
+        "the system calls differ:\n{en}\n{ko}"
+    );
+    assert!(!testkit::lang::has_korean(&en.stdout), "{en}");
+    for korean in [
+        "커널은 0바이트 큐를 받아들입니다. 이제 1바이트 메시지를 보냅니다:",
+        "0바이트 큐는 랑데부(rendezvous)가 아닙니다:",
+        "0바이트를 요청한 파이프는 4096바이트를 담습니다: 가장 작은 파이프는 한 페이지입니다",
+        "메시지 0개짜리 POSIX 큐는 아예 거절됩니다",
+        "그래서 용량 0(zero capacity)인 링크는 메시지 두 개로 만듭니다",
+        "[sender ",
+        "수신자가 메시지 0번을 가져갔습니다: 이제 내 보내기가 돌아옵니다",
+        "µs가 걸립니다: 한 번마다 메시지 두 개를 주고받고 프로세스를 두 번 깨웁니다",
+    ] {
+        says(&ko, korean);
+    }
+    // The timeline in Korean: the take of message 0 is always the first record, and
+    // the return of its send the second (the receiver records before it acknowledges).
+    let timeline: Vec<&str> = ko
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("[timeline ")?
+                .split_once("] ")
+                .map(|(_, e)| e)
+        })
+        .collect();
+    assert_eq!(
+        timeline[..2],
+        [
+            "#1 receiver: 메시지 0번을 가져갔습니다",
+            "#2 sender: 메시지 0번 보내기가 돌아왔습니다"
+        ],
+        "{ko}"
+    );
+    // What is never translated: the calls' results with their errno names.
+    says(
+        &ko,
+        "IPC_NOWAIT) = -1 EAGAIN (Resource temporarily unavailable)\n",
+    );
+    says(&ko, "= -1 EINVAL (Invalid argument)\n");
+    assert!(!ko.stdout.contains("the kernel accepts a queue"), "{ko}");
+    assert_nothing_left(&n);
+}
+
+/// The system calls of a run (as [`testkit::lang::calls`] gives them) with the queue's id
+/// written `QID`: where `msgget` returns it, and as the first argument of a call.
+fn calls_with_queue_id(r: &Run) -> Vec<String> {
+    let calls = testkit::lang::calls(r);
+    let id = calls
+        .iter()
+        .find_map(|c| {
+            let rest = c.strip_prefix("[observer] msgget(")?;
+            Some(rest.rsplit_once(" = ")?.1.to_string())
+        })
+        .unwrap_or_else(|| panic!("no msgget by the observer:\n{r}"));
+    let (result, argument) = (format!(" = {id}"), format!("({id}, "));
+    calls
+        .into_iter()
+        .map(|c| {
+            let c = c.replace(&argument, "(QID, ");
+            match c.strip_suffix(&result) {
+                Some(call) => format!("{call} = QID"),
+                None => c,
+            }
+        })
+        .collect()
 }
