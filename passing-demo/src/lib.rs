@@ -212,11 +212,27 @@ pub fn map() -> Result<()> {
         "Message passing, note 001, section 3: each choice and the command that shows it"
     ))?;
     for (choice, command) in rows {
-        common::narrate::print_summary(format_args!("  {choice:<52} {command}"))?;
+        // Padded by columns, not by characters, so that the commands line up in Korean too.
+        let pad = 52usize.saturating_sub(columns(&choice));
+        common::narrate::print_summary(format_args!("  {choice}{:pad$} {command}", ""))?;
     }
     common::narrate::print_summary(common::tr!(
         "MODE is block, nonblock or timeout; --help on each command says more."
     ))
+}
+
+/// The columns a terminal gives `text`: two for a Hangul syllable, which is East Asian
+/// Wide (Unicode Standard Annex #11), one for any other character the map holds.
+fn columns(text: &str) -> usize {
+    text.chars()
+        .map(|c| {
+            if ('\u{AC00}'..='\u{D7A3}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 /// Refuses a `--name` that could climb out of the folder or be read as an option.

@@ -781,3 +781,39 @@ fn calls_with_queue_id(r: &Run) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn lang_ko_map_is_korean_and_its_commands_stay_in_one_column() {
+    let en = testkit::lang::english(BIN, &[] as &[&str]);
+    let ko = testkit::lang::korean(BIN, &[] as &[&str]);
+    for r in [&en, &ko] {
+        r.assert_code(0);
+        // A terminal gives a Hangul syllable two columns: the command must start at the
+        // same column in every row, in both languages.
+        let starts: Vec<usize> = r
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let at = l.find("passing-demo ")?;
+                Some(
+                    l[..at]
+                        .chars()
+                        .map(|c| {
+                            if testkit::lang::has_korean(&c.to_string()) {
+                                2
+                            } else {
+                                1
+                            }
+                        })
+                        .sum(),
+                )
+            })
+            .collect();
+        assert_eq!(starts.len(), 9, "{r}");
+        assert!(starts.iter().all(|&s| s == starts[0]), "{starts:?}:\n{r}");
+    }
+    says(&ko, "메시지 전달(message passing), 노트 001 3절");
+    says(&ko, "명명: 간접, 여럿이 쓰는 메일박스");
+    says(&ko, "버퍼링: 용량 0");
+    assert!(!ko.stdout.contains("naming: direct"), "{ko}");
+}
