@@ -165,6 +165,16 @@ impl From<Outside> for Error {
     }
 }
 
+/// A field at an offset that was checked when the mapping was taken over (a header
+/// field, once the mapping is known to hold the header). An `Outside` here is a bug in
+/// the caller's own checks, which no other process can cause, so it panics.
+pub fn inside<T>(field: std::result::Result<T, Outside>) -> T {
+    match field {
+        Ok(field) => field,
+        Err(e) => unreachable!("a field outside a mapping checked to hold it: {e}"),
+    }
+}
+
 /// An address as `mmap` returns it and strace prints it: `0x7f3a5c2e1000`.
 #[derive(Debug, Clone, Copy)]
 struct Address(*const u8);
@@ -574,15 +584,15 @@ const SPINS_BEFORE_SLEEP: u32 = 1000;
 // ANCHOR: spin_until
 /// Waits until `ready()` is true by looking at memory the other process writes: no
 /// system call waits here, so nothing in the kernel knows that this process waits.
-/// The wait is announced once (`what`, such as "spin until head > 3"), and `--step`
-/// stops there, only if the first look finds it must wait at all.
+/// The wait is announced once (`what()`, such as "spin until head > 3", made only then),
+/// and `--step` stops there, only if the first look finds it must wait at all.
 ///
 /// Every [`CHECK_EVERY`], `check()` asks whether the wait can still end: the other
 /// process lives, the object still has its size. If not, one more look decides: the
 /// other side may have done its part just before it exited.
 pub fn spin_until(
     n: &Narrator,
-    what: impl Display,
+    what: impl FnOnce() -> String,
     looking: Looking,
     mut ready: impl FnMut() -> bool,
     mut check: impl FnMut() -> Result<()>,
@@ -590,6 +600,7 @@ pub fn spin_until(
     if ready() {
         return Ok(());
     }
+    let what = what();
     if !n.step(&what) {
         n.say(format_args!("{what} ..."));
     }
@@ -764,7 +775,7 @@ mod tests {
         let mut looks = 0;
         spin_until(
             &n,
-            "spin",
+            || "spin".into(),
             Looking::Spin,
             || {
                 looks += 1;
@@ -775,7 +786,7 @@ mod tests {
         .unwrap();
         let err = spin_until(
             &n,
-            "spin",
+            || "spin".into(),
             Looking::ThenSleep(Duration::from_millis(1)),
             || false,
             || Err(Error::bad_data("peer", "gone")),

@@ -21,7 +21,22 @@ fn both_roles_in_one_terminal_share_a_mapped_file() {
         r.stdout.contains("PROT_READ|PROT_WRITE, MAP_SHARED,"),
         "{r}"
     );
-    assert!(r.stdout.contains("msync(addr, len, MS_SYNC)"), "{r}");
+    // msync, and then munmap, of the very mapping the producer's mmap returned: the real
+    // calls, with the address and the length (a header and 3 frames of 80 bytes).
+    let mapped = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("[producer ") && l.contains("] mmap(NULL, 304, "))
+        .and_then(|l| l.rsplit_once(" = "))
+        .map(|(_, address)| address.to_string())
+        .unwrap_or_else(|| panic!("no mmap of 304 bytes by the producer in:\n{r}"));
+    assert!(mapped.starts_with("0x"), "{mapped}");
+    for call in [
+        format!("] msync({mapped}, 304, MS_SYNC) = 0\n"),
+        format!("] munmap({mapped}, 304) = 0\n"),
+    ] {
+        assert!(r.stdout.contains(&call), "no {call} in:\n{r}");
+    }
     assert!(r.stdout.contains("no read()"), "{r}");
     dir.assert_empty();
 }
@@ -61,11 +76,11 @@ fn a_producer_started_first_waits_for_its_consumer() {
 fn a_killed_producer_does_not_hang_the_consumer() {
     let dir = Scratch::new("mmap-killed");
     let path = dir.arg("file");
-    // Under --step the producer stops before its first message until it gets an Enter,
-    // which never comes: it is killed there.
+    // Under --step the producer stops before its first message (the memcpy into the
+    // mapping) until it gets an Enter, which never comes: it is killed there.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
     // Answer every prompt (ftruncate, mmap, ...) until the one before the first message.
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -246,7 +261,8 @@ const PRODUCER_AT: u64 = 40;
 const CONSUMER_AT: u64 = 44;
 
 /// Writes a message file as a foreign (or hostile) producer would: the magic, `count`
-/// frames of `frame_len` bytes (all zero), `written` = `written`, and the producer's pid.
+/// frames of `frame_len` bytes (all zero), one a message (`slots` = `count`), `written` =
+/// `written`, and the producer's pid.
 fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, written: u64) {
     let mut bytes = vec![0u8; 64 + (count * frame_len) as usize];
     bytes[..8].copy_from_slice(b"IPCDMAP1");
@@ -254,6 +270,7 @@ fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, wr
     bytes[16..24].copy_from_slice(&frame_len.to_ne_bytes());
     bytes[24..32].copy_from_slice(&written.to_ne_bytes());
     bytes[40..44].copy_from_slice(&pid.to_ne_bytes());
+    bytes[48..56].copy_from_slice(&count.to_ne_bytes());
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -436,7 +453,7 @@ fn a_peer_that_truncates_the_file_gives_a_clear_error_not_sigbus() {
     // The producer stops (--step) before its first message; the consumer maps the file
     // and waits for it.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -484,7 +501,7 @@ fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
     let dir = Scratch::new("mmap-replaced");
     let path = dir.arg("file");
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
