@@ -90,6 +90,32 @@ pub fn perfect(count: u64, size: u64) -> String {
     )
 }
 
+/// The system calls a run narrated, as `[role] name`, one per narrated line, sorted: what
+/// must be the same in every language (only explanations are translated), while pids,
+/// descriptors and addresses change from run to run. A call narrated before and after
+/// (`write(4, buf, 80) ...`, then `= 80`) counts twice.
+pub fn calls(run: &Run) -> Vec<String> {
+    let mut calls: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|line| {
+            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
+            let (name, _) = rest.split_once('(')?;
+            let is_call = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && (rest.contains(") = ") || rest.ends_with(") ..."));
+            is_call.then(|| format!("[{}] {name}", tag.split(' ').next().unwrap_or(tag)))
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// Whether `text` has Korean in it (a Hangul syllable).
+pub fn has_korean(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
 /// A demo process that keeps running while the test talks to it: start it, wait for a
 /// line it prints (a readiness line such as "waiting for a writer"), signal it, finish.
 pub struct Process {
