@@ -634,6 +634,93 @@ pub fn peer_alive(role: &str, pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// `N` bytes at `at` of a header copied out of a mapping, or zeros where the copy is too
+/// short (a parser checks the copy's length first; this only keeps it from panicking).
+pub fn bytes_at<const N: usize>(header: &[u8], at: usize) -> [u8; N] {
+    let mut word = [0u8; N];
+    if let Some(bytes) = at.checked_add(N).and_then(|end| header.get(at..end)) {
+        word.copy_from_slice(bytes);
+    }
+    word
+}
+
+/// The other side's pid, as a header field gives it: 0 until that side attaches, then the
+/// first pid above 0 seen, kept. A later write (a second consumer, or a 0 written back)
+/// does not stop this side from watching the process it has.
+#[derive(Debug, Default)]
+pub struct FirstPid(std::cell::Cell<i32>);
+
+impl FirstPid {
+    /// The kept pid, or the one `field` holds now if none was kept yet.
+    pub fn seen(&self, field: &AtomicI32) -> i32 {
+        if self.0.get() == 0 {
+            let pid = field.load(std::sync::atomic::Ordering::Acquire);
+            if pid > 0 {
+                self.0.set(pid);
+            }
+        }
+        self.0.get()
+    }
+}
+
+/// Whether what a killed producer left may be removed, from the start of its header
+/// (read with `pread`, not mapped, so that a shrunk object cannot raise SIGBUS): it must
+/// begin with `magic`, which says it is `demo`'s, and the producer pid at `pid_at` must
+/// not be a running process. Returns that pid; otherwise an error about `what`, with a
+/// hint that names `rm`, the command that removes it if it is the user's anyway.
+pub fn leftover_producer(
+    header: &[u8],
+    magic: &[u8; 8],
+    pid_at: usize,
+    (demo, what, rm): (&str, &str, &str),
+) -> Result<i32> {
+    if header.len() < pid_at + 4 || header[..magic.len()] != magic[..] {
+        let magic = String::from_utf8_lossy(magic);
+        return Err(Error::bad_data(
+            what,
+            tr!(
+                "it does not start with the magic \"{magic}\", so nothing says it is {demo}'s",
+                magic,
+                demo
+            ),
+        )
+        .hint(tr!(
+            "clean removes only what {demo} made; if it is yours, `{rm}` removes it",
+            demo,
+            rm
+        )));
+    }
+    let producer = i32::from_ne_bytes(bytes_at(header, pid_at));
+    if producer > 0 && process::is_alive(producer) {
+        return Err(Error::bad_data(
+            what,
+            tr!("its producer (pid {producer}) is still running", producer),
+        )
+        .hint(tr!(
+            "stop that producer (Ctrl-C): it removes what it made itself"
+        )));
+    }
+    Ok(producer)
+}
+
+/// Says why a leftover whose header names `producer` may go: that process is gone, or
+/// the pid is no process at all.
+pub fn say_leftover(n: &Narrator, producer: i32) {
+    if producer > 0 {
+        crate::say!(
+            n,
+            "its producer (pid {producer}) is gone: a leftover",
+            producer
+        );
+    } else {
+        crate::say!(
+            n,
+            "its header names producer pid {producer}, which is no process: it was damaged",
+            producer
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

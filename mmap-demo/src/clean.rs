@@ -5,9 +5,10 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use common::mapping;
 use common::narrate::print_summary;
 use common::owner::{self, Kind};
-use common::{Error, Narrator, Result, process, say, tr};
+use common::{Error, Narrator, Result, say, tr};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, fstat, lstat};
@@ -58,28 +59,13 @@ fn leftover(n: &Narrator, path: &Path, used: Option<(u64, u64)>) -> Result<Found
     }
     let mut header = [0u8; HEADER];
     let got = common::sys::pread(n, &fd, &mut header, 0)?;
-    if got < HEADER || header[..MAGIC.len()] != MAGIC {
-        return Err(Error::bad_data(
-            tr!("the file {path}", path = shown),
-            tr!("it does not start with the magic \"IPCDMAP1\", so nothing says it is mmap-demo's"),
-        )
-        .hint(tr!(
-            "clean removes only mmap-demo's own message files; if it is yours, `rm {path}` removes it",
-            path = shown
-        )));
-    }
-    let mut pid = [0u8; 4];
-    pid.copy_from_slice(&header[PRODUCER_AT..PRODUCER_AT + 4]);
-    let producer = i32::from_ne_bytes(pid);
-    if producer > 0 && process::is_alive(producer) {
-        return Err(Error::bad_data(
-            tr!("the file {path}", path = shown),
-            tr!("its producer (pid {producer}) is still running", producer),
-        )
-        .hint(tr!(
-            "stop that producer (Ctrl-C): it removes its file itself"
-        )));
-    }
+    let (what, rm) = (tr!("the file {path}", path = shown), format!("rm {shown}"));
+    let producer = mapping::leftover_producer(
+        &header[..got],
+        &MAGIC,
+        PRODUCER_AT,
+        ("mmap-demo", &what, &rm),
+    )?;
     Ok(Found::Leftover { producer })
 }
 
@@ -118,19 +104,7 @@ pub fn clean(n: &Narrator, path: &Path) -> Result<()> {
         say!(n, "nothing at {path}", path = path.display());
         return print_summary("summary: removed=0");
     };
-    if producer > 0 {
-        say!(
-            n,
-            "its producer (pid {producer}) is gone: a leftover",
-            producer
-        );
-    } else {
-        say!(
-            n,
-            "its header names producer pid {producer}, which is no process: a damaged file",
-            producer
-        );
-    }
+    mapping::say_leftover(n, producer);
     // Between the checks and this call, only someone who may write to the folder can
     // put another file at the path; the default folder is private (common::paths).
     common::sys::unlink(n, path)?;

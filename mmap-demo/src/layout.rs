@@ -18,6 +18,7 @@
 //! wraps and the file ends up holding every message; the bench makes a few and reuses
 //! them, as a ring. Numbers are in the machine's byte order.
 
+use common::mapping::bytes_at;
 use common::tr;
 
 /// The magic at the start of a message file.
@@ -78,14 +79,6 @@ pub struct Header {
     pub producer: i32,
     /// The consumer's pid, 0 until one attaches.
     pub consumer: i32,
-}
-
-fn bytes_at<const N: usize>(h: &[u8], at: usize) -> [u8; N] {
-    let mut word = [0u8; N];
-    if let Some(bytes) = h.get(at..at + N) {
-        word.copy_from_slice(bytes);
-    }
-    word
 }
 
 // ANCHOR: parse_header

@@ -7,13 +7,12 @@
 //! fields that say how large things are were copied out once, checked
 //! ([`crate::layout::parse_header`]), and kept in [`Shared`].
 
-use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::cleanup::{self, Guard};
-use common::mapping::{self, Looking, Mapping, Prot, Share, inside};
+use common::mapping::{self, FirstPid, Looking, Mapping, Prot, Share, inside};
 use common::owner::{self, Kind};
 use common::{Error, HintOn, Narrator, Result, say, tr};
 use nix::errno::Errno;
@@ -47,7 +46,7 @@ pub struct Shared {
     /// The producer's pid (checked > 0, so that "is it alive?" can be asked).
     producer: i32,
     /// The first consumer pid seen in the header; 0 until a consumer attaches.
-    consumer: Cell<i32>,
+    consumer: FirstPid,
 }
 
 /// `open(path, flags|O_CREAT|O_EXCL, 0600)`: a new file, readable and writable by its
@@ -98,7 +97,7 @@ pub fn create(
         frame_len,
         slots,
         producer,
-        consumer: Cell::new(0),
+        consumer: FirstPid::default(),
     };
     shared.field(COUNT_AT).store(count, Ordering::Relaxed);
     shared
@@ -182,7 +181,7 @@ impl Shared {
             frame_len: header.frame_len as usize,
             slots: header.slots,
             producer: header.producer,
-            consumer: Cell::new(0),
+            consumer: FirstPid::default(),
         })
     }
 
@@ -225,13 +224,7 @@ impl Shared {
     /// later write (a second consumer, or a 0 written back) does not stop the producer
     /// from watching the consumer it has.
     pub fn consumer_pid(&self) -> i32 {
-        if self.consumer.get() == 0 {
-            let pid = self.pid(CONSUMER_AT).load(Ordering::Acquire);
-            if pid > 0 {
-                self.consumer.set(pid);
-            }
-        }
-        self.consumer.get()
+        self.consumer.seen(self.pid(CONSUMER_AT))
     }
 
     /// The producer's pid, as checked.

@@ -13,7 +13,7 @@ use common::cleanup::Guard;
 use common::mapping::{self, Mapping, Prot, Share};
 use common::narrate::print_summary;
 use common::owner::{self, Kind};
-use common::{Error, HintOn, Narrator, Result, process, say, tr};
+use common::{Error, HintOn, Narrator, Result, say, tr};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, fstat};
@@ -224,28 +224,16 @@ fn leftover(n: &Narrator, name: &str, used: Option<(u64, u64)>) -> Result<Found>
     ours(&fd, name)?;
     let mut header = [0u8; PRODUCER_OFFSET + 4];
     let got = common::sys::pread(n, &fd, &mut header, 0)?;
-    if got < header.len() || header[..MAGIC.len()] != MAGIC {
-        return Err(Error::bad_data(
-            tr!("the shared memory object {name}", name),
-            tr!("it does not start with the magic \"IPCDSHM1\", so nothing says it is shm-demo's"),
-        )
-        .hint(tr!(
-            "clean removes only shm-demo's own objects; if it is yours, `rm /dev/shm{name}` removes it",
-            name
-        )));
-    }
-    let mut pid = [0u8; 4];
-    pid.copy_from_slice(&header[PRODUCER_OFFSET..]);
-    let producer = i32::from_ne_bytes(pid);
-    if producer > 0 && process::is_alive(producer) {
-        return Err(Error::bad_data(
-            tr!("the shared memory object {name}", name),
-            tr!("its producer (pid {producer}) is still running", producer),
-        )
-        .hint(tr!(
-            "stop that producer (Ctrl-C): it removes its object itself"
-        )));
-    }
+    let (what, rm) = (
+        tr!("the shared memory object {name}", name),
+        format!("rm /dev/shm{name}"),
+    );
+    let producer = mapping::leftover_producer(
+        &header[..got],
+        &MAGIC,
+        PRODUCER_OFFSET,
+        ("shm-demo", &what, &rm),
+    )?;
     Ok(Found::Leftover { producer })
 }
 
@@ -285,19 +273,7 @@ pub fn clean(n: &Narrator, name: &str) -> Result<()> {
         say!(n, "no such object: nothing to clean");
         return print_summary("summary: removed=0");
     };
-    if producer > 0 {
-        say!(
-            n,
-            "its producer (pid {producer}) is gone: a leftover",
-            producer
-        );
-    } else {
-        say!(
-            n,
-            "its header names producer pid {producer}, which is no process: a damaged ring",
-            producer
-        );
-    }
+    mapping::say_leftover(n, producer);
     // Only this user (and root) can remove it: /dev/shm is sticky (S_ISVTX), so between
     // the checks above and this call, nobody else can swap another object in.
     sys::shm_unlink(n, name)?;

@@ -660,26 +660,9 @@ fn all_narrates_every_message_and_without_it_the_rest_goes_quiet() {
 // Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
 // [role pid] tag and the summary line the same as in English.
 
-/// shm-demo with none of the locale variables but `vars` (through env(1)).
+/// shm-demo in the locale `vars` alone (see testkit::run_in_locale).
 fn with_locale(vars: &[&str], args: &[&str]) -> testkit::Run {
-    let unset = [
-        "-u",
-        "LANGUAGE",
-        "-u",
-        "LC_ALL",
-        "-u",
-        "LC_MESSAGES",
-        "-u",
-        "LANG",
-    ];
-    run("env", &[&unset[..], vars, &[BIN], args].concat(), b"")
-}
-
-/// The calls of a run, each once (how often a wait is narrated may vary with timing).
-fn call_set(r: &testkit::Run) -> Vec<String> {
-    let mut calls = testkit::calls(r);
-    calls.dedup();
-    calls
+    testkit::run_in_locale(BIN, vars, args)
 }
 
 /// Runs shm-demo in English and with `--lang ko`, and checks what must not change: the
@@ -690,10 +673,10 @@ fn same_in_korean(args: &[&str]) -> testkit::Run {
     let ko = with_locale(&[], &[&["--lang", "ko"][..], args].concat());
     ko.assert_code(0);
     assert_eq!(ko.summary(), en.summary(), "{ko}");
-    assert!(!call_set(&en).is_empty(), "{en}");
+    assert!(!testkit::calls(&en).is_empty(), "{en}");
     assert_eq!(
-        call_set(&ko),
-        call_set(&en),
+        testkit::calls(&ko),
+        testkit::calls(&en),
         "the calls differ:\n{en}\n{ko}"
     );
     assert!(!testkit::has_korean(&en.stdout), "{en}");
@@ -761,8 +744,8 @@ fn lang_ko_explains_race_and_clean_in_korean_with_the_same_calls_and_summaries()
         );
     }
     assert_eq!(
-        call_set(&ko),
-        call_set(&en),
+        testkit::calls(&ko),
+        testkit::calls(&en),
         "the calls differ:\n{en}\n{ko}"
     );
     assert!(

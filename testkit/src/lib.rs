@@ -90,10 +90,27 @@ pub fn perfect(count: u64, size: u64) -> String {
     )
 }
 
-/// The system calls a run narrated, as `[role] name`, one per narrated line, sorted: what
-/// must be the same in every language (only explanations are translated), while pids,
-/// descriptors and addresses change from run to run. A call narrated before and after
-/// (`write(4, buf, 80) ...`, then `= 80`) counts twice.
+/// Runs `program` with `args` and no input, with none of the locale variables
+/// (`LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG`) but `vars` (`NAME=value`), through
+/// env(1), so that the machine's own locale cannot choose the language.
+pub fn run_in_locale(program: &str, vars: &[&str], args: &[&str]) -> Run {
+    let unset = [
+        "-u",
+        "LANGUAGE",
+        "-u",
+        "LC_ALL",
+        "-u",
+        "LC_MESSAGES",
+        "-u",
+        "LANG",
+    ];
+    run("env", &[&unset[..], vars, &[program], args].concat(), b"")
+}
+
+/// The system calls a run narrated, as `[role] name`, sorted, each once: what must be the
+/// same in every language (only explanations are translated), while pids, descriptors
+/// and addresses change from run to run, and so may how often a wait is narrated (one
+/// that times out and waits again).
 pub fn calls(run: &Run) -> Vec<String> {
     let mut calls: Vec<String> = run
         .stdout
@@ -108,6 +125,7 @@ pub fn calls(run: &Run) -> Vec<String> {
         })
         .collect();
     calls.sort();
+    calls.dedup();
     calls
 }
 
