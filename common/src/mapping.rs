@@ -340,10 +340,12 @@ impl Mapping {
         let from = self.span(at, out.len())?;
         // SAFETY: span checked that the bytes lie inside the mapping, which lives as long
         // as `self`; `out` is private memory, so the two do not overlap. The bytes are
-        // plain u8 (every value is valid). The other process may store into them while
-        // they are copied only by breaking the protocol (it owns a slot only while the
-        // reader does not); then the copy holds some old and some new bytes, which the
-        // reader's checks (lengths, the frame's checksum) refuse.
+        // plain u8 (every value is valid). A Mapping is neither Send nor Sync (it holds a
+        // raw pointer), so no other thread of this process touches the bytes meanwhile.
+        // The other process may store into them while they are copied only by breaking
+        // the protocol (it owns a slot only while the reader does not); then the copy
+        // holds some old and some new bytes, which the reader's checks (lengths, the
+        // frame's checksum) refuse.
         unsafe { std::ptr::copy_nonoverlapping(from, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
@@ -356,8 +358,10 @@ impl Mapping {
         let to = self.span(at, bytes.len())?;
         // SAFETY: span checked that the bytes lie inside the mapping, which is writable
         // (PROT_WRITE) and lives as long as `self`; `bytes` is private memory, so they do
-        // not overlap. No Rust reference to these bytes exists: the mapping hands out
-        // only atomics (which the protocol keeps apart from the bytes copied) and copies.
+        // not overlap. The only references the mapping hands out are to atomics, whose
+        // contents may change behind a shared reference (they are UnsafeCells), and a
+        // Mapping is neither Send nor Sync, so no other thread of this process accesses
+        // the bytes while they are stored.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len()) };
         Ok(())
     }
