@@ -109,10 +109,10 @@ fn run() -> Result<()> {
         .collect();
     if specs.is_empty() {
         let names: Vec<&str> = ALL.iter().map(|s| s.name).collect();
-        return Err(Error::usage(format!(
-            "--only {:?} names no mechanism; they are {}",
-            cli.only,
-            names.join(", ")
+        return Err(Error::usage(common::tr!(
+            "--only {only} names no mechanism; they are {names}",
+            only = format!("{:?}", cli.only),
+            names = names.join(", ")
         )));
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -140,7 +140,7 @@ fn run() -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    bar.set_message("floors");
+    bar.set_message(common::tr!("floors"));
     let rounds = if cli.quick { 2_000 } else { 200_000 };
     let floors = Floors {
         timer_ns: measure::timer_cost(),
@@ -166,10 +166,13 @@ fn run() -> Result<()> {
 
     let mut rows = Vec::new();
     for spec in &specs {
-        for test in ["latency", "throughput"] {
+        for (test, shown) in [
+            ("latency", common::tr!("latency")),
+            ("throughput", common::tr!("throughput")),
+        ] {
             for &size in &SIZES {
                 bar.set_message(format!(
-                    "{} {test} {}",
+                    "{} {shown} {}",
                     spec.name,
                     common::units::bytes(size)
                 ));
@@ -200,14 +203,14 @@ fn run() -> Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, svg)
             .map_err(|e| Error::bad_data(format!("write {}", path.display()), e.to_string()))?;
-        out.line(format_args!("chart: {}", path.display()))?;
+        out.line(common::tr!("chart: {path}", path = path.display()))?;
     }
     if let Some(path) = cli.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::bad_data("JSON", e.to_string()))?;
         std::fs::write(&path, json)
             .map_err(|e| Error::bad_data(format!("write {}", path.display()), e.to_string()))?;
-        out.line(format_args!("json: {}", path.display()))?;
+        out.line(common::tr!("json: {path}", path = path.display()))?;
     }
     Ok(())
 }

@@ -2,23 +2,24 @@
 //!
 //! Each mechanism is built from its demo crate's own code, so that what the book teaches
 //! is what the bench measures: `common::stream` for pipes, FIFOs and stream sockets,
-//! `fifo_demo` to make and open FIFOs, `msgq_demo::sysv` for System V queues,
-//! `shm_demo::{create, put, take}` for shared memory, `mmap_demo::shared::{create, put,
-//! take}` for the mapped file,
-//! `socket_demo` to listen and connect, `signal_demo` to wait for signals.
+//! `fifo_demo` to make and open FIFOs, `msgq_demo::sys` for System V and POSIX queues
+//! (the calls the lessons make, with a silent narrator), `shm_demo::{create, put, take}`
+//! for shared memory, `mmap_demo::shared::{create, put, take}` for the mapped file,
+//! `socket_demo` to listen and connect, `signal_demo::sys` to block and wait for signals.
 //!
 //! A [`Setup`] holds what must exist before `fork` (descriptors, mappings, names); after
 //! the fork, the parent turns it into its [`Link`] and the child into the other one.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use common::message;
+use common::process::Patience;
 use common::stream::FdStream;
 use common::{Error, Narrator, Result};
 use mmap_demo::shared::Shared;
-use nix::errno::Errno;
-use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, sockopt};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{self, SockType, sockopt};
 use nix::unistd::{self, Pid};
 use shm_demo::region::{Region, Shape, Wait};
 
@@ -209,10 +210,7 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
     let tag = format!("{}-{}", unistd::getpid(), spec.name);
     Ok(match spec.name {
         "pipe" => {
-            let (a, b) = (
-                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
-                unistd::pipe().map_err(|e| Error::sys("pipe()", e))?,
-            );
+            let (a, b) = (common::sys::pipe(&n)?, common::sys::pipe(&n)?);
             Box::new(Pipes {
                 n,
                 down: a,
@@ -238,32 +236,35 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
             })
         }
         "sysv-queue" => {
-            let q = msgq_demo::sysv::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600)
-                .map_err(|e| Error::sys("msgget(IPC_PRIVATE)", e))?;
-            Box::new(SysvQueue { q, max: frame_len })
+            // IPC_PRIVATE: a new queue no key names, which only this parent and its child
+            // (which inherits the identifier) can use.
+            let q = msgq_demo::sys::msgget(
+                &n,
+                libc::IPC_PRIVATE,
+                msgq_demo::sys::Get::New { mode: 0o600 },
+            )?;
+            Box::new(SysvQueue {
+                n,
+                q,
+                max: frame_len,
+            })
         }
         "posix-queue" => {
             let open = |name: &str| -> Result<nix::mqueue::MqdT> {
-                let attr = nix::mqueue::MqAttr::new(0, 10, frame_len.max(1) as i64, 0);
-                let flags = nix::mqueue::MQ_OFlag::O_CREAT
-                    | nix::mqueue::MQ_OFlag::O_EXCL
-                    | nix::mqueue::MQ_OFlag::O_RDWR;
-                let mq = nix::mqueue::mq_open(
-                    name,
-                    flags,
-                    nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
-                    Some(&attr),
-                )
-                .map_err(|e| Error::sys(format!("mq_open({name})"), e))?;
+                let new = msgq_demo::sys::Open::New {
+                    capacity: 10,
+                    msgsize: frame_len.max(1) as i64,
+                };
+                let mq = msgq_demo::sys::mq_open(&n, name, new)?;
                 // The open descriptors keep the queue; its name is not needed any more.
-                nix::mqueue::mq_unlink(name)
-                    .map_err(|e| Error::sys(format!("mq_unlink({name})"), e))?;
+                msgq_demo::sys::mq_unlink(&n, name)?;
                 Ok(mq)
             };
             Box::new(PosixQueues {
                 down: open(&format!("/bench-{tag}-down"))?,
                 up: open(&format!("/bench-{tag}-up"))?,
                 max: frame_len,
+                n,
             })
         }
         "shm-block" | "shm-spin" => {
@@ -315,14 +316,9 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
             })
         }
         "unix-dgram" => {
-            let (a, b) = socket::socketpair(
-                AddressFamily::Unix,
-                SockType::Datagram,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_DGRAM)", e))?;
+            let (a, b) = common::sys::socketpair(&n, SockType::Datagram)?;
             Box::new(Datagrams {
+                n,
                 a,
                 b,
                 max: frame_len,
@@ -331,13 +327,9 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
         "signal" => {
             // Blocked before the fork, so that the child starts with it blocked too: a
             // signal that arrives early waits for sigwaitinfo instead of killing.
-            let set = signal_demo::signal_set(libc::SIGUSR1);
-            // SAFETY: `set` is a valid, initialised sigset_t; no old mask is asked for.
-            Errno::result(unsafe {
-                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
-            })
-            .map_err(|e| Error::sys("sigprocmask(SIG_BLOCK, {SIGUSR1})", e))?;
-            Box::new(Signals { set })
+            let set = signal_demo::sys::SignalSet::of(&[libc::SIGUSR1]);
+            signal_demo::sys::sigprocmask(&n, signal_demo::sys::How::Block, &set)?;
+            Box::new(Signals { n, set })
         }
         other => return Err(Error::usage(format!("unknown mechanism {other}"))),
     })
@@ -469,10 +461,7 @@ impl Sockets {
 
 impl Setup for Sockets {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
-        let raw = socket::accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| Error::sys("accept", e))?;
-        // SAFETY: accept4 just returned this new descriptor, which nothing else owns.
-        let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let conn = common::sys::accept(&self.n, &self.listener)?;
         let tcp = matches!(self.endpoint, socket_demo::Endpoint::Tcp(_));
         Sockets::link(&self.n, conn, self.max, tcp)
     }
@@ -485,42 +474,54 @@ impl Setup for Sockets {
 }
 
 struct SysvQueue {
+    n: Narrator,
     q: msgq_demo::sysv::Queue,
     max: usize,
 }
 
-/// One System V queue carries both directions: type 1 down, type 2 up. The parent's side
-/// owns the queue and removes it when dropped.
+/// One System V queue carries both directions: type 1 down, type 2 up, with the
+/// lessons' `msgsnd` and `msgrcv` (which wait as long as it takes: the peer here is the
+/// bench's own child). The parent's side owns the queue and removes it when dropped.
 struct QueueLink {
+    n: Narrator,
     q: msgq_demo::sysv::Queue,
     send_type: i64,
     recv_type: i64,
     max: usize,
     owner: bool,
+    patience: Patience<'static>,
 }
 
 impl Drop for QueueLink {
     fn drop(&mut self) {
         if self.owner {
-            let _ = self.q.remove();
+            let _ = msgq_demo::sys::msgctl_rmid(&self.n, self.q.id());
         }
     }
 }
 
 impl Link for QueueLink {
     fn send(&mut self, frame: &[u8]) -> Result<()> {
-        self.q
-            .msgsnd(self.send_type, frame, false)
-            .map_err(|e| Error::sys("msgsnd", e))
+        msgq_demo::sys::msgsnd(
+            &self.n,
+            &mut self.q,
+            self.send_type,
+            frame,
+            false,
+            &mut self.patience,
+        )
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
-        let (_, len) = self
-            .q
-            .msgrcv(self.recv_type, self.max, false)
-            .map_err(|e| Error::sys("msgrcv", e))?;
+        let got = msgq_demo::sys::msgrcv(
+            &self.n,
+            &mut self.q,
+            self.recv_type,
+            self.max,
+            &mut self.patience,
+        )?;
         buf.clear();
-        buf.extend_from_slice(self.q.text(len));
+        buf.extend_from_slice(self.q.text(got.len));
         checked(buf, self.max)
     }
 }
@@ -528,48 +529,54 @@ impl Link for QueueLink {
 impl Setup for SysvQueue {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         Ok(Box::new(QueueLink {
+            n: self.n,
             q: self.q,
             send_type: 1,
             recv_type: 2,
             max: self.max,
             owner: true,
+            patience: Patience::forever(),
         }))
     }
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         Ok(Box::new(QueueLink {
+            n: self.n,
             q: self.q,
             send_type: 2,
             recv_type: 1,
             max: self.max,
             owner: false,
+            patience: Patience::forever(),
         }))
     }
 }
 
 struct PosixQueues {
+    n: Narrator,
     down: nix::mqueue::MqdT,
     up: nix::mqueue::MqdT,
     max: usize,
 }
 
+/// Two POSIX queues, one each way, with the lessons' `mq_send` and `mq_receive`.
 struct MqLink {
+    n: Narrator,
     tx: nix::mqueue::MqdT,
     rx: nix::mqueue::MqdT,
     max: usize,
+    patience: Patience<'static>,
 }
 
 impl Link for MqLink {
     fn send(&mut self, frame: &[u8]) -> Result<()> {
-        nix::mqueue::mq_send(&self.tx, frame, 0).map_err(|e| Error::sys("mq_send", e))
+        msgq_demo::sys::mq_send(&self.n, &self.tx, frame, 0, &mut self.patience)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         buf.resize(self.max.max(1), 0);
-        let mut priority = 0;
-        let len = nix::mqueue::mq_receive(&self.rx, buf, &mut priority)
-            .map_err(|e| Error::sys("mq_receive", e))?;
-        buf.truncate(len);
+        let got = msgq_demo::sys::mq_receive(&self.n, &self.rx, buf, &mut self.patience)?;
+        buf.truncate(got.len);
         checked(buf, self.max)
     }
 }
@@ -577,17 +584,21 @@ impl Link for MqLink {
 impl Setup for PosixQueues {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         Ok(Box::new(MqLink {
+            n: self.n,
             tx: self.down,
             rx: self.up,
             max: self.max,
+            patience: Patience::forever(),
         }))
     }
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         Ok(Box::new(MqLink {
+            n: self.n,
             tx: self.up,
             rx: self.down,
             max: self.max,
+            patience: Patience::forever(),
         }))
     }
 }
@@ -678,27 +689,28 @@ impl<R: 'static> Setup for Rings<R> {
 }
 
 struct Datagrams {
+    n: Narrator,
     a: OwnedFd,
     b: OwnedFd,
     max: usize,
 }
 
+/// One side of a Unix datagram socket pair: `send` and `recv` of `common::sys`, as
+/// socket-demo's `dgram` lesson makes them.
 struct DgramLink {
+    n: Narrator,
     fd: OwnedFd,
     max: usize,
 }
 
 impl Link for DgramLink {
     fn send(&mut self, frame: &[u8]) -> Result<()> {
-        socket::send(self.fd.as_raw_fd(), frame, MsgFlags::empty())
-            .map(drop)
-            .map_err(|e| Error::sys("send", e))
+        common::sys::send(&self.n, &self.fd, frame).map(drop)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         buf.resize(self.max + 1, 0);
-        let len = socket::recv(self.fd.as_raw_fd(), buf, MsgFlags::empty())
-            .map_err(|e| Error::sys("recv", e))?;
+        let len = common::sys::recv(&self.n, &self.fd, buf)?;
         buf.truncate(len);
         checked(buf, self.max)
     }
@@ -707,6 +719,7 @@ impl Link for DgramLink {
 impl Setup for Datagrams {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         Ok(Box::new(DgramLink {
+            n: self.n,
             fd: self.a,
             max: self.max,
         }))
@@ -714,32 +727,33 @@ impl Setup for Datagrams {
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         Ok(Box::new(DgramLink {
+            n: self.n,
             fd: self.b,
             max: self.max,
         }))
     }
 }
 
-/// SIGUSR1 each way, taken with sigwaitinfo: a notification, no data.
+/// SIGUSR1 each way, sent with `kill` and taken with `sigwaitinfo`, as the signal lessons
+/// do: a notification, no data.
 struct Signals {
-    set: libc::sigset_t,
+    n: Narrator,
+    set: signal_demo::sys::SignalSet,
 }
 
 struct SignalLink {
-    set: libc::sigset_t,
+    n: Narrator,
+    set: signal_demo::sys::SignalSet,
     peer: Pid,
 }
 
 impl Link for SignalLink {
     fn send(&mut self, _frame: &[u8]) -> Result<()> {
-        nix::sys::signal::kill(self.peer, nix::sys::signal::Signal::SIGUSR1)
-            .map_err(|e| Error::sys("kill", e))
+        common::sys::kill(&self.n, self.peer, Signal::SIGUSR1)
     }
 
     fn recv(&mut self, _buf: &mut Vec<u8>) -> Result<()> {
-        signal_demo::wait_signal(&self.set, None)
-            .map(drop)
-            .map_err(|e| Error::sys("sigwaitinfo", e))
+        signal_demo::sys::sigwaitinfo(&self.n, &self.set).map(drop)
     }
 }
 
@@ -747,18 +761,18 @@ impl Setup for Signals {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         // The parent learns its peer's pid from the first signal it gets: the child
         // signals first (see measure), so the parent waits for it here.
-        let caught =
-            signal_demo::wait_signal(&self.set, None).map_err(|e| Error::sys("sigwaitinfo", e))?;
+        let caught = signal_demo::sys::sigwaitinfo(&self.n, &self.set)?;
         Ok(Box::new(SignalLink {
+            n: self.n,
             set: self.set,
             peer: caught.sender,
         }))
     }
 
     fn child(self: Box<Self>, parent: Pid) -> Result<Box<dyn Link>> {
-        nix::sys::signal::kill(parent, nix::sys::signal::Signal::SIGUSR1)
-            .map_err(|e| Error::sys("kill", e))?;
+        common::sys::kill(&self.n, parent, Signal::SIGUSR1)?;
         Ok(Box::new(SignalLink {
+            n: self.n,
             set: self.set,
             peer: parent,
         }))

@@ -1,8 +1,14 @@
 //! What the bench prints: the machine, the floors, a table like note 000's summary with
 //! the measured columns, the targets as ratios, a JSON file and two SVG charts.
+//!
+//! What a person reads (the header, the tables' headings and labels, the targets, the
+//! charts' titles) is in the chosen language (`--lang`, or the locale); the JSON file is
+//! data for programs, and its keys and values are English whatever the language.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+
+use common::tr;
 
 use crate::SIZES;
 use crate::measure::{Latency, Placement};
@@ -27,6 +33,20 @@ pub struct Machine {
     pub placement: String,
     /// Repetitions of each measurement.
     pub runs: u32,
+    /// The same descriptions in the chosen language, for the header (not in the JSON).
+    #[serde(skip)]
+    pub words: MachineWords,
+}
+
+/// [`Machine`]'s descriptions as the header prints them, in the chosen language.
+#[derive(Debug, Clone, Default)]
+pub struct MachineWords {
+    /// As [`Machine::virtualization`].
+    pub virtualization: String,
+    /// As [`Machine::profile`].
+    pub profile: String,
+    /// As [`Machine::placement`].
+    pub placement: String,
 }
 
 fn first_line(path: &str) -> Option<String> {
@@ -61,6 +81,9 @@ impl Machine {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
+        let same_cpu = placement.parent == placement.child;
+        let release = !cfg!(debug_assertions);
+        let (parent, child) = (placement.parent, placement.child);
         Machine {
             cpu: field("model name").unwrap_or_else(|| "unknown".into()),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -71,37 +94,65 @@ impl Machine {
             },
             kernel: first_line("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
             rustc: env!("BENCH_RUSTC_VERSION").into(),
-            profile: if cfg!(debug_assertions) {
-                "debug (numbers are not representative: use --release)"
-            } else {
+            profile: if release {
                 "release"
+            } else {
+                "debug (numbers are not representative: use --release)"
             }
             .into(),
-            placement: if placement.parent == placement.child {
-                format!("both processes on CPU {}", placement.parent)
+            placement: if same_cpu {
+                format!("both processes on CPU {parent}")
             } else {
-                format!(
-                    "parent on CPU {}, child on CPU {}",
-                    placement.parent, placement.child
-                )
+                format!("parent on CPU {parent}, child on CPU {child}")
             },
             runs,
+            words: MachineWords {
+                virtualization: match (hypervisor, vendor.is_empty()) {
+                    (false, _) => tr!("none detected"),
+                    (true, true) => tr!("a hypervisor (CPU flag)"),
+                    (true, false) => tr!("a hypervisor: {vendor}", vendor),
+                },
+                profile: if release {
+                    tr!("release")
+                } else {
+                    tr!("debug (numbers are not representative: use --release)")
+                },
+                placement: if same_cpu {
+                    tr!("both processes on CPU {parent}", parent)
+                } else {
+                    tr!(
+                        "parent on CPU {parent}, child on CPU {child}",
+                        parent,
+                        child
+                    )
+                },
+            },
         }
     }
 
     /// The lines printed before the table.
     pub fn header(&self) -> String {
-        format!(
-            "machine: {} ({} CPUs), virtualisation: {}\nkernel {}, {}, {} build\nplacement: {}; {} run(s) of each measurement",
-            self.cpu,
-            self.cores,
-            self.virtualization,
-            self.kernel,
-            self.rustc,
-            self.profile,
-            self.placement,
-            self.runs
-        )
+        let w = &self.words;
+        [
+            tr!(
+                "machine: {cpu} ({cores} CPUs), virtualisation: {virtualization}",
+                cpu = self.cpu,
+                cores = self.cores,
+                virtualization = w.virtualization
+            ),
+            tr!(
+                "kernel {kernel}, {rustc}, {profile} build",
+                kernel = self.kernel,
+                rustc = self.rustc,
+                profile = w.profile
+            ),
+            tr!(
+                "placement: {placement}; {runs} run(s) of each measurement",
+                placement = w.placement,
+                runs = self.runs
+            ),
+        ]
+        .join("\n")
     }
 }
 
@@ -194,11 +245,58 @@ fn rate(bytes_per_s: f64) -> String {
     }
 }
 
-fn short(status: &str) -> &str {
+/// A row's status as its table cell shows it: `skipped`, `n/a (limit)`, ... in the chosen
+/// language (the JSON keeps the English status).
+fn short(status: &str) -> String {
     if status.starts_with("skipped") {
-        "skipped"
+        tr!("skipped")
+    } else if status == "n/a (limit)" {
+        tr!("n/a (limit)")
+    } else if status == "n/a (no payload)" {
+        tr!("n/a (no payload)")
     } else {
-        status
+        status.to_string()
+    }
+}
+
+/// One of [`Spec`]'s English words (model, unit, direction) as the table shows it.
+fn label(word: &str) -> String {
+    match word {
+        "message passing" => tr!("message passing"),
+        "shared memory" => tr!("shared memory"),
+        "stream" => tr!("stream"),
+        "message" => tr!("message"),
+        "slot" => tr!("slot"),
+        "datagram" => tr!("datagram"),
+        "notification" => tr!("notification"),
+        "one-way" => tr!("one-way"),
+        "two-way" => tr!("two-way"),
+        other => other.to_string(),
+    }
+}
+
+/// How many columns `text` takes on a terminal: Hangul and other wide characters take
+/// two (Unicode's East Asian Width), which `format!`'s padding does not know.
+fn columns(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '\u{1100}'..='\u{115F}'
+            | '\u{2E80}'..='\u{A4CF}'
+            | '\u{AC00}'..='\u{D7A3}'
+            | '\u{F900}'..='\u{FAFF}'
+            | '\u{FF00}'..='\u{FF60}' => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `text` padded with spaces to `width` columns, on the left (`right`) or the right.
+fn pad(text: &str, width: usize, right: bool) -> String {
+    let fill = " ".repeat(width.saturating_sub(columns(text)));
+    if right {
+        format!("{fill}{text}")
+    } else {
+        format!("{text}{fill}")
     }
 }
 
@@ -222,71 +320,82 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\nfloors: clock read {:.0} ns, null system call {:.0} ns, futex round trip {}, cache-line round trip {}",
-            f.timer_ns,
-            f.null_syscall_ns,
-            us(f.futex_ns),
-            f.cache_line_ns.map_or("n/a (one CPU)".into(), us)
+            "\n{}",
+            tr!(
+                "floors: clock read {clock} ns, null system call {syscall} ns, futex round trip {futex}, cache-line round trip {cache}",
+                clock = format!("{:.0}", f.timer_ns),
+                syscall = format!("{:.0}", f.null_syscall_ns),
+                futex = us(f.futex_ns),
+                cache = f.cache_line_ns.map_or_else(|| tr!("n/a (one CPU)"), us)
+            )
         );
-        let _ = writeln!(
-            out,
-            "memcpy: {}",
-            f.memcpy
-                .iter()
-                .map(|(s, b)| format!(
+        let memcpy = f
+            .memcpy
+            .iter()
+            .map(|(s, b)| {
+                format!(
                     "{} {}",
                     common::units::bytes(*s).split(" (").next().unwrap_or(""),
                     rate(*b)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(out, "{}", tr!("memcpy: {speeds}", speeds = memcpy));
         for (test, title) in [
-            ("latency", "round trip, p50 (ratio to its floor at 64 B)"),
+            (
+                "latency",
+                tr!("latency: round trip, p50 (ratio to its floor at 64 B)"),
+            ),
             (
                 "throughput",
-                "one way, streaming (ratio to memcpy at 64 KiB)",
+                tr!("throughput: one way, streaming (ratio to memcpy at 64 KiB)"),
             ),
         ] {
-            let _ = writeln!(out, "\n{test}: {title}");
-            let _ = writeln!(
-                out,
-                "{:<13} {:<16} {:<12} {:<8} {:<12} {:>12} {:>12} {:>12} {:>12} {:>7}",
-                "mechanism",
-                "model",
-                "unit",
-                "way",
-                "scope",
-                "64 B",
-                "4 KiB",
-                "64 KiB",
-                "1 MiB",
-                "ratio"
-            );
+            let _ = writeln!(out, "\n{title}");
+            let headings = [
+                (tr!("mechanism"), 13, false),
+                (tr!("model"), 16, false),
+                (tr!("unit"), 12, false),
+                (tr!("way"), 8, false),
+                (tr!("scope"), 12, false),
+                ("64 B".to_string(), 12, true),
+                ("4 KiB".to_string(), 12, true),
+                ("64 KiB".to_string(), 12, true),
+                ("1 MiB".to_string(), 12, true),
+                (tr!("ratio"), 7, true),
+            ];
+            let line: Vec<String> = headings
+                .iter()
+                .map(|(text, width, right)| pad(text, *width, *right))
+                .collect();
+            let _ = writeln!(out, "{}", line.join(" "));
             for name in self.names() {
                 let Some(first) = self.row(name, test, SIZES[0]) else {
                     continue;
                 };
                 let s = &first.spec;
                 let scope = if s.scope.starts_with("same and") {
-                    "any"
+                    tr!("any")
                 } else {
-                    "this host"
+                    tr!("this host")
                 };
-                let _ = write!(
-                    out,
-                    "{:<13} {:<16} {:<12} {:<8} {:<12}",
-                    name, s.model, s.unit, s.direction, scope
-                );
+                let mut cells = vec![
+                    pad(name, 13, false),
+                    pad(&label(s.model), 16, false),
+                    pad(&label(s.unit), 12, false),
+                    pad(&label(s.direction), 8, false),
+                    pad(&scope, 12, false),
+                ];
                 for &size in &SIZES {
                     let cell = self.row(name, test, size).map_or(String::new(), |r| {
                         match (&r.latency, r.bytes_per_s) {
                             (Some(l), _) => us(l.p50),
                             (_, Some(b)) => rate(b),
-                            _ => short(&r.status).to_string(),
+                            _ => short(&r.status),
                         }
                     });
-                    let _ = write!(out, " {cell:>12}");
+                    cells.push(pad(&cell, 12, true));
                 }
                 let ratio_size = if test == "latency" {
                     SIZES[0]
@@ -297,7 +406,8 @@ impl Report {
                     .row(name, test, ratio_size)
                     .and_then(|r| r.ratio)
                     .map_or("-".into(), |r| format!("{r:.2}x"));
-                let _ = writeln!(out, " {ratio:>7}");
+                cells.push(pad(&ratio, 7, true));
+                let _ = writeln!(out, "{}", cells.join(" "));
             }
         }
         out
@@ -305,8 +415,11 @@ impl Report {
 
     /// The issue's targets, each as a measured ratio and whether it is met.
     pub fn targets(&self) -> String {
-        let mut out = String::from("\ntargets (ratios from this run; not asserted anywhere):\n");
-        let met = |ok: bool| if ok { "met" } else { "NOT met" };
+        let mut out = format!(
+            "\n{}\n",
+            tr!("targets (ratios from this run; not asserted anywhere):")
+        );
+        let met = |ok: bool| if ok { tr!("met") } else { tr!("NOT met") };
         match (
             self.row("shm-spin", "latency", 64).and_then(|r| r.ratio),
             self.floors.cache_line_ns,
@@ -314,12 +427,20 @@ impl Report {
             (Some(r), Some(_)) => {
                 let _ = writeln!(
                     out,
-                    "- shm-spin round trip p50 = {r:.2}x the cache-line floor (target <= 1.2): {}",
-                    met(r <= 1.2)
+                    "- {}",
+                    tr!(
+                        "shm-spin round trip p50 = {ratio}x the cache-line floor (target <= 1.2): {verdict}",
+                        ratio = format!("{r:.2}"),
+                        verdict = met(r <= 1.2)
+                    )
                 );
             }
             _ => {
-                let _ = writeln!(out, "- shm-spin: not measured (one CPU, or not selected)");
+                let _ = writeln!(
+                    out,
+                    "- {}",
+                    tr!("shm-spin: not measured (one CPU, or not selected)")
+                );
             }
         }
         for row in self
@@ -330,9 +451,13 @@ impl Report {
             if let Some(r) = row.ratio {
                 let _ = writeln!(
                     out,
-                    "- {} round trip p50 = {r:.2}x the futex floor (target <= 1.2): {}",
-                    row.spec.name,
-                    met(r <= 1.2)
+                    "- {}",
+                    tr!(
+                        "{name} round trip p50 = {ratio}x the futex floor (target <= 1.2): {verdict}",
+                        name = row.spec.name,
+                        ratio = format!("{r:.2}"),
+                        verdict = met(r <= 1.2)
+                    )
                 );
             }
         }
@@ -356,17 +481,26 @@ impl Report {
         if let (Some((name, b)), Some(m)) = (shm, big) {
             let _ = writeln!(
                 out,
-                "- {name} streaming at 64 KiB = {} = {:.2}x memcpy at 64 MiB (target >= 0.5): {}",
-                rate(b),
-                b / m,
-                met(b / m >= 0.5)
+                "- {}",
+                tr!(
+                    "{name} streaming at 64 KiB = {speed} = {ratio}x memcpy at 64 MiB (target >= 0.5): {verdict}",
+                    name,
+                    speed = rate(b),
+                    ratio = format!("{:.2}", b / m),
+                    verdict = met(b / m >= 0.5)
+                )
             );
             if let Some((other, c)) = copies {
                 let _ = writeln!(
                     out,
-                    "- {name} at 64 KiB vs the best kernel-copy mechanism ({other}, {}): {}",
-                    rate(c),
-                    met(b > c)
+                    "- {}",
+                    tr!(
+                        "{name} at 64 KiB vs the best kernel-copy mechanism ({other}, {speed}): {verdict}",
+                        name,
+                        other,
+                        speed = rate(c),
+                        verdict = met(b > c)
+                    )
                 );
             }
         }
@@ -405,13 +539,13 @@ impl Report {
         };
         let x = |size: usize| left + ((size as f64).log2() - 6.0) / 14.0 * (w - left - right);
         let y = |v: f64| top + (hi - v.log10()) / (hi - lo) * (h - top - bottom);
-        let unit = if test == "latency" {
-            "ns per round trip (p50)"
+        let title = if test == "latency" {
+            tr!("latency: ns per round trip (p50)")
         } else {
-            "payload bytes per second"
+            tr!("throughput: payload bytes per second")
         };
         let mut svg = format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="{w}" height="{h}" fill="white"/><text x="{left}" y="24" font-size="14">{test}: {unit}</text>"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="{w}" height="{h}" fill="white"/><text x="{left}" y="24" font-size="14">{title}</text>"#
         );
         for decade in lo as i32..=hi as i32 {
             let yy = y(10f64.powi(decade));

@@ -169,3 +169,90 @@ fn a_closed_standard_error_changes_no_exit_code() {
     run_closed(BIN, &["--only", "carrier-pigeon"], Closed::Stderr).assert_code(2);
     run_closed(BIN, &["--frobnicate"], Closed::Stderr).assert_code(2);
 }
+
+/// The JSON report with the numbers taken out: its keys, and the values that are words
+/// (mechanisms' columns, tests, statuses), which must not depend on the language.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "machine" | "floors"))
+                .map(|(k, v)| (k.clone(), shape(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::Number(_) => Value::Null,
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn lang_ko_prints_the_report_in_korean_and_the_same_json() {
+    let dir = Scratch::new("bench-korean");
+    let run_in_lang = |lang: &str| {
+        let json = dir.path(&format!("{lang}.json"));
+        let charts = dir.arg(&format!("charts-{lang}"));
+        let r = run(
+            BIN,
+            &[
+                "--lang",
+                lang,
+                "--quick",
+                "--only",
+                "signal",
+                "--charts",
+                &charts,
+                "--json",
+                json.to_str().unwrap(),
+            ],
+            b"",
+        );
+        r.assert_code(0);
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        (r, report)
+    };
+    let (en, en_json) = run_in_lang("en");
+    let (ko, ko_json) = run_in_lang("ko");
+    for korean in [
+        "목표 (이번 실행에서 잰 비율이며, 어디서도 검사하지 않습니다):",
+        "지연 시간(latency): 왕복, p50",
+        "메커니즘",
+        "알림",
+        "데이터 없음",
+        "signal 왕복 p50 = futex 하한의 ",
+    ] {
+        assert!(ko.stdout.contains(korean), "{korean:?} missing:\n{ko}");
+    }
+    assert!(ko.stderr.contains("기계: "), "{ko}");
+    assert!(!testkit::lang::has_korean(&en.stdout), "{en}");
+    assert!(en.stdout.contains("targets (ratios from this run"), "{en}");
+    // The JSON is data: the same keys and words in both languages.
+    assert_eq!(shape(&ko_json), shape(&en_json));
+    assert_eq!(en_json["rows"][0]["status"], "ok");
+    assert_eq!(ko_json["rows"][0]["spec"]["unit"], "notification");
+    assert!(
+        std::fs::read_to_string(dir.path("charts-ko").join("latency.svg"))
+            .unwrap()
+            .contains("지연 시간: 왕복당 ns (p50)")
+    );
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean() {
+    let dir = Scratch::new("bench-locale");
+    let charts = dir.arg("charts");
+    let r = testkit::lang::run_in(
+        &["LANG=ko_KR.UTF-8"],
+        BIN,
+        &["--quick", "--only", "signal", "--charts", &charts],
+        b"",
+    );
+    r.assert_code(0);
+    assert!(r.stdout.contains("목표 (이번 실행에서 잰 비율"), "{r}");
+    let usage = testkit::lang::run_in(&["LANG=ko_KR.UTF-8"], BIN, &["--only", "pigeon"], b"");
+    usage.assert_code(2);
+    assert!(
+        usage.stderr.contains("해당하는 메커니즘이 없습니다"),
+        "{usage}"
+    );
+}

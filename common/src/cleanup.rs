@@ -7,7 +7,7 @@
 //! [`exit_on_interrupt`] installs a SIGINT/SIGTERM handler (the `ctrlc` crate, which
 //! uses a thread) that runs the pending guards and exits with 130.
 //!
-//! Two rules from `design.md` keep this safe:
+//! Two rules keep this safe (they are invariants in `ARCHITECTURE.md`):
 //! - install the handler only *after* the last `fork()`: a thread and `fork` do not mix
 //!   (fork(2): only the calling thread is copied into the child);
 //! - a forked child inherits a copy of the pending guards but must not run them (the
@@ -93,11 +93,8 @@ fn take(id: u64) -> Option<Action> {
 pub fn unlink_on_drop(n: &Narrator, path: &std::path::Path) -> Guard {
     let (n, path) = (n.clone(), path.to_path_buf());
     Guard::new(move || {
-        let shown = path.display().to_string();
         // A failure here has nobody left to report to but the narration itself.
-        let _ = n.call(format_args!("unlink({shown:?})"), || {
-            nix::unistd::unlink(&path)
-        });
+        let _ = crate::sys::unlink(&n, &path);
     })
 }
 
@@ -124,36 +121,6 @@ pub fn remove_own_on_drop(n: &Narrator, path: &std::path::Path, made: &FileStat)
     })
 }
 
-/// The `clean` subcommand of a demo whose leftover is one path (mmap-demo's file,
-/// socket-demo's socket): unlinks what a killed run left at `path`, but only if `is_ours`
-/// says it has the type the demo creates (`what`, for the error). Anything else at that
-/// path belongs to someone else and stays. Prints `summary: removed=0` or `=1`.
-pub fn remove_leftover(
-    n: &Narrator,
-    path: &std::path::Path,
-    what: &str,
-    is_ours: impl Fn(&std::fs::FileType) -> bool,
-) -> Result<()> {
-    // lstat(2), not stat(2): a symbolic link is judged (and refused) as itself.
-    match std::fs::symlink_metadata(path) {
-        Err(_) => {
-            n.say(format_args!("nothing at {}", path.display()));
-            crate::narrate::print_summary("summary: removed=0")
-        }
-        Ok(meta) if !is_ours(&meta.file_type()) => Err(Error::bad_data(
-            format!("lstat({:?})", path.display()),
-            format!("it is not {what}"),
-        )
-        .hint("it is not ours to remove")),
-        Ok(_) => {
-            n.call(format_args!("unlink({:?})", path.display()), || {
-                nix::unistd::unlink(path)
-            })?;
-            crate::narrate::print_summary("summary: removed=1")
-        }
-    }
-}
-
 /// Runs every pending action, newest first (the reverse of creation, as `Drop` would).
 pub fn run_all() {
     loop {
@@ -172,20 +139,28 @@ pub fn exit_on_interrupt(n: &Narrator) -> Result<()> {
     let n = n.clone();
     ctrlc::set_handler(move || {
         INTERRUPTED.store(true, Ordering::SeqCst);
-        n.announce("interrupted (SIGINT or SIGTERM): removing what I created, then exit 130");
+        n.announce(crate::tr!(
+            "interrupted (SIGINT or SIGTERM): removing what I created, then exit 130"
+        ));
         run_all();
         std::process::exit(130);
     })
     .map_err(|e| Error::bad_data("sigaction(SIGINT/SIGTERM) via ctrlc", e.to_string()))
 }
 
-/// What [`leave_130`] writes for SIGINT and for SIGTERM: made once, before the handler
-/// is installed, so that the handler itself only reads it.
-static LEAVING: OnceLock<[Box<[u8]>; 2]> = OnceLock::new();
+/// What [`leave_130`] writes, in English and in Korean, for SIGINT and for SIGTERM: made
+/// once, before the handler is installed (and before the command line has chosen the
+/// language), so that the handler itself only reads it and the language.
+static LEAVING: OnceLock<[[Box<[u8]>; 2]; 2]> = OnceLock::new();
 
 /// The first SIGINT/SIGTERM handler: says why on standard error and leaves with 130.
 extern "C" fn leave_130(signal: libc::c_int) {
     if let Some(lines) = LEAVING.get() {
+        // A lock-free atomic load: async-signal-safe.
+        let lines = match crate::i18n::lang() {
+            crate::i18n::Lang::En => &lines[0],
+            crate::i18n::Lang::Ko => &lines[1],
+        };
         let line = if signal == libc::SIGINT {
             &lines[0]
         } else {
@@ -199,6 +174,24 @@ extern "C" fn leave_130(signal: libc::c_int) {
     // SAFETY: _exit(2) is async-signal-safe; it ends the process at once, as the default
     // action would, but with the exit code the design gives an interruption.
     unsafe { libc::_exit(130) }
+}
+
+/// `program: interrupted by SIGINT` in `lang`, as an interrupted run's error says it
+/// (the same sentence as [`Error::interrupted`]'s, from the same catalog entry).
+fn leaving_line(program: &str, lang: crate::i18n::Lang, signal: &str) -> Box<[u8]> {
+    const MSGID: &str = "interrupted by {signal}";
+    let korean = match lang {
+        crate::i18n::Lang::Ko => crate::i18n::korean(MSGID),
+        crate::i18n::Lang::En => None,
+    };
+    // The catalog check makes sure the translation has the same one placeholder.
+    let text = korean.map_or_else(
+        || format!("interrupted by {signal}"),
+        |template| template.replace("{signal}", signal),
+    );
+    format!("{program}: {text}\n")
+        .into_bytes()
+        .into_boxed_slice()
 }
 
 /// Makes SIGINT and SIGTERM end the process with exit code 130 and one line on standard
@@ -216,14 +209,12 @@ extern "C" fn leave_130(signal: libc::c_int) {
 /// with SIGINT ignored, `nohup` and `trap '' TERM` do the same) stays ignored: that
 /// choice was made by whoever started us.
 pub fn exit_130_on_interrupt(program: &str) {
-    let _ = LEAVING.set([
-        format!("{program}: interrupted by SIGINT\n")
-            .into_bytes()
-            .into_boxed_slice(),
-        format!("{program}: interrupted by SIGTERM\n")
-            .into_bytes()
-            .into_boxed_slice(),
-    ]);
+    let _ = LEAVING.set([crate::i18n::Lang::En, crate::i18n::Lang::Ko].map(|lang| {
+        [
+            leaving_line(program, lang, "SIGINT"),
+            leaving_line(program, lang, "SIGTERM"),
+        ]
+    }));
     let action = SigAction::new(
         SigHandler::Handler(leave_130),
         SaFlags::empty(),

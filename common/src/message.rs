@@ -23,6 +23,8 @@
 
 use std::fmt;
 
+use crate::tr;
+
 /// Bytes before the payload: `seq` and `len`.
 pub const HEADER_LEN: usize = 12;
 /// Bytes after the payload: `crc32`.
@@ -77,21 +79,28 @@ pub enum DecodeError {
 }
 
 impl fmt::Display for DecodeError {
+    /// One sentence, in the chosen language (`tr!`): it ends up in an error line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
+        let text = match *self {
             DecodeError::Truncated { have, need } => {
-                write!(f, "frame truncated: {have} bytes, at least {need} needed")
-            }
-            DecodeError::TooLong { len, max } => {
-                write!(
-                    f,
-                    "frame header says {len} payload bytes, over the limit of {max}"
+                tr!(
+                    "frame truncated: {have} bytes, at least {need} needed",
+                    have,
+                    need
                 )
             }
-            DecodeError::TrailingBytes { have, frame } => {
-                write!(f, "{have} bytes, but the frame header accounts for {frame}")
-            }
-        }
+            DecodeError::TooLong { len, max } => tr!(
+                "frame header says {len} payload bytes, over the limit of {max}",
+                len,
+                max
+            ),
+            DecodeError::TrailingBytes { have, frame } => tr!(
+                "{have} bytes, but the frame header accounts for {frame}",
+                have,
+                frame
+            ),
+        };
+        f.write_str(&text)
     }
 }
 

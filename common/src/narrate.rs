@@ -93,10 +93,11 @@ pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.5..=1000.0;
 pub fn rate(text: &str) -> std::result::Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if RATE_RANGE.contains(&rate) => Ok(rate),
-        _ => Err(format!(
-            "`{text}` is not a rate: give iterations a second, from {} to {}",
-            RATE_RANGE.start(),
-            RATE_RANGE.end()
+        _ => Err(crate::tr!(
+            "`{text}` is not a rate: give iterations a second, from {low} to {high}",
+            text,
+            low = RATE_RANGE.start(),
+            high = RATE_RANGE.end()
         )),
     }
 }
@@ -231,9 +232,10 @@ impl Narrator {
             terminal: Arc::new(Terminal::copy()),
         };
         if n.step.load(Ordering::Relaxed) {
-            n.say(format_args!(
+            crate::say!(
+                n,
                 "--step: I wait for Enter before each system call (Ctrl-D stops waiting)"
-            ));
+            );
         }
         n
     }
@@ -469,7 +471,10 @@ impl Narrator {
                         // Ctrl-D echoes nothing: end the prompt's line here.
                         self.write_raw(b"\n");
                     }
-                    self.print(format_args!("standard input ended: --step stops waiting"));
+                    self.print(format_args!(
+                        "{}",
+                        crate::tr!("standard input ended: --step stops waiting")
+                    ));
                     return true;
                 }
             }
@@ -548,7 +553,9 @@ pub fn print_summary(line: impl Display) -> Result<()> {
                 "write(1, summary)",
                 Errno::from_raw(e.raw_os_error().unwrap_or(0)),
             )
-            .hint("standard output was closed early (for example by `| head`)")
+            .hint(crate::tr!(
+                "standard output was closed early (for example by `| head`)"
+            ))
         })
 }
 

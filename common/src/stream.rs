@@ -15,16 +15,18 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::unistd;
 
 use crate::error::{Error, Result};
 use crate::message::{self, Frame, HEADER_LEN, OVERHEAD, TRAILER_LEN};
-use crate::narrate::{Narrator, print_summary};
+use crate::narrate::{FIRST_FEW, Narrator, print_summary};
 use crate::tally::Tally;
 use crate::timing::{self, Stopwatch};
+use crate::{say, sys, tr};
 
-/// How many messages a loop narrates call by call before it goes quiet.
-pub const NARRATED_MESSAGES: u64 = 3;
+/// How many messages a loop narrates call by call before it goes quiet: the number
+/// [`Narrator::first_few`] uses. Loops go through `first_few` now; this stays for the
+/// demos that have not moved to it yet.
+pub const NARRATED_MESSAGES: u64 = FIRST_FEW;
 
 /// The largest `--size` a stream demo accepts. A byte stream has no message size of its
 /// own (it is not a message queue); the limit only keeps one message's buffer reasonable.
@@ -65,18 +67,12 @@ impl<F: AsFd> FdStream<F> {
         self.fd
     }
 
-    /// One `read(2)`: returns how many bytes arrived, 0 at end of stream.
+    /// One `read(2)` ([`sys::read`]): returns how many bytes arrived, 0 at end of stream.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let fd = self.fd.as_fd();
-        let len = buf.len();
         loop {
             // EINTR: a signal arrived before any data did; the read simply starts again
             // (signal(7), "Interruption of system calls").
-            match self
-                .n
-                .call(format_args!("read({}, buf, {len})", fd.as_raw_fd()), || {
-                    unistd::read(fd, buf)
-                }) {
+            match sys::read(&self.n, &self.fd, buf) {
                 Err(e) if e.errno() == Some(Errno::EINTR) => continue,
                 other => return other,
             }
@@ -106,12 +102,13 @@ impl<F: AsFd> FdStream<F> {
                 } else {
                     Err(Error::bad_data(
                         format!("read({})", self.fd.as_fd().as_raw_fd()),
-                        format!(
-                            "end of stream after {have} of {} bytes of a frame",
-                            buf.len()
+                        tr!(
+                            "end of stream after {have} of {total} bytes of a frame",
+                            have,
+                            total = buf.len()
                         ),
                     )
-                    .hint("the sender stopped in the middle of a message (was it killed?)"))
+                    .hint(cut_short()))
                 };
             }
             have += got;
@@ -119,24 +116,19 @@ impl<F: AsFd> FdStream<F> {
         Ok(true)
     }
 
-    /// Writes all of `buf`, one `write(2)` at a time (a write may take fewer bytes than
-    /// offered, see write(2)).
+    /// Writes all of `buf`, one `write(2)` ([`sys::write`]) at a time: a write may take
+    /// fewer bytes than offered (write(2)).
     pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
-        let fd = self.fd.as_fd();
         let mut done = 0;
         while done < buf.len() {
-            let rest = &buf[done..];
-            match self.n.call(
-                format_args!("write({}, buf, {})", fd.as_raw_fd(), rest.len()),
-                || unistd::write(fd, rest),
-            ) {
+            match sys::write(&self.n, &self.fd, &buf[done..]) {
                 Ok(wrote) => done += wrote,
                 Err(e) if e.errno() == Some(Errno::EINTR) => continue,
                 Err(e) if e.errno() == Some(Errno::EPIPE) => {
-                    return Err(e.hint(
+                    return Err(e.hint(tr!(
                         "no process has the reading end open any more: the receiver exited. \
-                         (Rust ignores SIGPIPE, so write() returns EPIPE instead of killing us.)",
-                    ));
+                         (Rust ignores SIGPIPE, so write() returns EPIPE instead of killing us.)"
+                    )));
                 }
                 Err(e) => return Err(e),
             }
@@ -158,11 +150,11 @@ impl<F: AsFd> FdStream<F> {
             return Ok(None);
         }
         let fd = self.fd.as_fd().as_raw_fd();
-        let call = || format!("frame from fd {fd}");
+        let call = || tr!("frame from fd {fd}", fd);
         let header = message::parse_header(buf, max_len).map_err(|e| {
-            Error::bad_data(call(), e.to_string()).hint(
-                "the bytes on the stream are not a demo frame (a foreign writer, or lost framing)",
-            )
+            Error::bad_data(call(), e.to_string()).hint(tr!(
+                "the bytes on the stream are not a demo frame (a foreign writer, or lost framing)"
+            ))
         })?;
         // The header is only the peer's word. Memory is given to the frame as its bytes
         // arrive, never all at once on the header's say-so: a peer that announces 16 MiB
@@ -178,9 +170,13 @@ impl<F: AsFd> FdStream<F> {
                 0 => {
                     return Err(Error::bad_data(
                         call(),
-                        format!("end of stream after {have} of the frame's {total} bytes"),
+                        tr!(
+                            "end of stream after {have} of the frame's {total} bytes",
+                            have,
+                            total
+                        ),
                     )
-                    .hint("the sender stopped in the middle of a message (was it killed?)"));
+                    .hint(cut_short()));
                 }
                 got => have += got,
             }
@@ -191,6 +187,11 @@ impl<F: AsFd> FdStream<F> {
         Ok(Some(frame))
     }
     // ANCHOR_END: read_frame
+}
+
+/// The hint for a stream that ended inside a frame.
+fn cut_short() -> String {
+    tr!("the sender stopped in the middle of a message (was it killed?)")
 }
 
 /// The smallest step by which [`FdStream::read_frame`] grows a frame's buffer.
@@ -212,7 +213,9 @@ fn grow(buf: &mut Vec<u8>, total: usize, fd: i32) -> Result<()> {
             ),
             Errno::ENOMEM,
         )
-        .hint("this process may not have that much memory (see `ulimit -v`): use a smaller --size")
+        .hint(tr!(
+            "this process may not have that much memory (see `ulimit -v`): use a smaller --size"
+        ))
     })?;
     buf.resize(have + step, 0);
     Ok(())
@@ -225,17 +228,16 @@ fn grow(buf: &mut Vec<u8>, total: usize, fd: i32) -> Result<()> {
 pub fn produce(n: &Narrator, fd: OwnedFd, count: u64, size: usize) -> Result<()> {
     let mut stream = FdStream::new(fd, n);
     let mut frame = Vec::with_capacity(size + OVERHEAD);
-    for seq in 0..count {
-        if seq == NARRATED_MESSAGES {
-            n.mute(format_args!(
-                "... writing messages {seq}..{count} without narration"
-            ));
-        }
+    let rest = tr!(
+        "writing messages {first}..{count} without narration",
+        first = FIRST_FEW,
+        count
+    );
+    for seq in n.first_few(0..count, rest) {
         message::encode_into(seq, size, &mut frame);
         stream.write_all(&frame)?;
     }
-    n.unmute();
-    close(n, stream.into_inner())
+    sys::close(n, stream.into_inner())
 }
 // ANCHOR_END: produce
 
@@ -248,19 +250,33 @@ pub fn consume(n: &Narrator, fd: OwnedFd, count: u64, max_len: usize) -> Result<
     let mut tally = Tally::new(count);
     let mut buf = Vec::new();
     let clock = Stopwatch::start();
-    while let Some(frame) = stream.read_frame(&mut buf, max_len)? {
+    let mut open = true;
+    for _ in n.first_few(0..count, tr!("reading the rest without narration")) {
+        let Some(frame) = stream.read_frame(&mut buf, max_len)? else {
+            open = false;
+            break;
+        };
         tally.record(&frame);
-        if tally.received() == NARRATED_MESSAGES && count > NARRATED_MESSAGES {
-            n.mute("... reading the rest without narration");
+    }
+    // Narrated again: the read that returns 0 (and any message beyond `count`, which the
+    // tally counts as unexpected).
+    while open {
+        match stream.read_frame(&mut buf, max_len)? {
+            Some(frame) => tally.record(&frame),
+            None => open = false,
         }
     }
-    n.unmute();
-    n.say("read() = 0: end of file, because every writer has closed its end");
-    n.say(format_args!(
-        "{} in {:.3} s",
-        timing::rate(tally.received(), tally.bytes(), clock.elapsed()),
-        clock.elapsed().as_secs_f64()
-    ));
+    say!(
+        n,
+        "read() = 0: end of file, because every writer has closed its end"
+    );
+    let (elapsed, received, bytes) = (clock.elapsed(), tally.received(), tally.bytes());
+    say!(
+        n,
+        "{rate} in {seconds} s",
+        rate = timing::rate(received, bytes, elapsed),
+        seconds = format!("{:.3}", elapsed.as_secs_f64())
+    );
     print_summary(tally.summary())?;
     tally.verdict()
 }
@@ -272,19 +288,16 @@ pub fn fd_len(fd: &OwnedFd) -> Result<usize> {
     let st = nix::sys::stat::fstat(fd)
         .map_err(|e| Error::sys(format!("fstat({})", fd.as_raw_fd()), e))?;
     usize::try_from(st.st_size)
-        .map_err(|_| Error::bad_data(format!("fstat({})", fd.as_raw_fd()), "a negative size"))
+        .map_err(|_| Error::bad_data(format!("fstat({})", fd.as_raw_fd()), tr!("a negative size")))
 }
 
-/// `close(2)`, narrated. Closing is how a process tells the kernel it is done with its
-/// end: a reader sees end-of-file only when *every* copy of the write end is closed.
-pub fn close(n: &Narrator, fd: OwnedFd) -> Result<()> {
-    let raw = fd.as_raw_fd();
-    n.call(format_args!("close({raw})"), || unistd::close(fd))
-}
+/// `close(2)`, narrated: [`sys::close`], under the name the stream demos have used.
+pub use crate::sys::close;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::unistd;
 
     fn quiet() -> Narrator {
         Narrator::silent("test")

@@ -25,16 +25,17 @@
 
 use std::ffi::CStr;
 use std::fmt::{self, Display};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{self, FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, Signal};
 use nix::sys::socket::{
     self, AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, SockaddrIn, SockaddrIn6, SockaddrLike, UnixAddr, sockopt,
+    SockType, SockaddrIn, SockaddrIn6, SockaddrLike, UnixAddr, UnixCredentials, sockopt,
 };
 use nix::sys::stat::Mode;
 use nix::sys::wait::{self, WaitStatus};
@@ -84,10 +85,27 @@ pub fn oflags(flags: OFlag) -> String {
     };
     let mut shown = access.to_string();
     for (name, _) in (flags - OFlag::O_ACCMODE).iter_names() {
+        // O_NDELAY is another name for O_NONBLOCK's bit, and nix declares it first; the
+        // man pages and strace say O_NONBLOCK.
+        let name = if name == "O_NDELAY" {
+            "O_NONBLOCK"
+        } else {
+            name
+        };
         shown.push('|');
         shown.push_str(name);
     }
     shown
+}
+
+/// Flags that hold no access mode (`pipe2`'s, `F_SETFL`'s), by name:
+/// `O_CLOEXEC|O_NONBLOCK`, or `0` for none.
+fn flags_only(flags: OFlag) -> String {
+    let shown = oflags(flags - OFlag::O_ACCMODE);
+    match shown.strip_prefix("O_RDONLY|") {
+        Some(names) => names.to_string(),
+        None => "0".into(),
+    }
 }
 
 /// A mode as the man pages write it: `0600`.
@@ -167,7 +185,7 @@ pub fn pipe(n: &Narrator) -> Result<(OwnedFd, OwnedFd)> {
 /// `pipe2(2)` with flags, for a pipe that must not leak into programs we `exec`
 /// (`O_CLOEXEC`) or whose ends must never block (`O_NONBLOCK`).
 pub fn pipe2(n: &Narrator, flags: OFlag) -> Result<(OwnedFd, OwnedFd)> {
-    n.call(format_args!("pipe2({})", oflags(flags)), || {
+    n.call(format_args!("pipe2({})", flags_only(flags)), || {
         unistd::pipe2(flags)
     })
 }
@@ -201,8 +219,13 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
         FcntlArg::F_GETPIPE_SZ => "F_GETPIPE_SZ".to_string(),
         FcntlArg::F_SETPIPE_SZ(size) => format!("F_SETPIPE_SZ, {size}"),
         FcntlArg::F_GETFL => "F_GETFL".to_string(),
-        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", oflags(*flags)),
+        FcntlArg::F_SETFL(flags) => format!("F_SETFL, {}", flags_only(*flags)),
         FcntlArg::F_GETFD => "F_GETFD".to_string(),
+        FcntlArg::F_ADD_SEALS(seals) => {
+            let names: Vec<&str> = seals.iter_names().map(|(name, _)| name).collect();
+            format!("F_ADD_SEALS, {}", names.join("|"))
+        }
+        FcntlArg::F_GET_SEALS => "F_GET_SEALS".to_string(),
         other => format!("{other:?}"),
     };
     n.call(format_args!("fcntl({raw}, {shown})"), || {
@@ -214,7 +237,9 @@ pub fn fcntl(n: &Narrator, fd: &impl AsFd, arg: FcntlArg<'_>) -> Result<i32> {
 /// nothing to read and a writer still exists, so it is narrated before and after.
 pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    let desc = format!("read({raw}, buf, {len})");
+    // format_args!, not format!: the line is only made if it is printed or names an
+    // error, so a quiet loop of a million reads allocates nothing for it.
+    let desc = format_args!("read({raw}, buf, {len})");
     if may_block(n, fd) {
         n.call_blocking(desc, || unistd::read(fd, buf))
     } else {
@@ -226,11 +251,106 @@ pub fn read(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
 /// full. Rust ignores SIGPIPE, so a write with no reader left fails with EPIPE.
 pub fn write(n: &Narrator, fd: &impl AsFd, buf: &[u8]) -> Result<usize> {
     let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
-    let desc = format!("write({raw}, buf, {len})");
+    let desc = format_args!("write({raw}, buf, {len})");
     if may_block(n, fd) {
         n.call_blocking(desc, || unistd::write(fd, buf))
     } else {
         n.call(desc, || unistd::write(fd, buf))
+    }
+}
+
+/// Flags as strace shows them: `POLLIN|POLLOUT`, or `0` for none.
+fn poll_flags(flags: PollFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// What [`poll`] found: for each descriptor asked about, in the same order, the events
+/// that happened (`revents`); empty if none.
+#[derive(Debug)]
+pub struct Polled {
+    /// The `revents` of each descriptor, in the order they were given.
+    pub revents: Vec<PollFlags>,
+    fds: Vec<RawFd>,
+}
+
+impl Polled {
+    /// Whether descriptor number `i` (in the order given) has any of `flags`.
+    pub fn has(&self, i: usize, flags: PollFlags) -> bool {
+        self.revents.get(i).is_some_and(|r| r.intersects(flags))
+    }
+
+    /// Whether the time ran out with nothing ready (`poll` returned 0).
+    pub fn timed_out(&self) -> bool {
+        self.revents.iter().all(PollFlags::is_empty)
+    }
+}
+
+impl Shown for Polled {
+    fn shown(&self) -> String {
+        let ready: Vec<String> = self
+            .fds
+            .iter()
+            .zip(&self.revents)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(fd, r)| format!("{{fd={fd}, revents={}}}", poll_flags(*r)))
+            .collect();
+        if ready.is_empty() {
+            "0 (Timeout)".into()
+        } else {
+            format!("{} ([{}])", ready.len(), ready.join(", "))
+        }
+    }
+}
+
+/// `poll(2)`: waits until one of `fds` has one of its events, or `timeout` passes (`None`:
+/// no limit). `POLLHUP` and `POLLERR` are always reported, even when not asked for.
+/// A wait that can last is narrated before and after ([`Narrator::call_blocking`]).
+pub fn poll(
+    n: &Narrator,
+    fds: &[(BorrowedFd<'_>, PollFlags)],
+    timeout: Option<Duration>,
+) -> Result<Polled> {
+    // Whole milliseconds, rounded up: a wait never ends before the time asked for.
+    let ms = |d: Duration| i32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let millis = timeout.map_or(-1, ms);
+    let shown: Vec<String> = fds
+        .iter()
+        .map(|(fd, ev)| format!("{{fd={}, events={}}}", fd.as_raw_fd(), poll_flags(*ev)))
+        .collect();
+    let desc = format!("poll([{}], {}, {millis})", shown.join(", "), fds.len());
+    let call = || {
+        let mut pollfds: Vec<PollFd<'_>> =
+            fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
+        let start = std::time::Instant::now();
+        // poll(2) is never restarted after a signal handler (signal(7)), even with
+        // SA_RESTART; restart it here with the time left, so that Ctrl-C reaches the
+        // cleanup handler instead of failing the call.
+        loop {
+            let left = timeout.map_or(-1, |d| ms(d.saturating_sub(start.elapsed())));
+            let limit = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match nix::poll::poll(&mut pollfds, limit) {
+                Err(Errno::EINTR) => continue,
+                other => other?,
+            };
+            break;
+        }
+        Ok(Polled {
+            revents: pollfds
+                .iter()
+                .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+                .collect(),
+            fds: fds.iter().map(|(fd, _)| fd.as_raw_fd()).collect(),
+        })
+    };
+    if millis == 0 {
+        n.call(desc, call)
+    } else {
+        n.call_blocking(desc, call)
     }
 }
 
@@ -311,9 +431,23 @@ pub fn ftruncate(n: &Narrator, fd: &impl AsFd, len: u64) -> Result<()> {
 /// `memfd_create(2)`: an anonymous file in memory, with no name in any folder; it lives
 /// while a descriptor or a mapping refers to it.
 pub fn memfd_create(n: &Narrator, name: &CStr) -> Result<OwnedFd> {
-    n.call(format_args!("memfd_create({name:?}, MFD_CLOEXEC)"), || {
-        nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-    })
+    memfd_create_flags(n, name, nix::sys::memfd::MFdFlags::empty())
+}
+
+/// `memfd_create(2)` with `MFD_CLOEXEC` and `flags` (such as `MFD_ALLOW_SEALING`, so that
+/// `fcntl(F_ADD_SEALS)` can later forbid shrinking it: a peer that maps it then never
+/// meets SIGBUS).
+pub fn memfd_create_flags(
+    n: &Narrator,
+    name: &CStr,
+    flags: nix::sys::memfd::MFdFlags,
+) -> Result<OwnedFd> {
+    let flags = flags | nix::sys::memfd::MFdFlags::MFD_CLOEXEC;
+    let shown: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    n.call(
+        format_args!("memfd_create({name:?}, {})", shown.join("|")),
+        || nix::sys::memfd::memfd_create(name, flags),
+    )
 }
 
 /// `flock(fd, LOCK_EX|LOCK_NB)`: takes the whole-file lock or fails at once with
@@ -328,9 +462,18 @@ pub fn flock_exclusive(n: &Narrator, fd: &impl AsFd) -> Result<()> {
     })
 }
 
+/// `fchmod(2)`: sets the permission bits of the file behind a descriptor (a socket
+/// before `bind`, a shared memory object after the umask took bits away).
+pub fn fchmod(n: &Narrator, fd: &impl AsFd, perm: Mode) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("fchmod({raw}, {})", mode(perm)), || {
+        nix::sys::stat::fchmod(fd, perm)
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Sockets: socket(2), socketpair(2), bind(2), listen(2), accept4(2), connect(2),
-// send(2), recv(2), sendmsg(2)/recvmsg(2) with SCM_RIGHTS, setsockopt(2).
+// send(2), recv(2), sendmsg(2)/recvmsg(2) with SCM_RIGHTS, setsockopt(2), getsockopt(2).
 
 /// `socket(2)`: an endpoint with no name yet; always `SOCK_CLOEXEC` here.
 pub fn socket(n: &Narrator, domain: AddressFamily, kind: SockType) -> Result<OwnedFd> {
@@ -408,24 +551,40 @@ pub fn recv(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<usize> {
 /// `sendmsg(2)` of `data` with the descriptors `fds` beside it (an SCM_RIGHTS control
 /// message): the kernel installs copies of them in the receiver.
 pub fn sendmsg_fds(n: &Narrator, sock: &impl AsFd, data: &[u8], fds: &[RawFd]) -> Result<usize> {
+    sendmsg_flags(n, sock, data, fds, MsgFlags::empty())
+}
+
+/// `sendmsg(2)` as [`sendmsg_fds`], with `flags` for this one call: `MSG_DONTWAIT` fails
+/// with EAGAIN instead of waiting for room, without setting `O_NONBLOCK` on the open file
+/// that every holder of the descriptor shares. With no `fds`, no control message is sent.
+pub fn sendmsg_flags(
+    n: &Narrator,
+    sock: &impl AsFd,
+    data: &[u8],
+    fds: &[RawFd],
+    flags: MsgFlags,
+) -> Result<usize> {
     let raw = sock.as_fd().as_raw_fd();
     let iov = [std::io::IoSlice::new(data)];
-    let shown: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+    let rights = if fds.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+        format!(", SCM_RIGHTS [{}]", shown.join(", "))
+    };
+    let mut shown_flags: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if shown_flags.is_empty() {
+        shown_flags.push("0");
+    }
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsgs };
     n.call_blocking(
         format_args!(
-            "sendmsg({raw}, {{{} bytes, SCM_RIGHTS [{}]}}, 0)",
+            "sendmsg({raw}, {{{} bytes{rights}}}, {})",
             data.len(),
-            shown.join(", ")
+            shown_flags.join("|")
         ),
-        || {
-            socket::sendmsg::<()>(
-                raw,
-                &iov,
-                &[ControlMessage::ScmRights(fds)],
-                MsgFlags::empty(),
-                None,
-            )
-        },
+        || socket::sendmsg::<()>(raw, &iov, cmsgs, flags, None),
     )
 }
 
@@ -488,6 +647,9 @@ pub enum Opt {
     RcvTimeo(Duration),
     /// `SO_SNDTIMEO`: a send that waits longer fails with EAGAIN.
     SndTimeo(Duration),
+    /// `SO_SNDBUF`: the bytes a socket may have sent and not yet had received; the kernel
+    /// doubles the value for its bookkeeping and has a minimum (socket(7)).
+    SndBuf(usize),
 }
 
 /// `setsockopt(2)` at level `SOL_SOCKET`.
@@ -497,6 +659,7 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
         Opt::ReuseAddr => "SO_REUSEADDR, 1".to_string(),
         Opt::RcvTimeo(d) => format!("SO_RCVTIMEO, {} ms", d.as_millis()),
         Opt::SndTimeo(d) => format!("SO_SNDTIMEO, {} ms", d.as_millis()),
+        Opt::SndBuf(bytes) => format!("SO_SNDBUF, {bytes}"),
     };
     let timeval = |d: Duration| {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
@@ -510,19 +673,71 @@ pub fn setsockopt(n: &Narrator, fd: &impl AsFd, opt: Opt) -> Result<()> {
                 socket::setsockopt(&fd.as_fd(), sockopt::ReceiveTimeout, &timeval(d))
             }
             Opt::SndTimeo(d) => socket::setsockopt(&fd.as_fd(), sockopt::SendTimeout, &timeval(d)),
+            Opt::SndBuf(bytes) => socket::setsockopt(&fd.as_fd(), sockopt::SndBuf, &bytes),
         },
     )
+}
+
+/// A number a call returned through its arguments, shown after the call's 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Value(pub usize);
+
+impl Shown for Value {
+    fn shown(&self) -> String {
+        format!("0 ({})", self.0)
+    }
+}
+
+/// `getsockopt(SO_SNDBUF)`: the bytes this socket may have in flight; no datagram may be
+/// larger. The kernel stores twice what `setsockopt` asked for (socket(7)), and never
+/// less than its minimum.
+pub fn getsockopt_sndbuf(n: &Narrator, fd: &impl AsFd) -> Result<usize> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(
+        format_args!("getsockopt({raw}, SOL_SOCKET, SO_SNDBUF)"),
+        || socket::getsockopt(&fd.as_fd(), sockopt::SndBuf).map(Value),
+    )
+    .map(|v| v.0)
+}
+
+/// The credentials of a socket's peer, as the kernel recorded them at `connect`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub UnixCredentials);
+
+impl Shown for Peer {
+    fn shown(&self) -> String {
+        format!(
+            "0 ({{pid={}, uid={}, gid={}}})",
+            self.0.pid(),
+            self.0.uid(),
+            self.0.gid()
+        )
+    }
+}
+
+/// `getsockopt(SO_PEERCRED)`: the pid, uid and gid of the process at the other end of a
+/// connected Unix socket, from the kernel, not from anything the peer claims (unix(7)).
+pub fn getsockopt_peercred(n: &Narrator, fd: &impl AsFd) -> Result<UnixCredentials> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(
+        format_args!("getsockopt({raw}, SOL_SOCKET, SO_PEERCRED)"),
+        || socket::getsockopt(&fd.as_fd(), sockopt::PeerCredentials).map(Peer),
+    )
+    .map(|p| p.0)
 }
 
 // ---------------------------------------------------------------------------------------
 // Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
 // crate::process::fork, which also sets up the child's narrator.)
 
-/// `kill(2)`: sends `sig` to one process. Refuses a pid <= 0 without making the call:
-/// those mean "my process group" (0) and "every process I may signal" (-1), and a demo
-/// only ever signals one process it started or was told to signal.
-pub fn kill(n: &Narrator, pid: Pid, sig: Signal) -> Result<()> {
-    let desc = format!("kill({pid}, {})", sig.as_str());
+/// `kill(2)`: sends `sig` to one process; `None` is signal 0, which is never delivered:
+/// the call only checks that the process exists (ESRCH if not) and that we may signal
+/// it (EPERM if not). Refuses a pid <= 0 without making the call: those mean "my
+/// process group" (0) and "every process I may signal" (-1), and a demo only ever
+/// signals one process it started or was told to signal.
+pub fn kill(n: &Narrator, pid: Pid, sig: impl Into<Option<Signal>>) -> Result<()> {
+    let sig = sig.into();
+    let desc = format!("kill({pid}, {})", sig.map_or("0", Signal::as_str));
     if pid.as_raw() <= 0 {
         return Err(
             Error::bad_data(desc, format!("pid {pid} is not one process")).hint(
@@ -569,6 +784,10 @@ mod tests {
             "O_WRONLY|O_CREAT|O_EXCL"
         );
         assert_eq!(mode(Mode::from_bits_truncate(0o600)), "0600");
+        assert_eq!(
+            oflags(OFlag::O_RDONLY | OFlag::O_NONBLOCK),
+            "O_RDONLY|O_NONBLOCK"
+        );
     }
 
     #[test]
@@ -598,6 +817,57 @@ mod tests {
     }
 
     #[test]
+    fn poll_says_what_is_ready_and_times_out_otherwise() {
+        let n = quiet();
+        let (r, w) = pipe(&n).unwrap();
+        let ask = [(r.as_fd(), PollFlags::POLLIN)];
+        let waited = poll(&n, &ask, Some(Duration::from_millis(1))).unwrap();
+        assert!(waited.timed_out());
+        assert_eq!(waited.shown(), "0 (Timeout)");
+        write(&n, &w, b"x").unwrap();
+        let ready = poll(&n, &ask, Some(Duration::from_secs(10))).unwrap();
+        assert!(!ready.timed_out() && ready.has(0, PollFlags::POLLIN));
+        assert_eq!(
+            ready.shown(),
+            format!("1 ([{{fd={}, revents=POLLIN}}])", r.as_raw_fd())
+        );
+    }
+
+    #[test]
+    fn msg_dontwait_fails_at_once_on_a_full_socket_and_shows_its_flag() {
+        let n = quiet();
+        let (a, _b) = socketpair(&n, SockType::SeqPacket).unwrap();
+        setsockopt(&n, &a, Opt::SndBuf(1)).unwrap();
+        let mut sent = 0;
+        let err = loop {
+            match sendmsg_flags(&n, &a, &[0u8; 64], &[], MsgFlags::MSG_DONTWAIT) {
+                Ok(_) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 10_000, "the socket never filled");
+        };
+        assert!(sent > 0);
+        assert_eq!(err.errno(), Some(Errno::EAGAIN));
+        assert!(
+            err.to_string().starts_with(&format!(
+                "sendmsg({}, {{64 bytes}}, MSG_DONTWAIT) failed",
+                a.as_raw_fd()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_socket_pair_knows_its_peer_and_its_send_buffer() {
+        let n = quiet();
+        let (a, _b) = socketpair(&n, SockType::Stream).unwrap();
+        let peer = getsockopt_peercred(&n, &a).unwrap();
+        assert_eq!(peer.pid(), std::process::id() as i32);
+        assert!(getsockopt_sndbuf(&n, &a).unwrap() > 0);
+        fchmod(&n, &a, Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
+    }
+
+    #[test]
     fn descriptors_travel_over_a_socket_pair() {
         let n = quiet();
         let (a, b) = socketpair(&n, SockType::Stream).unwrap();
@@ -611,5 +881,14 @@ mod tests {
         let mut two = [0u8; 2];
         assert_eq!(read(&n, &got.fds[0], &mut two), Ok(2));
         assert_eq!(&two, b"hi");
+    }
+
+    #[test]
+    fn pipe2_and_f_setfl_show_their_flags_without_an_access_mode() {
+        assert_eq!(
+            flags_only(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK),
+            "O_CLOEXEC|O_NONBLOCK"
+        );
+        assert_eq!(flags_only(OFlag::empty()), "0");
     }
 }

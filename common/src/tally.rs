@@ -16,6 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::message::Frame;
+use crate::tr;
 
 /// The largest `--count` a consumer accepts: the tally keeps one bit per expected message
 /// (100 million messages: 12.5 MB).
@@ -132,16 +133,18 @@ impl Tally {
             return Ok(());
         }
         Err(Error::bad_data(
-            "verify the messages",
-            format!(
-                "{} corrupt, {} out of order, {} missing, {} unexpected",
-                self.corrupt,
-                self.out_of_order,
-                self.missing(),
+            tr!("verify the messages"),
+            tr!(
+                "{corrupt} corrupt, {out_of_order} out of order, {missing} missing, {extra} unexpected",
+                corrupt = self.corrupt,
+                out_of_order = self.out_of_order,
+                missing = self.missing(),
                 extra
             ),
         )
-        .hint("does the consumer's --count match the producer's? was a peer killed?"))
+        .hint(tr!(
+            "does the consumer's --count match the producer's? was a peer killed?"
+        )))
     }
 }
 

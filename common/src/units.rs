@@ -5,10 +5,11 @@
 pub fn size_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
     let size = parse_size(text)?;
     if size < min || size > max {
-        return Err(format!(
-            "{size} bytes is outside this mechanism's range of {} to {}",
-            bytes(min),
-            bytes(max)
+        return Err(crate::tr!(
+            "{size} bytes is outside this mechanism's range of {min} to {max}",
+            size,
+            min = bytes(min),
+            max = bytes(max)
         ));
     }
     Ok(size)
@@ -23,21 +24,22 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     let (number, suffix) = text.split_at(digits);
     let number: usize = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a size (examples: 64, 4K, 1MiB)"))?;
+        .map_err(|_| crate::tr!("`{text}` is not a size (examples: 64, 4K, 1MiB)", text))?;
     let shift = match suffix {
         "" | "B" => 0,
         "K" | "k" | "KiB" => 10,
         "M" | "MiB" => 20,
         "G" | "GiB" => 30,
         _ => {
-            return Err(format!(
-                "unknown size suffix `{suffix}` (use K, M or G: powers of 1024)"
+            return Err(crate::tr!(
+                "unknown size suffix `{suffix}` (use K, M or G: powers of 1024)",
+                suffix
             ));
         }
     };
     number
         .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+        .ok_or_else(|| crate::tr!("`{text}` is too large", text))
 }
 
 /// Parses permission bits in octal, as chmod(1) reads them: `0600`, `640`. Only the
@@ -46,8 +48,9 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     match u32::from_str_radix(text, 8) {
         Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!(
-            "`{text}` is not a mode (octal, 0000 to 0777, such as 0600)"
+        _ => Err(crate::tr!(
+            "`{text}` is not a mode (octal, 0000 to 0777, such as 0600)",
+            text
         )),
     }
 }
@@ -56,10 +59,10 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 pub fn bytes(n: usize) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
         if n >= 1 << shift && n % (1 << shift) == 0 {
-            return format!("{n} bytes ({} {unit})", n >> shift);
+            return crate::tr!("{n} bytes ({count} {unit})", n, count = n >> shift, unit);
         }
     }
-    format!("{n} bytes")
+    crate::tr!("{n} bytes", n)
 }
 
 #[cfg(test)]

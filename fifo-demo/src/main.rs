@@ -1,4 +1,4 @@
-//! The command line of fifo-demo: parses the options and runs one lesson of `lib.rs`.
+//! The command line of fifo-demo: parses the options and runs one lesson of the library.
 //!
 //! Run the two roles in two terminals (they meet at the FIFO's path):
 //!
@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use common::stream::Messages;
 use common::tally::MAX_COUNT;
-use common::{NarrationArgs, Narrator, Result, cleanup, stream};
+use common::{NarrationArgs, Narrator, Result, stream};
 
 /// mkfifo: a pipe with a name in the file system, so that processes with no common parent
 /// can use it. Either side may start first; open() waits for the other.
@@ -117,25 +117,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
-    let default_name = match cli.role {
-        Some(Role::Server { .. } | Role::Client { .. }) => "fifo-server",
-        _ => "fifo",
-    };
-    if let (Some(Role::Clean), None) = (&cli.role, &cli.path) {
-        let paths = [
-            fifo_demo::default_path("fifo")?,
-            fifo_demo::default_path("fifo-server")?,
-        ];
-        return fifo_demo::clean(&Narrator::new("clean", cli.narration), &paths);
-    }
-    let path = match cli.path {
-        Some(path) => path,
-        None => fifo_demo::default_path(default_name)?,
-    };
+    let narrator = |role| Narrator::new(role, cli.narration);
+    let path = |name| fifo_demo::path_or(cli.path.clone(), name);
     match cli.role {
         None => fifo_demo::exchange(
-            &Narrator::new("producer", cli.narration),
-            &path,
+            &narrator("producer"),
+            &path(fifo_demo::FIFO)?,
             cli.exchange.count,
             cli.exchange.size,
         ),
@@ -143,43 +130,33 @@ fn run() -> Result<()> {
             exchange,
             stdin,
             keep,
-        }) => {
-            let n = Narrator::new("producer", cli.narration);
-            let fifo = fifo_demo::make_or_find(&n, &path)?;
-            cleanup::exit_on_interrupt(&n)?;
-            let fd = fifo_demo::open_end(&n, &path, true)?;
-            fifo_demo::claim(&n, &fd, &path, "producer")?;
-            let result = if stdin {
-                fifo_demo::produce_lines(&n, fd)
-            } else {
-                stream::produce(&n, fd, exchange.count, exchange.size)
-            };
-            keep_if_asked(&n, fifo, keep, &path);
-            result
-        }
+        }) => fifo_demo::producer(
+            &narrator("producer"),
+            &path(fifo_demo::FIFO)?,
+            exchange.count,
+            exchange.size,
+            stdin,
+            keep,
+        ),
         Some(Role::Consumer {
             exchange,
             raw,
             keep,
-        }) => {
-            let n = Narrator::new("consumer", cli.narration);
-            let fifo = fifo_demo::make_or_find(&n, &path)?;
-            cleanup::exit_on_interrupt(&n)?;
-            let fd = fifo_demo::open_end(&n, &path, false)?;
-            let result = if raw {
-                fifo_demo::consume_raw(&n, fd)
-            } else {
-                stream::consume(&n, fd, exchange.count, stream::MAX_SIZE)
-            };
-            keep_if_asked(&n, fifo, keep, &path);
-            result
-        }
-        Some(Role::Server { requests }) => {
-            fifo_demo::server(&Narrator::new("server", cli.narration), &path, requests)
-        }
+        }) => fifo_demo::consumer(
+            &narrator("consumer"),
+            &path(fifo_demo::FIFO)?,
+            exchange.count,
+            raw,
+            keep,
+        ),
+        Some(Role::Server { requests }) => fifo_demo::server(
+            &narrator("server"),
+            &path(fifo_demo::SERVER_FIFO)?,
+            requests,
+        ),
         Some(Role::Client { count, timeout }) => fifo_demo::client(
-            &Narrator::new("client", cli.narration),
-            &path,
+            &narrator("client"),
+            &path(fifo_demo::SERVER_FIFO)?,
             count,
             (timeout > 0).then(|| Duration::from_secs(timeout)),
         ),
@@ -188,28 +165,16 @@ fn run() -> Result<()> {
             count,
             size,
         }) => fifo_demo::writers(
-            &Narrator::new("reader", cli.narration),
-            &path,
+            &narrator("reader"),
+            &path(fifo_demo::FIFO)?,
             writers,
             count,
             size,
         ),
-        Some(Role::Clean) => fifo_demo::clean(&Narrator::new("clean", cli.narration), &[path]),
-    }
-}
-
-/// With `--keep`, the FIFO this role made stays after it ends (its guard is disarmed),
-/// to show that a FIFO is a file that outlives the processes that used it.
-fn keep_if_asked(n: &Narrator, fifo: Option<cleanup::Guard>, keep: bool, path: &std::path::Path) {
-    match fifo {
-        Some(guard) if keep => {
-            guard.disarm();
-            n.announce(format_args!(
-                "--keep: {} stays; see `ls -l` (type p), remove it with `fifo-demo clean`",
-                path.display()
-            ));
-        }
-        other => drop(other),
+        Some(Role::Clean) => fifo_demo::clean(
+            &narrator("clean"),
+            &fifo_demo::clean_paths(cli.path.clone())?,
+        ),
     }
 }
 

@@ -32,9 +32,14 @@ fn both_roles_in_one_terminal_meet_at_the_fifo_and_remove_it() {
         r.stdout.contains(r#"mkfifo(""#) && r.stdout.contains(r#"", 0600) = 0"#),
         "{r}"
     );
+    // The open that waits is narrated before it waits, and said why.
     assert!(
         r.stdout
-            .contains("O_RDONLY) waits until a writer opens the other end"),
+            .contains("the open of a FIFO for reading waits until a writer opens the other end"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains(", O_RDONLY|O_CLOEXEC|O_NOFOLLOW) ...\n"),
         "{r}"
     );
     assert!(r.stdout.contains("unlink("), "{r}");
@@ -266,6 +271,35 @@ fn writes_of_at_most_pipe_buf_bytes_never_interleave() {
         "summary: writers=4 frame_bytes=4096 pipe_buf=4096 intact=2000 framing=kept"
     );
     dir.assert_empty();
+}
+
+#[test]
+fn every_writer_is_read_even_one_that_opens_after_another_has_finished() {
+    // Sixteen writers of one frame each: some finish before others have even opened the
+    // FIFO. A reader that took the first end-of-file for the end missed their frames
+    // (3 runs in 10 did, before the reader kept a write end for the writers to inherit).
+    for round in 0..10 {
+        let dir = Scratch::new(&format!("fifo-writers-late-{round}"));
+        let r = fifo_demo(&[
+            "writers",
+            "--path",
+            &dir.arg("fifo"),
+            "--writers",
+            "16",
+            "--count",
+            "1",
+            "--size",
+            "100",
+            "--quiet",
+        ]);
+        r.assert_code(0);
+        assert_eq!(
+            r.summary(),
+            "summary: writers=16 frame_bytes=116 pipe_buf=4096 intact=16 framing=kept",
+            "round {round}"
+        );
+        dir.assert_empty();
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The command line of msgq-demo: parses the options and runs one lesson of `lib.rs`.
+//! The command line of msgq-demo: parses the options and starts one role of `roles.rs`.
 //!
 //! The queue outlives the producer, so the two roles need not even overlap:
 //!
@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use common::tally::MAX_COUNT;
-use common::{Error, NarrationArgs, Narrator, Result};
+use common::{NarrationArgs, Result};
 use msgq_demo::posix::{self, Full};
-use msgq_demo::sysv::{self, Key};
-use msgq_demo::{Plan, check_size};
+use msgq_demo::roles::{self, KeyArgs};
+use msgq_demo::sysv::Key;
 
 /// Message queues: the kernel keeps whole messages, each with a type (System V) or a
 /// priority (POSIX), and the queue stays until someone removes it.
@@ -64,7 +64,7 @@ struct PlanArgs {
     #[arg(long, default_value = "64", value_parser = size)]
     size: usize,
     /// Permission bits for a new queue, in octal. 0666 lets every user read and write it.
-    #[arg(long, default_value = "0600", value_parser = mode)]
+    #[arg(long, default_value = "0600", value_parser = common::units::parse_mode)]
     mode: u32,
 }
 
@@ -73,24 +73,7 @@ fn size(text: &str) -> Result<usize, String> {
 }
 
 fn key(text: &str) -> Result<Key, String> {
-    let parsed = match text.strip_prefix("0x") {
-        Some(hex) => u32::from_str_radix(hex, 16).map(|k| k as Key),
-        None => text.parse::<Key>(),
-    };
-    match parsed {
-        Ok(0) => Err("key 0 is IPC_PRIVATE, which no other process can find".into()),
-        Ok(k) => Ok(k),
-        Err(_) => Err(format!(
-            "`{text}` is not a key (a number such as 0x71000001)"
-        )),
-    }
-}
-
-fn mode(text: &str) -> Result<u32, String> {
-    match u32::from_str_radix(text, 8) {
-        Ok(m) if m <= 0o777 => Ok(m),
-        _ => Err(format!("`{text}` is not a mode (octal, such as 0600)")),
-    }
+    roles::parse_key(text)
 }
 
 #[derive(Subcommand, Debug)]
@@ -103,7 +86,7 @@ enum Role {
         plan: PlanArgs,
         /// Shrink the queue to this many bytes (msg_qbytes), so that it fills up; at least
         /// one message (--size + 16).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=msgq_demo::MAX_CAPACITY))]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=roles::MAX_CAPACITY))]
         capacity: Option<u64>,
         /// On a full queue, fail with EAGAIN (IPC_NOWAIT) instead of waiting.
         #[arg(long)]
@@ -160,87 +143,56 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
-    let role_name = match &cli.role {
-        None | Some(Role::Producer { .. } | Role::Posix { .. }) => "producer",
-        Some(Role::Consumer { .. }) => "consumer",
-        Some(Role::Status) => "status",
-        Some(Role::Clean) => "clean",
+    let narration = cli.narration;
+    let key = KeyArgs {
+        key: cli.key,
+        path: cli.path.clone(),
     };
-    let n = Narrator::new(role_name, cli.narration);
-    let name = match &cli.name {
-        Some(name) => name.clone(),
-        None => format!("/ipc-demos-mq-{}", nix::unistd::Uid::current()),
-    };
-    // The System V key: given, or made by ftok from a path both sides know.
-    let key = || -> Result<Key> {
-        if let Some(key) = cli.key {
-            return Ok(key);
-        }
-        let path = match &cli.path {
-            Some(path) => path.clone(),
-            None => common::paths::private_dir()?,
-        };
-        n.call(format_args!("ftok({:?}, 'q')", path.display()), || {
-            sysv::ftok(&path, b'q')
-        })
-    };
+    let name = cli.name.as_deref();
     match cli.role {
-        None => msgq_demo::exchange(&n, key()?, cli.plan.mode, &plan(&cli.plan, false)?),
+        None => {
+            let plan = plan(&cli.plan, false)?;
+            roles::both(narration, &key, cli.plan.mode, &plan)
+        }
         Some(Role::Producer {
             plan: ref args,
             capacity,
             nowait,
-        }) => msgq_demo::producer_role(&n, key()?, args.mode, capacity, &plan(args, nowait)?),
+        }) => roles::producer(narration, &key, args.mode, capacity, &plan(args, nowait)?),
         Some(Role::Consumer {
             plan: ref args,
             msgtyp,
             raw: true,
-        }) => msgq_demo::consume_raw(&n, key()?, msgtyp, args.count),
+        }) => roles::consumer_raw(narration, &key, msgtyp, args.count),
         Some(Role::Consumer {
             plan: ref args,
             msgtyp,
             raw: false,
-        }) => msgq_demo::consumer_role(&n, key()?, msgtyp, &plan(args, false)?),
-        Some(Role::Status) => msgq_demo::status(&n, key()?),
-        Some(Role::Clean) => msgq_demo::clean(&n, key()?, &name),
+        }) => roles::consumer(narration, &key, msgtyp, &plan(args, false)?),
+        Some(Role::Status) => roles::status(narration, &key),
+        Some(Role::Clean) => roles::clean(narration, &key, name),
         Some(Role::Posix {
             count,
             size,
             capacity,
             full,
             timeout_ms,
-        }) => {
-            posix::check(&name, size, capacity)?;
-            posix::posix(
-                &n,
-                &name,
+        }) => roles::posix(
+            narration,
+            name,
+            &posix::Args {
                 count,
                 size,
                 capacity,
                 full,
-                Duration::from_millis(timeout_ms),
-            )
-        }
+                timeout: Duration::from_millis(timeout_ms),
+            },
+        ),
     }
 }
 
-fn plan(args: &PlanArgs, nowait: bool) -> Result<Plan> {
-    check_size(args.size)?;
-    let mut types = args.types.clone();
-    types.sort_unstable();
-    types.dedup();
-    if types.len() != args.types.len() {
-        return Err(Error::usage(format!(
-            "--types {:?} names a type twice",
-            args.types
-        )));
-    }
-    Ok(Plan {
-        types: args.types.clone(),
-        count: args.count,
-        size: args.size,
-        nowait,
-    })
+fn plan(args: &PlanArgs, nowait: bool) -> Result<msgq_demo::Plan> {
+    roles::plan(&args.types, args.count, args.size, nowait)
 }
 
 #[test]

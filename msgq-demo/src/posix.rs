@@ -7,21 +7,22 @@
 //! N milliseconds (`mq_timedsend`), or return at once (`O_NONBLOCK`). It also shows that
 //! a receiver takes the highest priority first.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use common::message;
-use common::narrate::{Shown, print_summary};
-use common::process::{self, Fork};
-use common::stream::{self, FdStream, NARRATED_MESSAGES};
+use common::narrate::print_summary;
+use common::process::{self, Fork, Patience};
 use common::tally::Tally;
-use common::{Error, Narrator, Result, cleanup};
+use common::{Error, HintOn, Narrator, Result, cleanup, say, sys as common_sys, tr};
 use nix::errno::Errno;
-use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_close, mq_getattr, mq_open, mq_send, mq_unlink};
-use nix::sys::stat::Mode;
+use nix::mqueue::MqdT;
 use nix::unistd;
 
-use crate::{Cleaned, PEER_CHECK, Peer, Waiting, patiently, sysv};
+use crate::peer::{self, PEER_CHECK, Peer};
+use crate::status::Cleaned;
+use crate::sys::{self, Open};
+use crate::sysv;
 
 /// Where the largest POSIX message is set.
 pub const MSGSIZE_MAX_PATH: &str = "/proc/sys/fs/mqueue/msgsize_max";
@@ -39,6 +40,21 @@ pub enum Full {
     Nonblock,
 }
 
+/// What the `posix` lesson sends, and how it meets a full queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Args {
+    /// Messages to send (after the three notes).
+    pub count: u64,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// How many messages the queue holds (`mq_maxmsg`).
+    pub capacity: i64,
+    /// What the sender does when the queue is full.
+    pub full: Full,
+    /// For [`Full::Timeout`]: how long `mq_timedsend` waits.
+    pub timeout: Duration,
+}
+
 /// The three notes sent with priorities before the messages, in this order; a receiver
 /// takes them highest first.
 const NOTES: [(u32, &str); 3] = [(1, "low"), (9, "high"), (5, "middle")];
@@ -46,78 +62,59 @@ const NOTES: [(u32, &str); 3] = [(1, "low"), (9, "high"), (5, "middle")];
 /// Checks a queue name and the sizes against this machine's limits (usage errors).
 pub fn check(name: &str, size: usize, capacity: i64) -> Result<()> {
     if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
-        return Err(Error::usage(format!(
-            "--name {name:?}: a POSIX queue name is one slash and a name, like /ipc-demos-mq"
+        return Err(Error::usage(tr!(
+            "--name {name}: a POSIX queue name is one slash and a name, like /ipc-demos-mq",
+            name = format!("{name:?}")
         )));
     }
     let msgsize_max = sysv::limit(MSGSIZE_MAX_PATH).unwrap_or(8192);
     if size + message::OVERHEAD > msgsize_max {
-        return Err(Error::usage(format!(
-            "--size {size}: a message of {} bytes is over the POSIX limit of {msgsize_max} ({MSGSIZE_MAX_PATH})",
-            size + message::OVERHEAD
+        return Err(Error::usage(tr!(
+            "--size {size}: a message of {bytes} bytes is over the POSIX limit of {most} ({path})",
+            size,
+            bytes = size + message::OVERHEAD,
+            most = msgsize_max,
+            path = MSGSIZE_MAX_PATH
         )));
     }
     let msg_max = sysv::limit(MSG_MAX_PATH).unwrap_or(10);
     if usize::try_from(capacity).map_or(true, |c| c < NOTES.len() + 1 || c > msg_max) {
-        return Err(Error::usage(format!(
-            "--capacity {capacity}: a queue here holds {} to {msg_max} messages ({MSG_MAX_PATH})",
-            NOTES.len() + 1
+        return Err(Error::usage(tr!(
+            "--capacity {capacity}: a queue here holds {least} to {most} messages ({path})",
+            capacity,
+            least = NOTES.len() + 1,
+            most = msg_max,
+            path = MSG_MAX_PATH
         )));
     }
     Ok(())
 }
 
-/// What `mq_receive` got: a length and a priority.
-struct Taken(usize, u32);
-
-impl Shown for Taken {
-    fn shown(&self) -> String {
-        format!("{}   (priority {})", self.0, self.1)
-    }
-}
-
-impl Shown for MqAttrShown {
-    fn shown(&self) -> String {
-        format!(
-            "0   {{mq_maxmsg={}, mq_msgsize={}, mq_curmsgs={}}}",
-            self.0.maxmsg(),
-            self.0.msgsize(),
-            self.0.curmsgs()
-        )
-    }
-}
-
-struct MqAttrShown(MqAttr);
-
 // ANCHOR: posix
-/// Creates the queue, forks a consumer that waits for a signal to start, sends three
-/// notes with priorities and fills the queue with messages, shows what the chosen `full`
+/// Creates the queue, forks a consumer that waits for a word to start, sends three notes
+/// with priorities and fills the queue with messages, shows what the chosen `full`
 /// behaviour does with one more, then lets the consumer go and sends the rest.
-pub fn posix(
-    n: &Narrator,
-    name: &str,
-    count: u64,
-    size: usize,
-    capacity: i64,
-    full: Full,
-    timeout: Duration,
-) -> Result<()> {
-    let frame_len = size + message::OVERHEAD;
-    let attr = MqAttr::new(0, capacity, frame_len as i64, 0);
-    let mq = n
-        .call(
-            format_args!("mq_open({name:?}, O_CREAT|O_EXCL|O_RDWR, 0600, {{mq_maxmsg={capacity}, mq_msgsize={frame_len}}})"),
-            || mq_open(name, MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR, Mode::S_IRUSR | Mode::S_IWUSR, Some(&attr)),
-        )
-        .map_err(|e| match e.errno() {
-            Some(Errno::EEXIST) => e.hint("the queue exists already (see /dev/mqueue): `msgq-demo clean` removes it"),
-            _ => e,
-        })?;
+pub fn posix(n: &Narrator, name: &str, args: &Args) -> Result<()> {
+    let frame_len = args.size + message::OVERHEAD;
+    let new = Open::New {
+        capacity: args.capacity,
+        msgsize: frame_len as i64,
+    };
+    let mq = sys::mq_open(n, name, new).hint_on(
+        Errno::EEXIST,
+        tr!("the queue exists already (see /dev/mqueue): `msgq-demo clean` removes it"),
+    )?;
     let _unlink = unlink_on_drop(n, name);
-    n.say(format_args!(
-        "look: cat /dev/mqueue{name} (where the mqueue file system is mounted: mount -t mqueue none /dev/mqueue)"
-    ));
-    let (go_read, go_write) = n.call("pipe()   (sender -> receiver: start now)", unistd::pipe)?;
+    say!(
+        n,
+        "look: cat /dev/mqueue{name} (where the mqueue file system is mounted: mount -t mqueue none /dev/mqueue)",
+        name
+    );
+    let (go_read, go_write) = common_sys::pipe(n)?;
+    say!(
+        n,
+        "that pipe lets the consumer start when I say so, once the queue is full"
+    );
     let parent = unistd::getpid().as_raw();
     match process::fork(n, "consumer")? {
         Fork::Child(me) => {
@@ -125,8 +122,8 @@ pub fn posix(
                 role: "producer",
                 pid: parent,
             };
-            let result = stream::close(&me, go_write)
-                .and_then(|()| receive_all(&me, &mq, producer, go_read, count, frame_len));
+            let result = common_sys::close(&me, go_write)
+                .and_then(|()| receive_all(&me, &mq, producer, go_read, args.count, frame_len));
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
@@ -135,61 +132,66 @@ pub fn posix(
                 pid: child.as_raw(),
             };
             cleanup::exit_on_interrupt(n)?;
-            stream::close(n, go_read)?;
-            for (priority, note) in NOTES {
-                n.call(
-                    format_args!(
-                        "mq_send({}, {note:?}, {}, {priority})",
-                        raw(&mq),
-                        note.len()
-                    ),
-                    || mq_send(&mq, note.as_bytes(), priority),
-                )?;
-            }
-            let mut frame = Vec::with_capacity(frame_len);
-            let mut seq = 0;
-            // Fill the queue while the consumer is not taking anything yet.
-            while seq < count && mq_getattr(&mq).is_ok_and(|a| a.curmsgs() < capacity) {
-                message::encode_into(seq, size, &mut frame);
-                send(n, &mq, seq, &frame)?;
-                seq += 1;
-            }
-            let mut go = Some(go_write);
-            if seq < count {
-                let state = n.call(format_args!("mq_getattr({})", raw(&mq)), || {
-                    mq_getattr(&mq).map(MqAttrShown)
-                })?;
-                n.say(format_args!(
-                    "the queue is full: {} of {} messages",
-                    state.0.curmsgs(),
-                    state.0.maxmsg()
-                ));
-                message::encode_into(seq, size, &mut frame);
-                if full_queue(n, &mq, consumer, &frame, full, timeout, &mut go)? {
-                    seq += 1;
-                }
-            } else {
-                n.say("all the messages fit in the queue, so it never became full: use a larger --count");
-            }
-            release(n, &mut go)?;
-            let mut waiting = waiting_for_consumer();
-            while seq < count {
-                if seq == NARRATED_MESSAGES + capacity as u64 {
-                    n.mute("... sending the rest without narration");
-                }
-                message::encode_into(seq, size, &mut frame);
-                let desc = format!(
-                    "mq_timedsend({}, {{seq={seq}}}, {}, 0, {PEER_CHECK:?} from now)",
-                    raw(&mq),
-                    frame.len()
-                );
-                send_patiently(n, &mq, consumer, &desc, &frame, &mut waiting)?;
-                seq += 1;
-            }
-            n.unmute();
+            common_sys::close(n, go_read)?;
+            send_all(n, &mq, consumer, go_write, args)?;
             process::wait_for(n, child, "consumer")
         }
     }
+}
+
+/// The sender: the notes, the messages that fill the queue, the one more that finds it
+/// full, and the rest once the consumer runs.
+fn send_all(n: &Narrator, mq: &MqdT, consumer: Peer, go: OwnedFd, args: &Args) -> Result<()> {
+    let mut patience = peer::patience(
+        n,
+        consumer,
+        None,
+        tr!(
+            "the queue is full: I wait for the consumer (mq_send blocks; every {every} the \
+             timer interrupts it, and I check that the consumer lives)",
+            every = format!("{PEER_CHECK:?}")
+        ),
+    );
+    let _ticker = peer::start_ticker(n, "mq_send", "consumer")?;
+    for (priority, note) in NOTES {
+        sys::mq_send(n, mq, note.as_bytes(), priority, &mut patience)?;
+    }
+    // The consumer takes nothing yet: the notes and these messages fill the queue.
+    let room = u64::try_from(args.capacity).unwrap_or(0) - NOTES.len() as u64;
+    let mut frame = Vec::new();
+    for seq in n.first_few(
+        0..room.min(args.count),
+        tr!("filling the queue without narration"),
+    ) {
+        message::encode_into(seq, args.size, &mut frame);
+        sys::mq_send(n, mq, &frame, 0, &mut patience)?;
+    }
+    let mut next = room.min(args.count);
+    let mut go = Some(go);
+    if next < args.count {
+        let state = sys::mq_getattr(n, mq)?;
+        say!(
+            n,
+            "the queue is full: {current} of {most} messages",
+            current = state.0.curmsgs(),
+            most = state.0.maxmsg()
+        );
+        message::encode_into(next, args.size, &mut frame);
+        if full_queue(n, mq, &frame, args, &mut go, &mut patience)? {
+            next += 1;
+        }
+    } else {
+        say!(
+            n,
+            "all the messages fit in the queue, so it never became full: use a larger --count"
+        );
+    }
+    release(n, &mut go)?;
+    for seq in n.first_few(next..args.count, tr!("sending the rest without narration")) {
+        message::encode_into(seq, args.size, &mut frame);
+        sys::mq_send(n, mq, &frame, 0, &mut patience)?;
+    }
+    Ok(())
 }
 
 /// The chosen behaviour for one send to a full queue. Returns whether the message went
@@ -197,56 +199,39 @@ pub fn posix(
 fn full_queue(
     n: &Narrator,
     mq: &MqdT,
-    consumer: Peer,
     frame: &[u8],
-    full: Full,
-    timeout: Duration,
+    args: &Args,
     go: &mut Option<OwnedFd>,
+    patience: &mut Patience<'_>,
 ) -> Result<bool> {
-    match full {
+    match args.full {
         Full::Nonblock => {
-            n.call(
-                format_args!("mq_setattr({}, {{mq_flags=O_NONBLOCK}})", raw(mq)),
-                || nix::mqueue::mq_set_nonblock(mq).map(drop),
-            )?;
+            sys::mq_setattr(n, mq, true)?;
+            let sent = sys::mq_send(n, mq, frame, 0, patience);
             expect_failure(
-                n,
-                "mq_send",
-                mq,
-                frame,
+                sent,
                 Errno::EAGAIN,
-                "returns at once: the queue is full",
-                || mq_send(mq, frame, 0),
+                n,
+                tr!("returns at once: the queue is full"),
             )?;
-            n.call(
-                format_args!("mq_setattr({}, {{mq_flags=0}})", raw(mq)),
-                || nix::mqueue::mq_remove_nonblock(mq).map(drop),
-            )?;
+            sys::mq_setattr(n, mq, false)?;
         }
         Full::Timeout => {
-            let ms = timeout.as_millis();
-            expect_failure(
-                n,
-                "mq_timedsend",
-                mq,
-                frame,
-                Errno::ETIMEDOUT,
-                &format!("waited {ms} ms, and the queue stayed full"),
-                || mq_timedsend(mq, frame, 0, timeout),
-            )?;
+            let sent = sys::mq_timedsend(n, mq, frame, 0, args.timeout);
+            let waited = tr!(
+                "waited {ms} ms, and the queue stayed full",
+                ms = args.timeout.as_millis()
+            );
+            expect_failure(sent, Errno::ETIMEDOUT, n, waited)?;
         }
         Full::Wait => {
-            n.say(format_args!(
-                "a send to a full queue waits until a receiver takes a message; letting the consumer start \
-                 (mq_send would wait for ever; mq_timedsend waits {PEER_CHECK:?} at a time, so that I can check the consumer lives)"
-            ));
-            release(n, go)?;
-            let desc = format!(
-                "mq_timedsend({}, buf, {}, 0, {PEER_CHECK:?} from now)   (waits for room)",
-                raw(mq),
-                frame.len()
+            say!(
+                n,
+                "a send to a full queue waits until a receiver takes a message: I let the \
+                 consumer start, and this mq_send waits for room"
             );
-            send_patiently(n, mq, consumer, &desc, frame, &mut waiting_for_consumer())?;
+            release(n, go)?;
+            sys::mq_send(n, mq, frame, 0, patience)?;
             return Ok(true);
         }
     }
@@ -254,29 +239,26 @@ fn full_queue(
 }
 // ANCHOR_END: posix
 
-fn expect_failure(
-    n: &Narrator,
-    call: &str,
-    mq: &MqdT,
-    frame: &[u8],
-    expected: Errno,
-    meaning: &str,
-    send: impl FnOnce() -> nix::Result<()>,
-) -> Result<()> {
-    match n.call(
-        format_args!("{call}({}, buf, {}, 0)", raw(mq), frame.len()),
-        send,
-    ) {
+/// A send to a full queue that must fail with `expected`: says what it means, or turns
+/// anything else into an error.
+fn expect_failure(sent: Result<()>, expected: Errno, n: &Narrator, meaning: String) -> Result<()> {
+    match sent {
         Err(e) if e.errno() == Some(expected) => {
-            n.say(format_args!(
-                "{expected:?}: {meaning}; I will send it again once the consumer runs"
-            ));
+            say!(
+                n,
+                "{errno}: {meaning}; I will send it again once the consumer runs",
+                errno = format!("{expected:?}"),
+                meaning
+            );
             Ok(())
         }
         Err(e) => Err(e),
         Ok(()) => Err(Error::bad_data(
-            "send to a full queue",
-            format!("it succeeded; {expected:?} was expected"),
+            tr!("send to a full queue"),
+            tr!(
+                "it succeeded; {errno} was expected",
+                errno = format!("{expected:?}")
+            ),
         )),
     }
 }
@@ -284,93 +266,9 @@ fn expect_failure(
 /// Lets the consumer start (writes one byte to its pipe), once.
 fn release(n: &Narrator, go: &mut Option<OwnedFd>) -> Result<()> {
     match go.take() {
-        Some(fd) => FdStream::new(fd, n).write_all(b"g"),
+        Some(fd) => common_sys::write(n, &fd, b"g").map(drop),
         None => Ok(()),
     }
-}
-
-fn send(n: &Narrator, mq: &MqdT, seq: u64, frame: &[u8]) -> Result<()> {
-    n.call(
-        format_args!("mq_send({}, {{seq={seq}}}, {}, 0)", raw(mq), frame.len()),
-        || mq_send(mq, frame, 0),
-    )
-}
-
-/// `mq_timedsend` of `frame`, again and again while the queue stays full and the
-/// consumer lives (see [`patiently`]).
-/// What the sender says when it first finds the queue full.
-fn waiting_for_consumer() -> Waiting {
-    Waiting::new(format!(
-        "the queue is full: I wait for the consumer (mq_timedsend again; every {PEER_CHECK:?}, is the consumer alive?)"
-    ))
-}
-
-fn send_patiently(
-    n: &Narrator,
-    mq: &MqdT,
-    consumer: Peer,
-    desc: &str,
-    frame: &[u8],
-    waiting: &mut Waiting,
-) -> Result<()> {
-    patiently(
-        n,
-        &mut (),
-        desc,
-        waiting,
-        |_| alive(consumer),
-        |_| mq_timedsend(mq, frame, 0, PEER_CHECK),
-    )
-}
-
-/// Fails if the (known) peer is gone: a POSIX queue does not say who uses it.
-fn alive(peer: Peer) -> Result<()> {
-    match peer {
-        Peer::Known { role, pid } if !process::is_alive(pid) => Err(process::gone(role, pid)),
-        _ => Ok(()),
-    }
-}
-
-fn raw(mq: &MqdT) -> i32 {
-    mq.as_fd().as_raw_fd()
-}
-
-/// `mq_timedsend(3)`, which nix does not wrap: like `mq_send`, but gives up with
-/// ETIMEDOUT at an absolute time on CLOCK_REALTIME, here `timeout` from now.
-fn mq_timedsend(mq: &MqdT, frame: &[u8], priority: u32, timeout: Duration) -> nix::Result<()> {
-    let deadline = common::timing::realtime_deadline(timeout)?;
-    // SAFETY: `frame` and `deadline` are valid for the call; the descriptor is an open
-    // message queue, borrowed from `mq`.
-    Errno::result(unsafe {
-        libc::mq_timedsend(
-            raw(mq),
-            frame.as_ptr().cast(),
-            frame.len(),
-            priority,
-            &deadline,
-        )
-    })
-    .map(drop)
-}
-
-/// `mq_timedreceive(3)`, which nix does not wrap: like `mq_receive`, but gives up with
-/// ETIMEDOUT `timeout` from now. Returns the length and the priority.
-fn mq_timedreceive(mq: &MqdT, buf: &mut [u8], timeout: Duration) -> nix::Result<Taken> {
-    let deadline = common::timing::realtime_deadline(timeout)?;
-    let mut priority = 0;
-    // SAFETY: `buf`, `priority` and `deadline` are valid for the call, and `buf.len()` is
-    // the room mq_timedreceive may fill; the descriptor is borrowed from `mq`.
-    let got = unsafe {
-        libc::mq_timedreceive(
-            raw(mq),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut priority,
-            &deadline,
-        )
-    };
-    let len = usize::try_from(got).map_err(|_| Errno::last())?;
-    Ok(Taken(len, priority))
 }
 
 /// The consumer: waits for the go-ahead, then takes the three notes (highest priority
@@ -383,40 +281,42 @@ fn receive_all(
     count: u64,
     frame_len: usize,
 ) -> Result<()> {
-    let mut byte = [0u8; 1];
-    me.say("waiting until the sender lets me start, so that the queue fills up");
-    if FdStream::new(go, me).read(&mut byte)? == 0 {
-        return Err(Error::bad_data("wait for the sender", "it exited first"));
+    say!(
+        me,
+        "waiting until the sender lets me start, so that the queue fills up"
+    );
+    if common_sys::read(me, &go, &mut [0u8; 1])? == 0 {
+        return Err(Error::bad_data(
+            tr!("wait for the sender"),
+            tr!("it exited first"),
+        ));
     }
+    let mut patience = peer::patience(
+        me,
+        producer,
+        None,
+        tr!(
+            "the queue is empty: I wait for the producer (mq_receive blocks; every {every} \
+             the timer interrupts it, and I check that the producer lives)",
+            every = format!("{PEER_CHECK:?}")
+        ),
+    );
+    let ticker = peer::start_ticker(me, "mq_receive", "producer")?;
     let mut buf = vec![0u8; frame_len];
     let mut priorities = Vec::new();
     let mut tally = Tally::new(count);
-    let mut waiting = Waiting::new(format!(
-        "the queue is empty: I wait for the producer (mq_timedreceive again; every {PEER_CHECK:?}, is the producer alive?)"
-    ));
-    for taken in 0..count + NOTES.len() as u64 {
-        if taken == NARRATED_MESSAGES + NOTES.len() as u64 {
-            me.mute("... receiving the rest without narration");
-        }
-        let desc = format!(
-            "mq_timedreceive({}, buf, {frame_len}, &prio, {PEER_CHECK:?} from now)",
-            raw(mq)
-        );
-        let Taken(len, priority) = patiently(
-            me,
-            &mut buf,
-            &desc,
-            &mut waiting,
-            |_| alive(producer),
-            |buf| mq_timedreceive(mq, buf, PEER_CHECK),
-        )?;
-        let text = &buf[..len];
-        if priority > 0 {
-            me.say(format_args!(
-                "priority {priority}: {:?}",
-                String::from_utf8_lossy(text)
-            ));
-            priorities.push(priority);
+    let all = count + NOTES.len() as u64;
+    for _ in me.first_few(0..all, tr!("receiving the rest without narration")) {
+        let got = sys::mq_receive(me, mq, &mut buf, &mut patience)?;
+        let text = &buf[..got.len];
+        if got.priority > 0 {
+            say!(
+                me,
+                "priority {priority}: {text}",
+                priority = got.priority,
+                text = format!("{:?}", String::from_utf8_lossy(text))
+            );
+            priorities.push(got.priority);
             continue;
         }
         match message::decode(text, frame_len) {
@@ -424,17 +324,23 @@ fn receive_all(
             Err(_) => tally.record_undecodable(text.len()),
         }
     }
-    me.unmute();
+    drop(ticker);
     let mut expected: Vec<u32> = NOTES.iter().map(|(p, _)| *p).collect();
     expected.sort_unstable_by(|a, b| b.cmp(a));
-    me.say(format_args!(
-        "the notes arrived in the order of their priorities: {priorities:?}"
-    ));
+    say!(
+        me,
+        "the notes arrived in the order of their priorities: {priorities}",
+        priorities = format!("{priorities:?}")
+    );
     print_summary(tally.summary())?;
     if priorities != expected {
         return Err(Error::bad_data(
-            "check the priorities",
-            format!("{priorities:?}, not {expected:?}"),
+            tr!("check the priorities"),
+            tr!(
+                "{got}, not {expected}",
+                got = format!("{priorities:?}"),
+                expected = format!("{expected:?}")
+            ),
         ));
     }
     tally.verdict()
@@ -444,9 +350,8 @@ fn receive_all(
 fn unlink_on_drop(n: &Narrator, name: &str) -> cleanup::Guard {
     let (n, name) = (n.clone(), name.to_string());
     cleanup::Guard::new(move || {
-        let _ = n.call(format_args!("mq_unlink({name:?})"), || {
-            mq_unlink(name.as_str())
-        });
+        // Nobody is left to report a failure to; the narration shows it.
+        let _ = sys::mq_unlink(&n, &name);
     })
 }
 
@@ -457,29 +362,24 @@ fn unlink_on_drop(n: &Narrator, name: &str) -> cleanup::Guard {
 /// queue (`/dev/mqueue` is sticky, as `/tmp` is). Whether a process still uses the queue
 /// cannot be known (the kernel does not say who has it open), unlike a System V queue.
 pub fn clean(n: &Narrator, name: &str) -> Result<Cleaned> {
-    let mq = match n.call(format_args!("mq_open({name:?}, O_RDONLY)"), || {
-        mq_open(name, MQ_OFlag::O_RDONLY, Mode::empty(), None)
-    }) {
+    let mq = match sys::mq_open(n, name, Open::ReadOnly) {
         Ok(mq) => mq,
         Err(e) if e.errno() == Some(Errno::ENOENT) => {
-            n.say(format_args!(
-                "no POSIX queue is named {name}: nothing to clean"
-            ));
+            say!(n, "no POSIX queue is named {name}: nothing to clean", name);
             return Ok(Cleaned::Absent);
         }
         Err(e) if e.errno() == Some(Errno::EACCES) => {
-            return Ok(Cleaned::Refused(e.hint(
-                "the queue is another user's (we may not even open it): the demo never removes another user's queue",
-            )));
+            return Ok(Cleaned::Refused(e.hint(tr!(
+                "the queue is another user's (we may not even open it): the demo never removes another user's queue"
+            ))));
         }
         Err(e) => return Err(e),
     };
     let owner = common::owner::fstat_ours(mq.as_fd(), common::owner::Kind::File);
-    // MqdT does not close itself when dropped.
-    n.call(format_args!("mq_close({})", raw(&mq)), || mq_close(mq))?;
+    sys::mq_close(n, mq)?;
     if let Err(why) = owner {
         return Ok(Cleaned::Refused(why));
     }
-    n.call(format_args!("mq_unlink({name:?})"), || mq_unlink(name))?;
+    sys::mq_unlink(n, name)?;
     Ok(Cleaned::Removed)
 }

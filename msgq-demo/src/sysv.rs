@@ -1,10 +1,14 @@
 //! A small safe API over System V message queues (svipc(7)), which nix does not wrap.
 //!
 //! Each function is one system call, named as in the man pages: [`ftok`], [`msgget`],
-//! [`Queue::msgsnd`], [`Queue::msgrcv`], [`Queue::stat`] and [`Queue::set_capacity`]
-//! (`msgctl` with IPC_STAT and IPC_SET), and [`Queue::remove`] (`msgctl` with IPC_RMID).
-//! The `unsafe` is all here, each block with the reason it is sound; the lessons in
-//! `lib.rs` only see `nix::Result`s.
+//! [`Queue::msgsnd`], [`Queue::msgrcv`], [`Queue::msgrcv_copy`], [`stat`] and
+//! [`Queue::set_capacity`] (`msgctl` with IPC_STAT and IPC_SET), and [`msgctl_rmid`]
+//! (`msgctl` with IPC_RMID). The `unsafe` is all here, each block with the reason it is
+//! sound.
+//!
+//! These calls are silent and return `nix::Result`s: the lessons make them through the
+//! narrated wrappers of [`crate::sys`], which describe each call once; `ipc-watch`, which
+//! looks at a queue without a word and without changing it, calls them directly.
 
 use std::ffi::{CString, c_void};
 use std::path::Path;
@@ -114,11 +118,37 @@ impl Queue {
     /// length; [`Queue::text`] then shows its bytes. A longer message is E2BIG and stays
     /// in the queue.
     pub fn msgrcv(&mut self, msgtyp: i64, max: usize, nowait: bool) -> nix::Result<(i64, usize)> {
+        let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
+        self.receive(msgtyp, max, flags)
+    }
+
+    /// `msgrcv(id, buf, max, index, IPC_NOWAIT | MSG_COPY | MSG_NOERROR)`: a copy of the
+    /// message at position `index` (0 is the front), which stays in the queue; the
+    /// queue's counters and its last receiver's pid (`msg_lrpid`) stay as they were
+    /// (msgrcv(2)). Returns its type and length, as [`Queue::msgrcv`] does; a message
+    /// longer than `max` is cut to `max` bytes. ENOMSG: no message at `index`; ENOSYS: a
+    /// kernel without CONFIG_CHECKPOINT_RESTORE, which MSG_COPY needs. For watching a
+    /// queue without touching it (`ipc-watch`).
+    pub fn msgrcv_copy(&mut self, index: i64, max: usize) -> nix::Result<(i64, usize)> {
+        self.receive(
+            index,
+            max,
+            libc::IPC_NOWAIT | libc::MSG_COPY | libc::MSG_NOERROR,
+        )
+    }
+
+    /// The one `msgrcv(2)` of both: `msgtyp` is a type, or with MSG_COPY a position.
+    fn receive(
+        &mut self,
+        msgtyp: i64,
+        max: usize,
+        flags: libc::c_int,
+    ) -> nix::Result<(i64, usize)> {
         let id = self.id;
         let buf = self.buffer(max);
-        let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
         // SAFETY: `buf` has room for the long mtype and `max` bytes of text, which is all
-        // msgrcv may write; it stays alive for the call.
+        // msgrcv may write (a longer text is E2BIG, or cut with MSG_NOERROR); it stays
+        // alive for the call.
         let got = unsafe {
             libc::msgrcv(
                 id,
@@ -134,7 +164,8 @@ impl Queue {
         Ok((i64::from(buf[0]), got))
     }
 
-    /// The text of the message [`Queue::msgrcv`] just took, given the length it returned.
+    /// The text of the message [`Queue::msgrcv`] just took (or [`Queue::msgrcv_copy`]
+    /// copied), given the length it returned.
     pub fn text(&self, len: usize) -> &[u8] {
         let bytes = self.buf.len().saturating_sub(1) * std::mem::size_of::<libc::c_long>();
         let len = len.min(bytes);
@@ -143,31 +174,13 @@ impl Queue {
         unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(1).cast::<u8>(), len) }
     }
 
-    fn ctl(&self, cmd: libc::c_int, ds: &mut libc::msqid_ds) -> nix::Result<()> {
-        // SAFETY: `ds` is a valid msqid_ds for msgctl to read (IPC_SET) or fill (IPC_STAT).
-        Errno::result(unsafe { libc::msgctl(self.id, cmd, ds) }).map(drop)
-    }
-
     fn raw_stat(&self) -> nix::Result<libc::msqid_ds> {
-        // SAFETY: msqid_ds is plain data, for which all zero bytes are a valid value.
-        let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
-        self.ctl(libc::IPC_STAT, &mut ds)?;
-        Ok(ds)
+        raw_stat(self.id)
     }
 
-    /// `msgctl(IPC_STAT)`.
+    /// `msgctl(IPC_STAT)`: see [`stat`].
     pub fn stat(&self) -> nix::Result<Status> {
-        let ds = self.raw_stat()?;
-        Ok(Status {
-            messages: ds.msg_qnum,
-            bytes: ds.__msg_cbytes,
-            capacity: ds.msg_qbytes,
-            last_sender: ds.msg_lspid,
-            last_receiver: ds.msg_lrpid,
-            mode: u32::from(ds.msg_perm.mode) & 0o777,
-            creator: ds.msg_perm.cuid,
-            owner: ds.msg_perm.uid,
-        })
+        stat(self.id)
     }
 
     /// `msgctl(IPC_SET)` of `msg_qbytes`: how many bytes of text the queue may hold. Only
@@ -175,13 +188,42 @@ impl Queue {
     pub fn set_capacity(&self, bytes: u64) -> nix::Result<()> {
         let mut ds = self.raw_stat()?;
         ds.msg_qbytes = bytes;
-        self.ctl(libc::IPC_SET, &mut ds)
+        ctl(self.id, libc::IPC_SET, &mut ds)
     }
 
     /// `msgctl(IPC_RMID)`: see [`msgctl_rmid`].
     pub fn remove(&self) -> nix::Result<()> {
         msgctl_rmid(self.id)
     }
+}
+
+fn ctl(id: libc::c_int, cmd: libc::c_int, ds: &mut libc::msqid_ds) -> nix::Result<()> {
+    // SAFETY: `ds` is a valid msqid_ds for msgctl to read (IPC_SET) or fill (IPC_STAT).
+    Errno::result(unsafe { libc::msgctl(id, cmd, ds) }).map(drop)
+}
+
+fn raw_stat(id: libc::c_int) -> nix::Result<libc::msqid_ds> {
+    // SAFETY: msqid_ds is plain data, for which all zero bytes are a valid value.
+    let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+    ctl(id, libc::IPC_STAT, &mut ds)?;
+    Ok(ds)
+}
+
+/// `msgctl(id, IPC_STAT, &ds)`: what the kernel knows about the queue `id`. Needs only
+/// the identifier, so that a check of the peer can look while a `msgsnd` on the same
+/// queue waits.
+pub fn stat(id: libc::c_int) -> nix::Result<Status> {
+    let ds = raw_stat(id)?;
+    Ok(Status {
+        messages: ds.msg_qnum,
+        bytes: ds.__msg_cbytes,
+        capacity: ds.msg_qbytes,
+        last_sender: ds.msg_lspid,
+        last_receiver: ds.msg_lrpid,
+        mode: u32::from(ds.msg_perm.mode) & 0o777,
+        creator: ds.msg_perm.cuid,
+        owner: ds.msg_perm.uid,
+    })
 }
 
 /// `msgctl(id, IPC_RMID, NULL)`: removes a queue at once, by identifier; processes
@@ -220,6 +262,26 @@ mod tests {
         assert_eq!(q.msgrcv(0, 4, true).unwrap_err(), Errno::E2BIG);
         assert_eq!(q.stat().unwrap().messages, 1);
         q.remove().unwrap();
+    }
+
+    #[test]
+    fn msg_copy_leaves_the_message_and_the_counters_as_they_were() {
+        let mut q = msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).unwrap();
+        q.msgsnd(4, b"first", false).unwrap();
+        q.msgsnd(5, b"second", false).unwrap();
+        let before = q.stat().unwrap();
+        let copied = (q.msgrcv_copy(1, 100), q.text(6).to_vec());
+        let past_the_end = q.msgrcv_copy(2, 100);
+        let after = q.stat().unwrap();
+        q.remove().unwrap();
+        match copied.0 {
+            // A kernel without CONFIG_CHECKPOINT_RESTORE has no MSG_COPY.
+            Err(Errno::ENOSYS) => return,
+            other => assert_eq!(other, Ok((5, 6))),
+        }
+        assert_eq!(copied.1, b"second");
+        assert_eq!(past_the_end, Err(Errno::ENOMSG));
+        assert_eq!(before, after);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use msgq_demo::sysv;
 use nix::sys::signal::Signal;
 use testkit::{
-    Closed, Process, Scratch, as_nobody, number_after, perfect, run, run_closed, wait_until_gone,
+    Closed, Process, Scratch, as_nobody, lines_of, number_after, perfect, run, run_closed,
+    wait_until_gone,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_msgq-demo");
@@ -221,27 +222,67 @@ fn a_full_queue_with_nowait_is_eagain_and_nothing_is_left() {
     assert!(!queue_exists(7));
 }
 
+/// A producer of `count` messages (and `extra` options) for a queue of 1024 bytes, which
+/// 12 messages fill: returned once it says that it waits for a consumer.
+fn producer_at_a_full_queue(k: &str, count: u64, extra: &[&str]) -> Process {
+    let count = count.to_string();
+    let mut args = vec![
+        "producer",
+        "--key",
+        k,
+        "--capacity",
+        "1024",
+        "--count",
+        &count,
+    ];
+    args.extend(extra);
+    let mut producer = Process::start(BIN, &args);
+    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
+    producer
+}
+
 #[test]
 fn a_full_queue_makes_the_producer_wait_for_the_consumer() {
     let k = key(8);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait for a consumer");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let consumer = msgq_demo(&["consumer", "--key", &k, "--count", "1000", "--quiet"]);
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(1000, 64));
     producer.finish().assert_code(0);
     assert!(!queue_exists(8));
+}
+
+#[test]
+fn a_producer_in_front_of_a_full_queue_blocks_in_msgsnd_and_says_so_first() {
+    // --all: every call is narrated, the one that blocks too. 12 messages of 80 bytes fit
+    // in 1024 bytes; the 13th waits for the consumer.
+    let k = key(35);
+    let producer = producer_at_a_full_queue(&k, 20, &["--all"]);
+    let consumer = msgq_demo(&["consumer", "--key", &k, "--count", "20", "--quiet"]);
+    consumer.assert_code(0);
+    let r = producer.finish();
+    r.assert_code(0);
+    let mine = lines_of(&r, "producer");
+    let sends: Vec<&&str> = mine.iter().filter(|l| l.starts_with("msgsnd(")).collect();
+    // A blocking msgsnd (flags 0), never IPC_NOWAIT: the wait is the call itself.
+    assert!(sends.iter().all(|l| l.contains(", 80, 0)")), "{r}");
+    assert!(!r.stdout.contains("IPC_NOWAIT"), "{r}");
+    // Announced before it blocks, then why it waits, then its result.
+    let waiting = mine
+        .iter()
+        .position(|l| l.starts_with("the queue is full (1024 bytes): I wait"))
+        .expect("the waiting line");
+    assert!(
+        mine[waiting - 1].starts_with("msgsnd(") && mine[waiting - 1].ends_with(", 80, 0) ..."),
+        "{r}"
+    );
+    assert!(
+        mine[waiting + 1].starts_with("msgsnd(") && mine[waiting + 1].ends_with(", 80, 0) = 0"),
+        "{r}"
+    );
+    // 20 sends, each announced and answered.
+    assert_eq!(sends.len(), 40, "{r}");
+    assert!(!queue_exists(35));
 }
 
 #[test]
@@ -294,7 +335,7 @@ fn mode_0666_works_but_warns() {
     assert!(r.stdout.contains("unsafe on a shared one"), "{r}");
 }
 
-fn posix_run(test: &str, full: &str, expect: &str) {
+fn posix_run(test: &str, full: &str, expect: &str) -> testkit::Run {
     let name = mq_name(test);
     let r = msgq_demo(&["posix", "--name", &name, "--full", full, "--count", "12"]);
     r.assert_code(0);
@@ -306,6 +347,7 @@ fn posix_run(test: &str, full: &str, expect: &str) {
         "{r}"
     );
     assert!(!mq_exists(&name), "{name} was left behind");
+    r
 }
 
 #[test]
@@ -324,7 +366,24 @@ fn posix_a_full_queue_with_mq_timedsend_gives_up_with_etimedout() {
 
 #[test]
 fn posix_a_full_queue_makes_mq_send_wait() {
-    posix_run("wait", "wait", "(waits for room) = 0");
+    let r = posix_run("wait", "wait", "and this mq_send waits for room");
+    // The send to the full queue, after the consumer was let go: announced before it
+    // blocks, and its next line (but for the one that says why it waits) is its result.
+    let mine = lines_of(&r, "producer");
+    let said = mine
+        .iter()
+        .position(|l| l.ends_with("and this mq_send waits for room"))
+        .expect("the explanation");
+    let blocked = said
+        + mine[said..]
+            .iter()
+            .position(|l| l.starts_with("mq_send(3, buf, 80, 0) ..."))
+            .unwrap_or_else(|| panic!("no blocking mq_send after it:\n{r}"));
+    let next = mine[blocked + 1..]
+        .iter()
+        .find(|l| !l.starts_with("the queue is full: I wait for the consumer"))
+        .copied();
+    assert_eq!(next, Some("mq_send(3, buf, 80, 0) = 0"), "{r}");
 }
 
 #[test]
@@ -385,19 +444,7 @@ fn remove_queue(test: u32) {
 #[test]
 fn a_consumer_notices_that_the_producer_died_and_the_queue_will_not_fill_again() {
     let k = key(20);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let producer_pid = producer.pid().as_raw();
     producer.signal(Signal::SIGKILL);
     assert_eq!(producer.finish().code, None);
@@ -426,19 +473,7 @@ fn a_consumer_notices_that_the_producer_died_and_the_queue_will_not_fill_again()
 #[test]
 fn a_producer_notices_that_the_consumer_died_in_front_of_a_full_queue() {
     let k = key(21);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     // A consumer that takes one message and is then killed: msg_lrpid names it.
     let mut consumer = Process::start(BIN, &["consumer", "--key", &k, "--count", "1000", "--step"]);
     loop {
@@ -669,19 +704,7 @@ fn a_queue_another_user_created_at_our_key_is_refused() {
 #[test]
 fn a_queue_removed_under_a_waiting_producer_says_so() {
     let k = key(27);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     sysv::msgget(key_value(27), 0)
         .expect("the queue")
         .remove()
@@ -829,19 +852,7 @@ fn clean_leaves_another_users_posix_queue() {
 #[test]
 fn clean_leaves_a_queue_in_use() {
     let k = key(34);
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer",
-            "--key",
-            &k,
-            "--capacity",
-            "1024",
-            "--count",
-            "1000",
-        ],
-    );
-    producer.wait_for_line("the queue is full (1024 bytes): I wait");
+    let producer = producer_at_a_full_queue(&k, 1000, &[]);
     let r = msgq_demo(&["clean", "--key", &k, "--name", &mq_name("unused-34")]);
     let still_there = queue_exists(34);
     producer.signal(Signal::SIGINT);
@@ -853,4 +864,157 @@ fn clean_leaves_a_queue_in_use() {
     );
     assert!(still_there, "a running producer's queue must stay");
     assert!(!queue_exists(34), "Ctrl-C removes the producer's queue");
+}
+
+// ---- Korean (issue 13): explanations and hints in Korean; the system calls, errno
+// names, [role pid] tags and summary lines the same as in English.
+
+use testkit::lang::{assert_locale_picks_korean, has_korean, run_in, says};
+use testkit::same_in_korean_as;
+
+/// A call line with the queue's identifier, which the kernel gives anew each run,
+/// replaced by `ID` (in `msgget(...) = ID` and as the first argument of the others).
+fn same_id(call: &str) -> String {
+    if call.contains("] msgget(") {
+        if let Some((call, _)) = call.rsplit_once(" = ") {
+            return format!("{call} = ID");
+        }
+    }
+    for name in ["msgsnd(", "msgrcv(", "msgctl("] {
+        if let Some((before, after)) = call.split_once(name) {
+            if let Some((_, rest)) = after.split_once(',') {
+                return format!("{before}{name}ID,{rest}");
+            }
+        }
+    }
+    call.to_string()
+}
+
+#[test]
+fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
+    let k = key(40);
+    let r = same_in_korean_as(BIN, &["--key", &k], 0, same_id);
+    assert_eq!(r.summary(), perfect(3, 64));
+    assert!(
+        r.stdout
+            .contains("msgsnd 호출은 필요한 만큼 얼마든지 기다립니다"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("] msgrcv("), "{r}");
+    assert!(!r.stdout.contains("waits for as long as it takes"), "{r}");
+    assert!(!queue_exists(40));
+}
+
+#[test]
+fn lang_ko_producer_status_consumers_and_clean_keep_their_summaries() {
+    let k = key(41);
+    let ko = |args: &[&str]| {
+        let mut all = vec!["--lang", "ko"];
+        all.extend(args);
+        msgq_demo(&all)
+    };
+    let producer = ko(&["producer", "--key", &k, "--types", "1,2", "--count", "5"]);
+    producer.assert_code(0);
+    assert!(
+        producer
+            .stdout
+            .contains("는 내가 종료한 뒤에도 남습니다. `ipcs -q`로 확인하세요"),
+        "{producer}"
+    );
+    let status = ko(&["status", "--key", &k]);
+    status.assert_code(0);
+    assert!(
+        status
+            .summary()
+            .starts_with("summary: messages=10 bytes=800 capacity="),
+        "{status}"
+    );
+    assert!(status.stdout.contains("메시지 10개,"), "{status}");
+    let two = ko(&[
+        "consumer", "--key", &k, "--types", "1,2", "--count", "5", "--type", "2",
+    ]);
+    two.assert_code(0);
+    assert_eq!(two.summary(), perfect(5, 64));
+    assert!(
+        two.stdout
+            .contains("메시지 5개가 다른 소비자를 위해 남아 있습니다"),
+        "{two}"
+    );
+    let raw = ko(&[
+        "consumer", "--raw", "--key", &k, "--count", "5", "--type", "1",
+    ]);
+    raw.assert_code(0);
+    assert_eq!(raw.summary(), "summary: messages=5 bytes=400");
+    assert!(has_korean(&raw.stdout), "{raw}");
+    assert!(
+        !queue_exists(41),
+        "the last consumer removes the empty queue"
+    );
+    let clean = ko(&["clean", "--key", &k, "--name", &mq_name("ko-clean")]);
+    clean.assert_code(0);
+    assert_eq!(clean.summary(), "summary: removed=0");
+    assert!(
+        clean
+            .stdout
+            .contains("이 키의 System V 큐가 없습니다: 지울 것이 없습니다"),
+        "{clean}"
+    );
+}
+
+#[test]
+fn lang_ko_explains_posix_in_korean_with_the_same_calls_and_summary() {
+    let name = mq_name("ko-posix");
+    let r = same_in_korean_as(
+        BIN,
+        &[
+            "posix", "--name", &name, "--count", "12", "--full", "nonblock",
+        ],
+        0,
+        same_id,
+    );
+    assert_eq!(r.summary(), perfect(12, 64));
+    assert!(
+        r.stdout
+            .contains("메모들은 우선순위 순서대로 도착했습니다: [9, 5, 1]"),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("EAGAIN: 곧바로 돌아옵니다: 큐가 가득 찼습니다"),
+        "{r}"
+    );
+    assert!(!mq_exists(&name), "{name} was left behind");
+}
+
+#[test]
+fn lang_ko_gives_errors_and_hints_in_korean_with_the_same_call_and_errno() {
+    let r = same_in_korean_as(BIN, &["consumer", "--key", &key(42)], 1, same_id);
+    assert!(
+        r.stderr.contains(
+            "실패: ENOENT (No such file or directory); 힌트: 이 키의 큐가 없습니다: 생산자를 (같은 --key로) 먼저 시작하세요"
+        ),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
+    let k = key(43);
+    let korean = assert_locale_picks_korean(
+        BIN,
+        &["--key", &k],
+        "호출은 필요한 만큼 얼마든지 기다립니다",
+    );
+    assert_eq!(korean.summary(), perfect(3, 64));
+    let english = run_in(
+        &["LANG=ko_KR.UTF-8"],
+        BIN,
+        &["--lang", "en", "--key", &k],
+        b"",
+    );
+    english.assert_code(0);
+    assert!(!has_korean(&english.stdout), "{english}");
+    says(&english, "msgsnd waits for as long as it takes");
+    assert_eq!(english.summary(), korean.summary());
+    assert!(!queue_exists(43));
 }

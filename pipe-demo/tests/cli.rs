@@ -4,29 +4,20 @@
 //! The producer and the consumer are two processes (the demo forks); the pipe between
 //! them is the ordering, so no test waits on time.
 
-use testkit::{perfect, run};
+use testkit::lang::has_korean;
+use testkit::perfect;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pipe-demo");
 
-/// The variables that choose the language (`common::i18n::from_env`).
-const LOCALE_VARIABLES: [&str; 4] = ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"];
-
 /// Runs pipe-demo with `input` on standard input, with none of the locale variables but
-/// `vars` (through env(1), so that the machine's own locale cannot choose the language).
+/// `vars`, so that the machine's own locale cannot choose the language.
 fn with_locale(vars: &[&str], args: &[&str], input: &[u8]) -> testkit::Run {
-    let mut words: Vec<&str> = Vec::new();
-    for name in LOCALE_VARIABLES {
-        words.extend(["-u", name]);
-    }
-    words.extend(vars);
-    words.push(BIN);
-    words.extend(args);
-    run("env", &words, input)
+    testkit::lang::run_in(vars, BIN, args, input)
 }
 
 /// pipe-demo in English, whatever the machine's locale.
 fn pipe_demo(args: &[&str]) -> testkit::Run {
-    with_locale(&[], args, b"")
+    testkit::lang::english(BIN, args)
 }
 
 #[test]
@@ -267,66 +258,10 @@ fn a_closed_standard_output_is_an_error_not_a_panic() {
 // Korean (issue 13): explanations, hints and --help in Korean; system calls, errno names,
 // the [role pid] tag and the summary line the same bytes as in English.
 
-/// The system-call lines of a run, as `[role] call = result`: the pids of the processes
-/// replaced by their roles (they differ from run to run), and anything after the result
-/// (an explanation) left out. Sorted, because two processes' lines interleave freely.
-fn calls(r: &testkit::Run) -> Vec<String> {
-    let tagged: Vec<(&str, &str, &str)> = r
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
-            let (role, pid) = tag.split_once(' ')?;
-            Some((role, pid, rest))
-        })
-        .collect();
-    let mut calls: Vec<String> = tagged
-        .iter()
-        .filter_map(|(role, _, rest)| {
-            let (call, result) = rest.split_once(" = ")?;
-            let name = call.split('(').next()?;
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return None;
-            }
-            let result = if result.starts_with('[') {
-                &result[..=result.find(']')?]
-            } else {
-                result.split_whitespace().next()?
-            };
-            let mut line = format!("[{role}] {call} = {result}");
-            for (role, pid, _) in &tagged {
-                line = line.replace(pid, role);
-            }
-            Some(line)
-        })
-        .collect();
-    calls.sort();
-    calls
-}
-
-/// Whether `text` has Korean in it (a Hangul syllable).
-fn has_korean(text: &str) -> bool {
-    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-}
-
 /// Runs a lesson in English and in Korean and checks what must not change: the exit
 /// code, the summary line and the system calls. Returns the Korean run.
 fn same_in_korean(args: &[&str]) -> testkit::Run {
-    let en = pipe_demo(args);
-    en.assert_code(0);
-    let mut korean_args = vec!["--lang", "ko"];
-    korean_args.extend(args);
-    let ko = pipe_demo(&korean_args);
-    ko.assert_code(0);
-    assert_eq!(ko.summary(), en.summary(), "{ko}");
-    let (en_calls, ko_calls) = (calls(&en), calls(&ko));
-    assert!(!en_calls.is_empty(), "{en}");
-    assert_eq!(ko_calls, en_calls, "the system calls differ:\n{en}\n{ko}");
-    assert!(
-        !has_korean(&en.stdout),
-        "English run with Korean in it: {en}"
-    );
-    ko
+    testkit::lang::same_in_korean(BIN, args)
 }
 
 #[test]
@@ -390,7 +325,7 @@ fn lang_ko_explains_capacity_in_korean_with_the_same_calls_and_summary() {
     let r = same_in_korean(&["capacity", "--set", "128K"]);
     assert!(
         r.stdout
-            .contains("파이프 용량은 131072 bytes (128 KiB)입니다"),
+            .contains("파이프 용량은 131072바이트 (128 KiB)입니다"),
         "{r}"
     );
     assert!(

@@ -1,4 +1,5 @@
-//! The command line of signal-demo: parses the options and runs one lesson of `lib.rs`.
+//! The command line of signal-demo: parses the options and starts one role of
+//! `roles.rs`.
 //!
 //! In one terminal (the demo forks a receiver and signals it):
 //!
@@ -17,9 +18,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use common::{NarrationArgs, Narrator, Result};
+use common::{NarrationArgs, Result};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use signal_demo::roles;
 
 /// Signals, the smallest IPC: a signal carries its number, the sender's pid, and (sent
 /// with sigqueue) one word. Standard signals can merge; real-time signals queue.
@@ -109,8 +111,9 @@ enum Lesson {
 fn pid(text: &str) -> Result<Pid, String> {
     match text.parse::<i32>() {
         Ok(pid) if pid > 0 => Ok(Pid::from_raw(pid)),
-        _ => Err(format!(
-            "`{text}` is not a process id (a whole number above 0)"
+        _ => Err(common::tr!(
+            "`{text}` is not a process id (a whole number above 0)",
+            text
         )),
     }
 }
@@ -122,8 +125,12 @@ fn signal_name(text: &str) -> Result<Signal, String> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse::<Signal>()
-        .map_err(|_| format!("`{text}` is not a signal name (see `kill -l`: TERM, USR1, HUP, ...)"))
+    name.parse::<Signal>().map_err(|_| {
+        common::tr!(
+            "`{text}` is not a signal name (see `kill -l`: TERM, USR1, HUP, ...)",
+            text
+        )
+    })
 }
 
 fn main() -> ExitCode {
@@ -132,43 +139,19 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
-    let timeout = Duration::from_secs(5);
+    let narration = cli.narration;
     match cli.lesson {
-        None => signal_demo::ping_pong(&Narrator::new("sender", cli.narration), cli.count, timeout),
-        Some(Lesson::Receiver { sender }) => {
-            let n = Narrator::new("receiver", cli.narration);
-            let talk = signal_demo::receive(&n, sender, |me| {
-                n.announce(format_args!(
-                    "ready: my pid is {me}; in another terminal run: cargo run -p signal-demo -- sender --pid {me}"
-                ));
-                Ok(())
-            })?;
-            signal_demo::print_conversation(&talk)
-        }
+        None => roles::both(narration, cli.count),
+        Some(Lesson::Receiver { sender }) => roles::receiver(narration, sender),
         Some(Lesson::Sender {
             pid,
             count,
             timeout_ms,
-        }) => {
-            let n = Narrator::new("sender", cli.narration);
-            let sent = signal_demo::send(&n, pid, count, Duration::from_millis(timeout_ms))?;
-            common::narrate::print_summary(format_args!("summary: sent={sent} acknowledged={sent}"))
-        }
-        Some(Lesson::Kill { pid, signal }) => {
-            signal_demo::kill(&Narrator::new("kill", cli.narration), pid, signal)
-        }
-        Some(Lesson::Coalesce { count }) => {
-            signal_demo::coalesce(&Narrator::new("sender", cli.narration), count)
-        }
-        Some(Lesson::Queue { count }) => {
-            signal_demo::queue(&Narrator::new("sender", cli.narration), count)
-        }
-        Some(Lesson::Graceful { steps }) => signal_demo::graceful(
-            &Narrator::new("worker", cli.narration),
-            steps,
-            Duration::from_millis(100),
-        )
-        .map(drop),
+        }) => roles::sender(narration, pid, count, Duration::from_millis(timeout_ms)),
+        Some(Lesson::Kill { pid, signal }) => roles::kill(narration, pid, signal),
+        Some(Lesson::Coalesce { count }) => roles::coalesce(narration, count),
+        Some(Lesson::Queue { count }) => roles::queue(narration, count),
+        Some(Lesson::Graceful { steps }) => roles::graceful(narration, steps),
     }
 }
 

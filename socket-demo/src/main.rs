@@ -1,4 +1,4 @@
-//! The command line of socket-demo: parses the options and runs one lesson of `lib.rs`.
+//! The command line of socket-demo: parses the options and runs one lesson of the library.
 //!
 //! ```text
 //! cargo run -p socket-demo -- server                # terminal 1 (Unix socket)
@@ -14,10 +14,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use common::process::{self, Fork};
 use common::tally::MAX_COUNT;
-use common::{NarrationArgs, Narrator, Result, cleanup, stream};
-use socket_demo::{DEFAULT_MAX, DEFAULT_MAX_CLIENTS, Endpoint};
+use common::{NarrationArgs, Narrator, Result, stream, tr};
+use socket_demo::{DEFAULT_MAX_CLIENTS, Endpoint};
 
 /// Sockets: a server binds a name (a path, or an address and a port) and listens; clients
 /// connect; each connection is a two-way byte stream, on one machine or across a network.
@@ -121,93 +120,35 @@ fn main() -> ExitCode {
     common::exit::main_with("socket-demo", run)
 }
 
-/// How long a client in the one-terminal mode waits for an answer: as long as a client
-/// of its own (`client --timeout`), but forever under `--step`, where the server waits
-/// for Enter before each call.
-const ONE_TERMINAL_PATIENCE: Duration = Duration::from_secs(10);
-
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
     refuse_unused(&cli)?;
-    let endpoint = match (&cli.place.tcp, &cli.place.unix) {
-        (Some(addr), _) => Endpoint::Tcp(*addr),
-        (None, Some(path)) => Endpoint::Unix(path.clone()),
-        (None, None) => Endpoint::Unix(common::paths::private_dir()?.join("socket")),
-    };
+    let endpoint = Endpoint::choose(cli.place.tcp, cli.place.unix.clone())?;
     let Messages { count, size } = cli.messages;
+    let narrator = |role| Narrator::new(role, cli.narration);
     match cli.lesson {
-        None => {
-            let n = Narrator::new("server", cli.narration);
-            let (listener, endpoint, _path) = socket_demo::listen(&n, &endpoint)?;
-            let clients = cli.clients.unwrap_or(1);
-            let patience = (!cli.narration.step).then_some(ONE_TERMINAL_PATIENCE);
-            let mut children = Vec::new();
-            for _ in 0..clients {
-                match process::fork(&n, "client")? {
-                    Fork::Child(me) => {
-                        drop(listener);
-                        process::exit_child(
-                            &me,
-                            socket_demo::client(&me, &endpoint, count, size, patience),
-                        )
-                    }
-                    Fork::Parent { child } => children.push(child),
-                }
-            }
-            // Every fork is done: threads (the interrupt handler, the server's) may start.
-            cleanup::exit_on_interrupt(&n)?;
-            // The clients are this process's own children: serve them all at once, and
-            // take frames as large as they send (up to the largest --size).
-            let clients_at_once = usize::try_from(clients).unwrap_or(usize::MAX);
-            let served = socket_demo::serve(
-                &n,
-                &listener,
-                Some(clients),
-                size.max(DEFAULT_MAX),
-                clients_at_once,
-            );
-            // If serving failed, clients still waiting to be accepted must not wait
-            // forever: closing the listener makes their connect or read fail.
-            drop(listener);
-            let waited: Vec<Result<()>> = children
-                .into_iter()
-                .map(|child| process::wait_for(&n, child, "client"))
-                .collect();
-            let served = served?;
-            waited.into_iter().collect::<Result<()>>()?;
-            n.say(format_args!(
-                "served {} clients, {} messages",
-                served.clients.load(std::sync::atomic::Ordering::SeqCst),
-                served.messages.load(std::sync::atomic::Ordering::SeqCst)
-            ));
-            Ok(())
-        }
+        None => socket_demo::together(
+            &narrator("server"),
+            &endpoint,
+            cli.clients.unwrap_or(1),
+            count,
+            size,
+            cli.narration.step,
+        ),
         Some(Lesson::Server {
             max,
             max_clients,
             raw,
-        }) => {
-            let n = Narrator::new("server", cli.narration);
-            let (listener, endpoint, _path) = socket_demo::listen(&n, &endpoint)?;
-            cleanup::exit_on_interrupt(&n)?;
-            n.essential(format_args!(
-                "listening on {endpoint}; run `socket-demo client` with the same address"
-            ));
-            if raw {
-                return socket_demo::serve_raw(&n, &listener, cli.clients, max_clients);
-            }
-            let served = socket_demo::serve(&n, &listener, cli.clients, max, max_clients)?;
-            let load =
-                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
-            common::narrate::print_summary(format_args!(
-                "summary: clients={} messages={} errors={}",
-                load(&served.clients),
-                load(&served.messages),
-                load(&served.errors)
-            ))
-        }
+        }) => socket_demo::server(
+            &narrator("server"),
+            &endpoint,
+            cli.clients,
+            max,
+            max_clients,
+            raw,
+        ),
         Some(Lesson::Client { raw, timeout }) => {
-            let n = Narrator::new("client", cli.narration);
+            let n = narrator("client");
             let patience = (timeout > 0).then(|| Duration::from_secs(timeout));
             if raw {
                 socket_demo::client_raw(&n, &endpoint, patience)
@@ -215,31 +156,17 @@ fn run() -> Result<()> {
                 socket_demo::client(&n, &endpoint, count, size, patience)
             }
         }
-        Some(Lesson::NoFraming) => {
-            socket_demo::no_framing(&Narrator::new("reader", cli.narration), count, size)
+        Some(Lesson::NoFraming) => socket_demo::no_framing(&narrator("reader"), count, size),
+        Some(Lesson::Dgram) => socket_demo::dgram(&narrator("receiver"), count, size),
+        Some(Lesson::PassFd) => {
+            socket_demo::pass_fd(&narrator("sender"), &common::paths::private_dir()?)
         }
-        Some(Lesson::Dgram) => {
-            socket_demo::dgram(&Narrator::new("receiver", cli.narration), count, size)
-        }
-        Some(Lesson::PassFd) => socket_demo::pass_fd(
-            &Narrator::new("sender", cli.narration),
-            &common::paths::private_dir()?,
-        ),
-        Some(Lesson::Section) => {
-            let sizes = [64, 200, 1000, 64 << 10];
-            socket_demo::section(
-                &Narrator::new("client", cli.narration),
-                &sizes,
-                count.max(1),
-            )
-        }
+        Some(Lesson::Section) => socket_demo::section(&narrator("client"), count),
         Some(Lesson::Clean) => match endpoint {
-            Endpoint::Unix(path) => {
-                socket_demo::clean(&Narrator::new("clean", cli.narration), &path)
-            }
-            Endpoint::Tcp(_) => Err(common::Error::usage(
-                "a TCP port leaves nothing behind to clean",
-            )),
+            Endpoint::Unix(path) => socket_demo::clean(&narrator("clean"), &path),
+            Endpoint::Tcp(_) => Err(common::Error::usage(tr!(
+                "a TCP port leaves nothing behind to clean"
+            ))),
         },
     }
 }
@@ -259,22 +186,25 @@ fn refuse_unused(cli: &Cli) -> Result<()> {
         Some(Lesson::PassFd) => ("pass-fd", false, false),
         Some(Lesson::Section) => ("section", false, false),
     };
-    let no_address = "it runs both ends over a socketpair(2), which has no address";
+    let no_address = || tr!("it runs both ends over a socketpair(2), which has no address");
     let unused = if !place && cli.place.tcp.is_some() {
-        Some(("--tcp", no_address))
+        Some(("--tcp", no_address()))
     } else if !place && cli.place.unix.is_some() {
-        Some(("--unix", no_address))
+        Some(("--unix", no_address()))
     } else if !clients && cli.clients.is_some() {
         Some((
             "--clients",
-            "only the server and the one-terminal mode count clients",
+            tr!("only the server and the one-terminal mode count clients"),
         ))
     } else {
         None
     };
     match unused {
-        Some((option, why)) => Err(common::Error::usage(format!(
-            "{lesson} takes no {option}: {why}"
+        Some((option, why)) => Err(common::Error::usage(tr!(
+            "{lesson} takes no {option}: {why}",
+            lesson,
+            option,
+            why
         ))),
         None => Ok(()),
     }

@@ -6,6 +6,12 @@
 //! a message that says so. No test sleeps to order events; ordering comes from the
 //! processes themselves (a pipe, a readiness line) and the time-out is only a safety net.
 //!
+//! Every process starts with the locale pinned: `LANGUAGE`, `LC_ALL`, `LC_MESSAGES` and
+//! `LANG` are removed from its environment unless the test set them on the command
+//! itself ([`Process::spawn`] with `Command::env`, or [`lang::run_in`]). The programs
+//! choose Korean from a locale that begins with `ko` (`common::i18n::from_env`), so
+//! without this an English assertion would fail on a Korean machine.
+//!
 //! Not a mock of anything: it starts programs and reports what they did.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a failed test
 
@@ -17,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+pub mod lang;
 
 /// How long any one demo run may take before the test calls it hung.
 pub const TIME_OUT: Duration = Duration::from_secs(60);
@@ -74,12 +82,28 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `program` with `args` and `input` on standard input (then end-of-file), and
-/// waits at most [`TIME_OUT`] for it to finish.
+/// waits at most [`TIME_OUT`] for it to finish. The locale is pinned (see the module
+/// documentation): the program speaks English unless told otherwise.
 pub fn run<S: AsRef<OsStr>>(program: &str, args: &[S], input: &[u8]) -> Run {
     let mut p = Process::start(program, args);
     p.send(input);
     p.close_stdin();
     p.finish()
+}
+
+/// Removes from `command`'s environment each locale variable
+/// ([`lang::LOCALE_VARIABLES`]) the test did not set on it, so that the machine's own
+/// locale cannot choose the program's language.
+fn pin_locale(command: &mut Command) {
+    let set: Vec<String> = command
+        .get_envs()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    for name in lang::LOCALE_VARIABLES {
+        if !set.iter().any(|s| s == name) {
+            command.env_remove(name);
+        }
+    }
 }
 
 /// The summary line a perfect run of `count` messages of `size` bytes ends with.
@@ -88,50 +112,6 @@ pub fn perfect(count: u64, size: u64) -> String {
         "summary: received={count} ok={count} corrupt=0 out_of_order=0 missing=0 bytes={}",
         count * size
     )
-}
-
-/// Runs `program` with `args` and no input, with none of the locale variables
-/// (`LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG`) but `vars` (`NAME=value`), through
-/// env(1), so that the machine's own locale cannot choose the language.
-pub fn run_in_locale(program: &str, vars: &[&str], args: &[&str]) -> Run {
-    let unset = [
-        "-u",
-        "LANGUAGE",
-        "-u",
-        "LC_ALL",
-        "-u",
-        "LC_MESSAGES",
-        "-u",
-        "LANG",
-    ];
-    run("env", &[&unset[..], vars, &[program], args].concat(), b"")
-}
-
-/// The system calls a run narrated, as `[role] name`, sorted, each once: what must be the
-/// same in every language (only explanations are translated), while pids, descriptors
-/// and addresses change from run to run, and so may how often a wait is narrated (one
-/// that times out and waits again).
-pub fn calls(run: &Run) -> Vec<String> {
-    let mut calls: Vec<String> = run
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
-            let (name, _) = rest.split_once('(')?;
-            let is_call = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && (rest.contains(") = ") || rest.ends_with(") ..."));
-            is_call.then(|| format!("[{}] {name}", tag.split(' ').next().unwrap_or(tag)))
-        })
-        .collect();
-    calls.sort();
-    calls.dedup();
-    calls
-}
-
-/// Whether `text` has Korean in it (a Hangul syllable).
-pub fn has_korean(text: &str) -> bool {
-    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
 }
 
 /// A demo process that keeps running while the test talks to it: start it, wait for a
@@ -163,13 +143,15 @@ impl Process {
         Process::spawn(Command::new(program).args(args))
     }
 
-    /// Starts a command the test has prepared (another user, its own process group, ...);
-    /// its standard streams are pipes to the test, as with [`Process::start`].
+    /// Starts a command the test has prepared (another user, its own process group, a
+    /// locale, ...); its standard streams are pipes to the test, as with
+    /// [`Process::start`], and the locale variables it does not set are removed.
     pub fn spawn(command: &mut Command) -> Process {
         Process::spawn_closing(command, None)
     }
 
     fn spawn_closing(command: &mut Command, closed: Option<Closed>) -> Process {
+        pin_locale(command);
         command.stdin(Stdio::piped());
         command.stdout(match closed {
             Some(Closed::Stdout) => closed_pipe(),
@@ -458,5 +440,132 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// As [`lang::same_in_korean`], for a lesson that ends with exit code `code` (an error's
+/// problem and hint are then on standard error) or whose call lines carry what differs
+/// from run to run: `same` rewrites each (a queue's identifier, say) before they are
+/// compared. Returns the Korean run.
+pub fn same_in_korean_as(
+    program: &str,
+    args: &[&str],
+    code: i32,
+    same: impl Fn(&str) -> String,
+) -> Run {
+    let (en, ko) = (lang::english(program, args), lang::korean(program, args));
+    en.assert_code(code);
+    ko.assert_code(code);
+    if code == 0 {
+        assert_eq!(ko.summary(), en.summary(), "{ko}");
+    }
+    let calls = |r: &Run| -> Vec<String> {
+        let mut all: Vec<String> = lang::calls(r).iter().map(|c| same(c)).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        calls(&ko),
+        calls(&en),
+        "the system calls differ:\n{en}\n{ko}"
+    );
+    let said = |r: &Run| format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        !lang::has_korean(&said(&en)),
+        "English run with Korean in it: {en}"
+    );
+    assert!(
+        lang::has_korean(&said(&ko)),
+        "Korean run without Korean: {ko}"
+    );
+    ko
+}
+
+/// The pid in the `[role PID]` tag of the first line `role` narrated; fails the test if
+/// there is none.
+pub fn pid_of(r: &Run, role: &str) -> String {
+    let tag = format!("[{role} ");
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&tag)?.split(']').next())
+        .unwrap_or_else(|| panic!("no {tag}...] line in:\n{r}"))
+        .to_string()
+}
+
+/// What the processes of role `role` narrated, in their order, without the tags.
+pub fn lines_of<'a>(r: &'a Run, role: &str) -> Vec<&'a str> {
+    let tag = format!("[{role} ");
+    r.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&tag)?.split_once("] ").map(|(_, rest)| rest))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The locale variables `command` sets (`Some`) or removes (`None`).
+    fn locale_of(command: &Command) -> Vec<(String, Option<String>)> {
+        let mut seen: Vec<(String, Option<String>)> = command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .filter(|(k, _)| lang::LOCALE_VARIABLES.contains(&k.as_str()))
+            .collect();
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn the_machines_locale_is_removed_and_what_the_test_sets_is_kept() {
+        // Nothing set: all four are removed, so a Korean machine's LANG cannot reach the
+        // program.
+        let mut plain = Command::new("env");
+        pin_locale(&mut plain);
+        let removed: Vec<(String, Option<String>)> = {
+            let mut all: Vec<_> = lang::LOCALE_VARIABLES
+                .iter()
+                .map(|v| (v.to_string(), None))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(locale_of(&plain), removed);
+        // LANG set by the test: kept, the other three removed.
+        let mut korean = Command::new("env");
+        korean.env("LANG", "ko_KR.UTF-8");
+        pin_locale(&mut korean);
+        let kept = locale_of(&korean);
+        assert!(
+            kept.contains(&("LANG".into(), Some("ko_KR.UTF-8".into()))),
+            "{kept:?}"
+        );
+        assert_eq!(
+            kept.iter().filter(|(_, v)| v.is_none()).count(),
+            3,
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn a_started_program_sees_only_the_locale_the_test_gives_it() {
+        // Through Process::spawn, as every demo is started: only LANG, which the test set.
+        let r = Process::spawn(Command::new("env").env("LANG", "ko_KR.UTF-8")).finish();
+        r.assert_code(0);
+        let seen: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| {
+                lang::LOCALE_VARIABLES
+                    .iter()
+                    .any(|v| l.starts_with(&format!("{v}=")))
+            })
+            .collect();
+        assert_eq!(seen, ["LANG=ko_KR.UTF-8"]);
     }
 }

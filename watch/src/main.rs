@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use common::{Error, Result};
+use common::Result;
 use ipc_watch::Watched;
 
 /// The kernel objects of the ipc-demos, live: how full a pipe is, what waits in a queue,
@@ -156,7 +156,6 @@ fn run() -> Result<()> {
 /// The object each subcommand means, with the demos' defaults filled in.
 fn resolve(what: What) -> Result<Watched> {
     let private = |name: &str| -> Result<PathBuf> { Ok(common::paths::private_dir()?.join(name)) };
-    let uid = nix::unistd::Uid::current();
     Ok(match what {
         What::Pipe { pid } => Watched::Pipe(pid),
         What::Fifo { path } => Watched::Fifo(match path {
@@ -165,19 +164,12 @@ fn resolve(what: What) -> Result<Watched> {
         }),
         What::Msgq { key, path } => Watched::Msgq(match key {
             Some(key) => key,
+            // msgq-demo's default key: ftok(--path or the private folder, 'q').
             None => {
-                // msgq-demo's default key (its main.rs): ftok(private folder, 'q').
-                let path = match path {
-                    Some(path) => path,
-                    None => common::paths::private_dir()?,
-                };
-                msgq_demo::sysv::ftok(&path, b'q').map_err(|errno| {
-                    Error::sys(format!("ftok({:?}, 'q')", path.display()), errno)
-                })?
+                msgq_demo::default_key(&common::Narrator::silent("ipc-watch"), path.as_deref())?
             }
         }),
-        // msgq-demo's default POSIX name (its main.rs).
-        What::Mq { name } => Watched::Mq(name.unwrap_or_else(|| format!("/ipc-demos-mq-{uid}"))),
+        What::Mq { name } => Watched::Mq(name.unwrap_or_else(msgq_demo::default_name)),
         What::Shm { name } => Watched::Shm(name.unwrap_or_else(shm_demo::default_name)),
         // mmap-demo's default file names (its main.rs).
         What::Mmap { path } => Watched::Mmap(match path {

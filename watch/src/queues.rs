@@ -3,7 +3,6 @@
 //! queue's file in the mqueue file system).
 
 use std::collections::BTreeMap;
-use std::ffi::c_void;
 use std::os::fd::AsFd;
 
 use msgq_demo::sysv::{self, Key};
@@ -32,7 +31,7 @@ pub fn look_sysv(key: Key) -> Screen {
         "System V message queue, key {key}",
         key = format!("{:#010x}", key as u32)
     ));
-    let queue = match sysv::msgget(key, 0) {
+    let mut queue = match sysv::msgget(key, 0) {
         Ok(q) => q,
         Err(Errno::ENOENT) => {
             screen.push(Part::Missing(common::tr!(
@@ -87,7 +86,7 @@ pub fn look_sysv(key: Key) -> Screen {
         };
         screen.line(label, text);
     }
-    match copy_all(queue.id(), status.messages) {
+    match copy_all(&mut queue, status.messages) {
         Ok(messages) => by_type(&mut screen, &messages, status.messages),
         Err(errno) => screen.line(
             common::tr!("by type"),
@@ -139,40 +138,24 @@ fn by_type(screen: &mut Screen, messages: &[Seen], total: u64) {
 }
 
 // ANCHOR: copy_all
-/// Copies the messages of queue `id` one by one, from the front, without taking them:
-/// `msgrcv(id, buf, size, index, IPC_NOWAIT | MSG_COPY | MSG_NOERROR)` (msgrcv(2)). The
-/// kernel then leaves the queue, its counters and its last-receiver pid as they were.
-fn copy_all(id: libc::c_int, count: u64) -> nix::Result<Vec<Seen>> {
+/// Copies the messages of `queue` one by one, from the front, without taking them:
+/// `msgrcv(id, buf, size, index, IPC_NOWAIT | MSG_COPY | MSG_NOERROR)` (msgrcv(2),
+/// msgq-demo's [`sysv::Queue::msgrcv_copy`]). The kernel then leaves the queue, its
+/// counters and its last-receiver pid as they were.
+fn copy_all(queue: &mut sysv::Queue, count: u64) -> nix::Result<Vec<Seen>> {
     let max = msgq_demo::msgmax();
-    let longs = 1 + max.div_ceil(std::mem::size_of::<libc::c_long>());
-    let mut buf: Vec<libc::c_long> = vec![0; longs];
     let mut seen = Vec::new();
     let last = i64::try_from(count).unwrap_or(i64::MAX).min(MAX_COPIED);
     for index in 0..last {
-        // SAFETY: `buf` holds a long (the type) and `max` bytes after it, which is all
-        // msgrcv may write; MSG_NOERROR truncates a longer message instead of failing.
-        let got = unsafe {
-            libc::msgrcv(
-                id,
-                buf.as_mut_ptr().cast::<c_void>(),
-                max,
-                index as libc::c_long,
-                libc::IPC_NOWAIT | libc::MSG_COPY | libc::MSG_NOERROR,
-            )
-        };
-        let len = match usize::try_from(got) {
-            Ok(len) => len,
+        let (mtype, len) = match queue.msgrcv_copy(index, max) {
+            Ok(copied) => copied,
             // The queue became shorter since IPC_STAT: a consumer took some.
-            Err(_) if Errno::last() == Errno::ENOMSG => break,
-            Err(_) => return Err(Errno::last()),
+            Err(Errno::ENOMSG) => break,
+            Err(errno) => return Err(errno),
         };
-        // SAFETY: msgrcv wrote `len` <= max bytes of text after the first long.
-        let text =
-            unsafe { std::slice::from_raw_parts(buf.as_ptr().add(1).cast::<u8>(), len.min(max)) };
-        let seq = common::message::decode(text, max).ok().map(|f| f.seq);
-        // c_long is i64 here, but i32 on 32-bit Linux: the conversion is not useless there.
-        #[allow(clippy::useless_conversion)]
-        let mtype = i64::from(buf[0]);
+        let seq = common::message::decode(queue.text(len), max)
+            .ok()
+            .map(|f| f.seq);
         seen.push(Seen { mtype, len, seq });
     }
     Ok(seen)
@@ -307,7 +290,7 @@ mod tests {
         q.msgsnd(2, &frame, true).unwrap();
         q.msgsnd(1, b"not a frame", true).unwrap();
         let before = q.stat().unwrap();
-        let copied = copy_all(q.id(), before.messages);
+        let copied = copy_all(&mut q, before.messages);
         let after = q.stat().unwrap();
         q.remove().unwrap();
         let copied = copied.unwrap();

@@ -1,0 +1,240 @@
+//! ALPC, rebuilt: a real server process, real clients, real sections and real reads of
+//! another process's memory; ordered by the lines they print, never by sleeping.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use nix::sys::signal::Signal;
+use testkit::{Process, Run, Scratch};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ports-demo");
+
+/// An ALPC server at `scratch/alpc` that ends after `clients` channels, ready.
+fn server(s: &Scratch, clients: &str) -> Process {
+    let mut p = Process::start(
+        BIN,
+        &[
+            "alpc-server",
+            "--port",
+            &s.arg("alpc"),
+            "--clients",
+            clients,
+        ],
+    );
+    p.wait_for_line("connection port ready");
+    p
+}
+
+fn run(s: &Scratch, args: &[&str]) -> Run {
+    let port = s.arg("alpc");
+    let mut all = args.to_vec();
+    all.extend(["--port", &port]);
+    testkit::run(BIN, &all, b"")
+}
+
+/// The word after `name=` in the summary line.
+fn word(run: &Run, name: &str) -> String {
+    run.summary()
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name}= in {run}"))
+        .to_string()
+}
+
+#[test]
+fn each_path_and_the_callback_carry_the_right_bytes() {
+    let s = Scratch::new("alpc-paths");
+    let srv = server(&s, "1");
+    // 100 bytes inline, 10 KiB through the 64 KiB sections, 1 MiB read from and written
+    // into the client's memory; then greet(), which calls back.
+    let client = run(&s, &["alpc-client", "--sizes", "100,10K,1M"]);
+    client.assert_code(0);
+    assert_eq!(
+        client.summary(),
+        "summary: calls=4 ok=4 wrong=0 inline=2 section=1 direct=1 reply_inline=2 reply_section=1 reply_direct=1 callbacks=1",
+        "{client}"
+    );
+    let served = srv.finish();
+    served.assert_code(0);
+    assert_eq!(
+        served.summary(),
+        "summary: channels=1 requests=4 refused=0 vanished=0 direct=2 callbacks=1",
+        "{served}"
+    );
+    assert!(served.stdout.contains("process_vm_readv("), "{served}");
+    assert!(served.stdout.contains("process_vm_writev("), "{served}");
+    s.assert_empty();
+}
+
+#[test]
+fn a_smaller_section_sends_more_data_down_the_direct_path() {
+    let s = Scratch::new("alpc-small-section");
+    let srv = server(&s, "1");
+    let client = run(&s, &["alpc-client", "--section", "4K", "--sizes", "300,5K"]);
+    client.assert_code(0);
+    assert_eq!(
+        (
+            client.field("section"),
+            client.field("direct"),
+            client.field("ok")
+        ),
+        (1, 1, 3),
+        "{client}"
+    );
+    srv.finish().assert_code(0);
+    s.assert_empty();
+}
+
+#[test]
+fn rpc_stubs_marshal_the_arguments_and_unmarshal_the_results() {
+    let s = Scratch::new("alpc-rpc");
+    let srv = server(&s, "1");
+    let rpc = run(&s, &["rpc", "--large", "20K"]);
+    rpc.assert_code(0);
+    assert_eq!(
+        (rpc.field("calls"), rpc.field("ok"), rpc.field("wrong")),
+        (4, 4, 0),
+        "{rpc}"
+    );
+    assert_eq!(
+        (rpc.field("section"), rpc.field("callbacks")),
+        (1, 1),
+        "{rpc}"
+    );
+    assert!(
+        rpc.stdout.contains(
+            "rpc add(2, 40): arguments marshaled into 16 bytes: 02 00 00 00 00 00 00 00 28 00"
+        ),
+        "{rpc}"
+    );
+    assert!(rpc.stdout.contains("add(2, 40) = 42"), "{rpc}");
+    srv.finish().assert_code(0);
+    s.assert_empty();
+}
+
+#[test]
+fn a_channel_cannot_be_reached_by_another_process() {
+    let s = Scratch::new("alpc-private");
+    let srv = server(&s, "2");
+    let mut holder = Process::start(BIN, &["alpc-client", "--port", &s.arg("alpc"), "--hold"]);
+    let line = holder.wait_for_line("holding: channel on fd");
+    let fd = line
+        .split("on fd ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let pid = holder.pid().to_string();
+    // The same user: the socket has no name, and /proc will not open it; pidfd_getfd
+    // works only because this user may ptrace the client (the chapter says so).
+    let same = testkit::run(BIN, &["alpc-peek", "--pid", &pid, "--fd", &fd], b"");
+    same.assert_code(0);
+    assert_eq!(word(&same, "open"), "ENXIO", "{same}");
+    assert!(same.stdout.contains("a socket with no path"), "{same}");
+    // Another user gets nothing at all (and the demo makes nothing of theirs on disk).
+    let their_folder = std::env::temp_dir().join("ipc-demos-65534");
+    let existed = their_folder.exists();
+    let as_nobody = |args: &[&str]| {
+        let mut all = vec![
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+        ];
+        all.extend(args);
+        testkit::run("setpriv", &all, b"")
+    };
+    // Only when setpriv cannot start the demo at all (not root, or the binary unreadable
+    // for uid 65534) is this half skipped; a failing peek is a failed test.
+    let can = as_nobody(&["--version"]);
+    if can.code == Some(0) {
+        let other = as_nobody(&["alpc-peek", "--pid", &pid, "--fd", &fd]);
+        other.assert_code(0);
+        assert_eq!(
+            other.summary(),
+            "summary: readlink=EACCES open=EACCES pidfd_getfd=EPERM",
+            "{other}"
+        );
+        assert!(
+            existed || !their_folder.exists(),
+            "alpc-peek created {}",
+            their_folder.display()
+        );
+    } else {
+        println!("skipped the second-user half: setpriv cannot run the demo as uid 65534:\n{can}");
+    }
+    // A second client is given a channel of its own, and the first goes on undisturbed.
+    let second = run(&s, &["alpc-client", "--sizes", "100"]);
+    second.assert_code(0);
+    assert!(second.stdout.contains("channel 2:"), "{second}");
+    holder.send(b"\n");
+    let first = holder.finish();
+    first.assert_code(0);
+    assert_eq!(first.field("ok"), 4, "{first}");
+    assert!(first.stdout.contains("channel 1:"), "{first}");
+    srv.finish().assert_code(0);
+    s.assert_empty();
+}
+
+#[test]
+fn lies_are_refused_a_vanished_client_ends_only_its_channel() {
+    let s = Scratch::new("alpc-bad");
+    let srv = server(&s, "5");
+    for (how, says) in [
+        (
+            "lying-length",
+            "its header says 200 bytes of data, but 10 came with it",
+        ),
+        ("section-bounds", "it ends outside the 65536-byte mapping"),
+        ("bad-address", "EFAULT"),
+    ] {
+        let bad = run(&s, &["alpc-client", "--bad", how]);
+        bad.assert_code(0);
+        assert_eq!((bad.field("refused"), bad.field("ok")), (1, 1), "{bad}");
+        assert!(bad.stdout.contains(says), "{how}: {bad}");
+    }
+    let gone = run(&s, &["alpc-client", "--bad", "vanish"]);
+    gone.assert_code(0);
+    assert_eq!(word(&gone, "bad"), "vanish", "{gone}");
+    let good = run(&s, &["alpc-client", "--sizes", "100,10K,1M"]);
+    good.assert_code(0);
+    assert_eq!(good.field("ok"), 4, "{good}");
+    let served = srv.finish();
+    served.assert_code(0);
+    assert_eq!(
+        (
+            served.field("channels"),
+            served.field("refused"),
+            served.field("vanished")
+        ),
+        (5, 3, 1),
+        "{served}"
+    );
+    s.assert_empty();
+}
+
+#[test]
+fn one_terminal_runs_the_server_and_the_client() {
+    let s = Scratch::new("alpc-tour");
+    let run = run(&s, &["alpc", "--sizes", "100,10K,1M"]);
+    run.assert_code(0);
+    assert_eq!(run.field("ok"), 4, "{run}");
+    assert_eq!(run.field("direct"), 1, "{run}");
+    s.assert_empty();
+}
+
+#[test]
+fn an_interrupted_server_removes_its_connection_port() {
+    let s = Scratch::new("alpc-interrupt");
+    let srv = server(&s, "10");
+    assert!(s.path("alpc").exists());
+    srv.signal(Signal::SIGINT);
+    srv.finish().assert_code(130);
+    s.assert_empty();
+    let none = run(&s, &["alpc-client"]);
+    none.assert_code(1);
+    assert!(
+        none.stderr.contains("no ALPC server at this path"),
+        "{none}"
+    );
+}
