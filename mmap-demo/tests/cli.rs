@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test says it failed by panicking
 
 use nix::sys::signal::Signal;
-use testkit::{Process, Scratch, perfect, run};
+use testkit::{Process, Scratch, lang, perfect, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-demo");
 
@@ -21,7 +21,22 @@ fn both_roles_in_one_terminal_share_a_mapped_file() {
         r.stdout.contains("PROT_READ|PROT_WRITE, MAP_SHARED,"),
         "{r}"
     );
-    assert!(r.stdout.contains("msync(addr, len, MS_SYNC)"), "{r}");
+    // msync, and then munmap, of the very mapping the producer's mmap returned: the real
+    // calls, with the address and the length (a header and 3 frames of 80 bytes).
+    let mapped = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("[producer ") && l.contains("] mmap(NULL, 304, "))
+        .and_then(|l| l.rsplit_once(" = "))
+        .map(|(_, address)| address.to_string())
+        .unwrap_or_else(|| panic!("no mmap of 304 bytes by the producer in:\n{r}"));
+    assert!(mapped.starts_with("0x"), "{mapped}");
+    for call in [
+        format!("] msync({mapped}, 304, MS_SYNC) = 0\n"),
+        format!("] munmap({mapped}, 304) = 0\n"),
+    ] {
+        assert!(r.stdout.contains(&call), "no {call} in:\n{r}");
+    }
     assert!(r.stdout.contains("no read()"), "{r}");
     dir.assert_empty();
 }
@@ -61,11 +76,11 @@ fn a_producer_started_first_waits_for_its_consumer() {
 fn a_killed_producer_does_not_hang_the_consumer() {
     let dir = Scratch::new("mmap-killed");
     let path = dir.arg("file");
-    // Under --step the producer stops before its first message until it gets an Enter,
-    // which never comes: it is killed there.
+    // Under --step the producer stops before its first message (the memcpy into the
+    // mapping) until it gets an Enter, which never comes: it is killed there.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
     // Answer every prompt (ftruncate, mmap, ...) until the one before the first message.
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -246,7 +261,8 @@ const PRODUCER_AT: u64 = 40;
 const CONSUMER_AT: u64 = 44;
 
 /// Writes a message file as a foreign (or hostile) producer would: the magic, `count`
-/// frames of `frame_len` bytes (all zero), `written` = `written`, and the producer's pid.
+/// frames of `frame_len` bytes (all zero), one a message (`slots` = `count`), `written` =
+/// `written`, and the producer's pid.
 fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, written: u64) {
     let mut bytes = vec![0u8; 64 + (count * frame_len) as usize];
     bytes[..8].copy_from_slice(b"IPCDMAP1");
@@ -254,6 +270,7 @@ fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, wr
     bytes[16..24].copy_from_slice(&frame_len.to_ne_bytes());
     bytes[24..32].copy_from_slice(&written.to_ne_bytes());
     bytes[40..44].copy_from_slice(&pid.to_ne_bytes());
+    bytes[48..56].copy_from_slice(&count.to_ne_bytes());
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -436,7 +453,7 @@ fn a_peer_that_truncates_the_file_gives_a_clear_error_not_sigbus() {
     // The producer stops (--step) before its first message; the consumer maps the file
     // and waits for it.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -484,7 +501,7 @@ fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
     let dir = Scratch::new("mmap-replaced");
     let path = dir.arg("file");
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -513,4 +530,156 @@ fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
         b"someone's new file",
         "the consumer removed a file that was not its producer's"
     );
+}
+
+#[test]
+fn a_consumer_that_must_wait_says_so_once_and_all_narrates_every_message() {
+    let dir = Scratch::new("mmap-wait-said");
+    let path = dir.arg("file");
+    // The producer stops (--step) before its first message: the consumer must wait.
+    let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
+        producer.send(b"\n");
+    }
+    let mut consumer = Process::start(BIN, &["consumer", "--path", &path, "--all"]);
+    consumer.wait_for_line("look at written until it passes 0 (spin, then every 1 ms) ...");
+    producer.close_stdin();
+    producer.finish().assert_code(0);
+    let r = consumer.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(3, 64));
+    let said = r
+        .stdout
+        .matches("look at written until it passes 0 ")
+        .count();
+    assert_eq!(
+        said, 1,
+        "the wait is announced once, however long it lasts:\n{r}"
+    );
+    // --all: every message narrated, none left out.
+    assert!(
+        r.stdout.contains("] message 2 is in my memory already"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("without narration"), "{r}");
+    dir.assert_empty();
+}
+
+// Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
+// [role pid] tag and the summary line the same as in English.
+
+/// A call line whose result differs from run to run (an address): not compared between
+/// languages.
+fn varies(call: &str) -> bool {
+    call.contains("0x")
+}
+
+/// Runs a lesson in English and with `--lang ko` on the same path (each run removes its
+/// file), and checks what must not change ([`lang::assert_same`], the summary included)
+/// unless `measured` (a lesson whose summary and calls hold timings): then only the exit
+/// codes and which calls each role made. Returns both runs.
+fn in_both(path: &str, lesson: &[&str], measured: bool) -> (testkit::Run, testkit::Run) {
+    let args = [lesson, &["--path", path]].concat();
+    let (en, ko) = (lang::english(BIN, &args), lang::korean(BIN, &args));
+    if measured {
+        en.assert_code(0);
+        ko.assert_code(0);
+        // How often a poll or a read ran, and what it returned, is timing: compare which
+        // calls each role made.
+        let made = |r: &testkit::Run| -> Vec<String> {
+            let calls = lang::calls(r).into_iter();
+            let mut names: Vec<String> = calls
+                .filter_map(|c| Some(c.split_once('(')?.0.to_string()))
+                .collect();
+            names.dedup();
+            names
+        };
+        assert_eq!(made(&ko), made(&en), "the calls differ:\n{en}\n{ko}");
+        assert!(lang::has_korean(&ko.stdout), "{ko}");
+    } else {
+        lang::assert_same(&en, &ko, varies);
+    }
+    (en, ko)
+}
+
+#[test]
+fn lang_ko_explains_every_lesson_in_korean_with_the_same_calls_and_summary() {
+    let dir = Scratch::new("mmap-ko");
+    let path = dir.arg("file");
+    let (_, ko) = in_both(&path, &[], false);
+    lang::says(
+        &ko,
+        "] 2번 메시지는 이미 내 메모리에 있습니다: 복사해 냈을 뿐, read()는 없습니다\n",
+    );
+    let (_, ko) = in_both(&path, &["private"], false);
+    lang::says(
+        &ko,
+        "] 내 MAP_SHARED 매핑이 보는 내용: \"original content\"\n",
+    );
+    let (_, ko) = in_both(&path, &["resize"], false);
+    lang::says(
+        &ko,
+        "SIGBUS: 파일 끝 너머의 페이지 뒤에는 아무것도 없습니다",
+    );
+    // The counts of lazy and the delays of file-poll depend on the machine; what they
+    // measured is the same.
+    let (en, ko) = in_both(&path, &["lazy", "--size", "16M", "--touch", "4"], true);
+    let what = |r: &testkit::Run| (r.field("mapped"), r.field("touched"));
+    assert_eq!(what(&ko), what(&en));
+    lang::says(&ko, "희소 파일(sparse file)");
+    let (en, ko) = in_both(
+        &path,
+        &["file-poll", "--count", "3", "--poll-ms", "5"],
+        true,
+    );
+    assert_eq!(ko.field("lines"), en.field("lines"));
+    lang::says(&ko, "] 파일, 5 ms마다 폴링(polling): 평균 ");
+    // What a killed producer left, for each clean to remove.
+    let leftover = || message_file(&dir.path("file"), 1, 80, i32::MAX, 0);
+    leftover();
+    let en = lang::english(BIN, &["clean", "--path", &path]);
+    leftover();
+    let ko = lang::korean(BIN, &["clean", "--path", &path]);
+    lang::assert_same(&en, &ko, varies);
+    assert_eq!(ko.summary(), "summary: removed=1");
+    lang::says(
+        &ko,
+        "생산자(pid 2147483647)는 이미 없습니다: 남은 찌꺼기입니다",
+    );
+    dir.assert_empty();
+}
+
+#[test]
+fn lang_ko_explains_producer_consumer_and_errors_in_korean() {
+    let dir = Scratch::new("mmap-ko-roles");
+    let path = dir.arg("file");
+    let mut producer = lang::start_korean(BIN, &["producer", "--path", &path]);
+    producer.wait_for_line("준비 완료: 다른 터미널에서 `mmap-demo consumer --path");
+    let consumer = lang::korean(BIN, &["consumer", "--path", &path]);
+    consumer.assert_code(0);
+    assert_eq!(consumer.summary(), perfect(3, 64));
+    lang::says(&consumer, "0번 메시지는 이미 내 메모리에 있습니다");
+    producer.finish().assert_code(0);
+    // A file that is not a message file: the call and the magic as in English.
+    std::fs::write(dir.path("file"), [b'x'; 4096]).unwrap();
+    let r = lang::korean(BIN, &["consumer", "--path", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("실패: \"IPCDMAP1\"이 아니라 ["), "{r}");
+    assert!(
+        r.stderr
+            .contains("; 힌트: mmap-demo의 메시지 파일이 아니거나 손상되었습니다"),
+        "{r}"
+    );
+    std::fs::remove_file(dir.path("file")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean_and_lc_all_c_keeps_english() {
+    let dir = Scratch::new("mmap-ko-locale");
+    let path = dir.arg("file");
+    let args = ["--path", path.as_str(), "--count", "1"];
+    let korean = lang::assert_locale_picks_korean(BIN, &args, "0번 메시지를 매핑에 썼습니다");
+    assert_eq!(korean.summary(), perfect(1, 64));
+    dir.assert_empty();
 }
