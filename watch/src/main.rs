@@ -176,11 +176,11 @@ fn resolve(what: What) -> Result<Watched> {
         // mmap-demo's default file names (its main.rs).
         What::Mmap { path } => Watched::Mmap(match path {
             Some(path) => path,
-            None => private("mmap-file")?,
+            None => private(mmap_demo::MESSAGE_FILE)?,
         }),
         What::Lazy { path } => Watched::Lazy(match path {
             Some(path) => path,
-            None => private("mmap-sparse")?,
+            None => private(mmap_demo::SPARSE_FILE)?,
         }),
         What::Socket { path, tcp } => match tcp {
             Some(port) => Watched::Tcp(port),
