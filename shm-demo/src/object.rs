@@ -213,9 +213,8 @@ enum Found {
 fn leftover(n: &Narrator, name: &str, used: Option<(u64, u64)>) -> Result<Found> {
     // Look before opening: a FIFO planted at /dev/shm/NAME would block a read-only open
     // (or wake a writer waiting on it). lstat refuses it, and anything not ours, by name.
-    if common::owner::lstat_ours(&common::owner::shm_path(name), Kind::File)?.is_none() {
-        return Ok(Found::Nothing);
-    }
+    // (Nothing there: shm_open below says so, ENOENT, as the lesson shows it.)
+    common::owner::lstat_ours(&common::owner::shm_path(name), Kind::File)?;
     let fd = match sys::shm_open(n, name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, Mode::empty()) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(Found::Nothing),
         opened => opened?,
