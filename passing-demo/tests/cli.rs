@@ -817,3 +817,46 @@ fn lang_ko_map_is_korean_and_its_commands_stay_in_one_column() {
     says(&ko, "버퍼링: 용량 0");
     assert!(!ko.stdout.contains("naming: direct"), "{ko}");
 }
+
+/// `clean` never removes a running class's mailbox: neither the socket somebody is bound
+/// to nor the FIFO somebody has open (attack review: it used to unlink both, and every
+/// sender of the live run then failed with ENOENT).
+#[test]
+fn clean_leaves_a_live_mailbox_alone() {
+    for via in ["socket", "fifo"] {
+        let n = name(&format!("clean-live-{via}"));
+        let mut live = Process::start(
+            BIN,
+            &[
+                "--lang",
+                "en",
+                "--name",
+                &n,
+                "mailbox",
+                "--via",
+                via,
+                "--senders",
+                "1",
+                "--receivers",
+                "1",
+                "--count",
+                "6",
+                "--rate",
+                "4",
+            ],
+        );
+        live.wait_for_line("receiver-1 starts taking messages");
+        let c = demo(&n, &["clean"]);
+        assert!(
+            c.stdout.contains("a running process still uses it"),
+            "{via}: {c}"
+        );
+        assert!(
+            c.stdout.contains("summary: removed=0 refused=1"),
+            "{via}: {c}"
+        );
+        let r = live.finish();
+        r.assert_code(0);
+        assert_nothing_left(&n);
+    }
+}
