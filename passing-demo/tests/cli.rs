@@ -49,13 +49,15 @@ fn assert_nothing_left(name: &str) {
             "a queue with key {key} ({purpose:?}) is left:\n{table}"
         );
     }
-    let prefix = format!("passing-{name}");
+    // This name's files only: `passing-NAME.fifo`, `passing-NAME.sock` and the address
+    // files `passing-NAME@PID.sock`, not those of a test whose name starts the same way.
+    let (dotted, at) = (format!("passing-{name}."), format!("passing-{name}@"));
     let dir = names.dir().expect("the private folder");
     let files: Vec<String> = std::fs::read_dir(dir)
         .expect("the private folder")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| f.starts_with(&prefix))
+        .filter(|f| f.starts_with(&dotted) || f.starts_with(&at))
         .collect();
     assert!(files.is_empty(), "left in {}: {files:?}", dir.display());
     let mq = nix::mqueue::mq_open(
@@ -824,7 +826,7 @@ fn lang_ko_map_is_korean_and_its_commands_stay_in_one_column() {
 #[test]
 fn clean_leaves_a_live_mailbox_alone() {
     for via in ["socket", "fifo"] {
-        let n = name(&format!("clean-live-{via}"));
+        let n = name(&format!("live-{via}-cleaned"));
         let mut live = Process::start(
             BIN,
             &[
