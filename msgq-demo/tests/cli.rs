@@ -1106,3 +1106,21 @@ fn a_client_without_a_server_is_told_to_start_one() {
     assert!(r.stderr.contains("ENOENT"), "{r}");
     assert!(!queue_exists(47));
 }
+
+/// `two-way` in Korean: the server's and the clients' sentences are Korean, the summary
+/// lines the same bytes.
+#[test]
+fn two_way_in_korean() {
+    let k = key(48);
+    let r = testkit::lang::korean(BIN, &["two-way", "--key", &k, "--clients", "2"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("summary: clients=2 requests=6 replies=6 refused=0"),
+        "{r}"
+    );
+    assert_eq!(r.stdout.matches(&perfect(3, 64)).count(), 2, "{r}");
+    testkit::lang::says(&r, "응답 3개는 나(pid ");
+    testkit::lang::says(&r, "다른 클라이언트에게 온 것입니다");
+    assert!(!queue_exists(48));
+}
