@@ -15,6 +15,8 @@
 //!   with `echo` and `cat`;
 //! - [`server`](mod@server) and [`client`](mod@client): full duplex with a well-known
 //!   request FIFO and one reply FIFO per client (TLPI's sequence-number server);
+//! - [`half_duplex`](mod@half_duplex): one FIFO opened O_RDWR by both sides carries data
+//!   either way, one direction at a time, if they take turns;
 //! - [`writers`](mod@writers): several writers on one FIFO; writes of at most PIPE_BUF
 //!   bytes never interleave;
 //! - [`clean`](mod@clean): removes FIFOs that killed runs left behind.
@@ -32,6 +34,7 @@ use common::Result;
 pub mod clean;
 pub mod client;
 pub mod exchange;
+pub mod half_duplex;
 pub mod meet;
 pub mod server;
 pub mod sys;
@@ -40,6 +43,7 @@ pub mod writers;
 pub use clean::clean;
 pub use client::client;
 pub use exchange::{consume_raw, consumer, exchange, produce_lines, producer};
+pub use half_duplex::half_duplex;
 pub use meet::{Claimant, claim, lock_holder, make_or_find, open_end};
 pub use server::{MAX_REQUEST, REQUEST_LEN, client_fifo, server};
 pub use writers::writers;
@@ -49,6 +53,8 @@ pub use writers::writers;
 pub const FIFO: &str = "fifo";
 /// The server's well-known FIFO, in the private folder.
 pub const SERVER_FIFO: &str = "fifo-server";
+/// The FIFO of `half-duplex`, which both sides open O_RDWR.
+pub const HALF_DUPLEX_FIFO: &str = "fifo-half-duplex";
 
 /// Where the FIFO named `name` goes unless `--path` says otherwise: the per-user private
 /// folder ([`common::paths`]).

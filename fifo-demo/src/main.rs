@@ -103,12 +103,32 @@ enum Role {
         #[arg(long, default_value = "4080", value_parser = stream::size)]
         size: usize,
     },
+    /// One FIFO both ways, one direction at a time: both sides open it O_RDWR and take
+    /// turns (half duplex).
+    ///
+    /// Example: cargo run -p fifo-demo -- half-duplex    (then: half-duplex --no-turns)
+    HalfDuplex {
+        /// Turns: A writes and B reads, then B writes and A reads, this many times.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        rounds: u64,
+        /// Payload bytes of A's messages (B answers with twice as many); at most 2040, so
+        /// that every message is one atomic write (PIPE_BUF).
+        #[arg(long, default_value = "64", value_parser = half_duplex_size)]
+        size: usize,
+        /// Both sides write before either reads: each reads its own message back.
+        #[arg(long)]
+        no_turns: bool,
+    },
     /// Remove FIFOs (and client FIFOs beside them) that killed runs left behind.
     ///
     /// Without --path, both default FIFOs: the producer's and the server's.
     ///
     /// Example: cargo run -p fifo-demo -- clean
     Clean,
+}
+
+fn half_duplex_size(text: &str) -> std::result::Result<usize, String> {
+    common::units::size_in(text, 1, 2040)
 }
 
 fn main() -> ExitCode {
@@ -170,6 +190,17 @@ fn run() -> Result<()> {
             writers,
             count,
             size,
+        ),
+        Some(Role::HalfDuplex {
+            rounds,
+            size,
+            no_turns,
+        }) => fifo_demo::half_duplex(
+            &narrator("a"),
+            &path(fifo_demo::HALF_DUPLEX_FIFO)?,
+            if no_turns { 1 } else { rounds },
+            size,
+            !no_turns,
         ),
         Some(Role::Clean) => fifo_demo::clean(
             &narrator("clean"),

@@ -29,3 +29,27 @@ pub fn fpathconf_pipe_buf(n: &Narrator, fd: &impl AsFd) -> Result<Option<i64>> {
     })
     .map(|limit| limit.0)
 }
+
+/// What `ioctl(FIONREAD)` wrote: the bytes waiting in the FIFO.
+struct Unread(usize);
+
+impl Shown for Unread {
+    fn shown(&self) -> String {
+        format!("0   ({} bytes unread)", self.0)
+    }
+}
+
+/// `ioctl(fd, FIONREAD, &count)`: how many bytes wait in the pipe or FIFO, unread by
+/// anyone (ioctl_fionread(2), pipe(7)). The one way a process can see whether the other
+/// side has taken what it wrote: the FIFO itself never says who read.
+pub fn ioctl_fionread(n: &Narrator, fd: &impl AsFd) -> Result<usize> {
+    let raw = fd.as_fd().as_raw_fd();
+    n.call(format_args!("ioctl({raw}, FIONREAD, &count)"), || {
+        let mut count: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which points at `count`,
+        // alive for the call; `raw` is an open descriptor borrowed from `fd`.
+        let r = unsafe { libc::ioctl(raw, libc::FIONREAD, &mut count) };
+        nix::errno::Errno::result(r).map(|_| Unread(usize::try_from(count).unwrap_or(0)))
+    })
+    .map(|unread| unread.0)
+}

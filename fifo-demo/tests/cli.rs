@@ -690,3 +690,67 @@ fn a_private_folder_that_is_a_symbolic_link_is_refused() {
     assert!(!r.stdout.contains("mkfifo("), "{r}");
     assert_eq!(std::fs::read_dir(dir.path("target")).unwrap().count(), 0);
 }
+
+/// The summary line of side `side` ("a" or "b").
+fn side_summary(r: &testkit::Run, side: &str) -> String {
+    let start = format!("summary: side={side} ");
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no {start} line in:\n{r}"))
+        .to_string()
+}
+
+/// One FIFO, opened O_RDWR by both sides, carries A's messages to B and B's answers
+/// (twice as long) back to A, one direction at a time, and nobody reads its own bytes.
+#[test]
+fn half_duplex_carries_data_both_ways_on_one_fifo() {
+    let dir = Scratch::new("fifo-half-duplex");
+    let r = fifo_demo(&[
+        "half-duplex",
+        "--path",
+        &dir.arg("f"),
+        "--rounds",
+        "200",
+        "--size",
+        "100",
+    ]);
+    r.assert_code(0);
+    assert_eq!(
+        side_summary(&r, "a"),
+        "summary: side=a sent=200 received_from_other=200 own_read_back=0 corrupt=0 bytes_in=40000"
+    );
+    assert_eq!(
+        side_summary(&r, "b"),
+        "summary: side=b sent=200 received_from_other=200 own_read_back=0 corrupt=0 bytes_in=20000"
+    );
+    assert_eq!(
+        r.stdout.matches("O_RDWR|O_CLOEXEC|O_NOFOLLOW) = ").count(),
+        2,
+        "{r}"
+    );
+    dir.assert_empty();
+}
+
+/// Both write before either reads: each reads its own message back.
+#[test]
+fn half_duplex_without_turns_reads_its_own_bytes_back() {
+    let dir = Scratch::new("fifo-half-duplex-no-turns");
+    let r = fifo_demo(&["half-duplex", "--path", &dir.arg("f"), "--no-turns"]);
+    r.assert_code(0);
+    for side in ["a", "b"] {
+        assert_eq!(
+            side_summary(&r, side),
+            format!(
+                "summary: side={side} sent=1 received_from_other=0 own_read_back=1 corrupt=0 bytes_in=64"
+            )
+        );
+    }
+    dir.assert_empty();
+}
+
+#[test]
+fn half_duplex_refuses_a_message_that_would_not_be_one_atomic_write() {
+    let r = fifo_demo(&["half-duplex", "--size", "2041"]);
+    r.assert_code(2);
+}

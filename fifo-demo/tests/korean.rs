@@ -179,3 +179,20 @@ fn a_missing_server_is_explained_in_korean() {
     assert!(r.stderr.contains("힌트: 이 경로에 FIFO가 없습니다"), "{r}");
     dir.assert_empty();
 }
+
+/// `half-duplex` explains its turns in Korean; the summary lines are the same bytes.
+#[test]
+fn half_duplex_in_korean() {
+    let dir = Scratch::new("fifo-ko-half-duplex");
+    let r = korean(BIN, &["half-duplex", "--path", &dir.arg("f"), "--no-turns"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains(
+            "summary: side=a sent=1 received_from_other=0 own_read_back=1 corrupt=0 bytes_in=64"
+        ),
+        "{r}"
+    );
+    says(&r, "O_RDWR로 엽니다");
+    says(&r, "내가 쓴 메시지였습니다");
+    dir.assert_empty();
+}

@@ -19,6 +19,8 @@
 //!   queue, and not while a process that used it still runs);
 //! - [`posix`]: the same over a POSIX queue (`mq_open`), with priorities and the three
 //!   ways to send to a full queue;
+//! - [`two_way`]: one queue used both ways, a server's replies typed by each client's
+//!   pid (TLPI 46.7), so that each client takes only its own;
 //! - [`peer`]: how a wait notices that the other side died;
 //! - [`roles`]: what the command line starts, and the default names.
 //!
@@ -42,6 +44,7 @@ pub mod roles;
 pub mod status;
 pub mod sys;
 pub mod sysv;
+pub mod two_way;
 
 use common::{Error, Result, message, tr};
 

@@ -68,6 +68,21 @@ struct PlanArgs {
     mode: u32,
 }
 
+/// What each client of `client` and `two-way` asks.
+#[derive(Args, Debug, Clone)]
+struct Requests {
+    /// Requests each client sends (and replies it expects).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_COUNT))]
+    count: u64,
+    /// Payload bytes per request (at most 4096).
+    #[arg(long, default_value = "64", value_parser = request_size)]
+    size: usize,
+}
+
+fn request_size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 1, msgq_demo::two_way::MAX_SIZE)
+}
+
 fn size(text: &str) -> Result<usize, String> {
     common::units::size_in(text, 1, 1 << 20)
 }
@@ -104,6 +119,39 @@ enum Role {
         /// Print each message's type and bytes as they are (COUNT messages in all).
         #[arg(long)]
         raw: bool,
+    },
+    /// One queue both ways (TLPI 46.7): serve requests of type 1, and answer each client
+    /// with a message whose type is the client's pid.
+    ///
+    /// Example: cargo run -p msgq-demo -- server --clients 2   (then two clients)
+    Server {
+        /// How many clients to serve: the server ends after this many goodbyes.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+        clients: u64,
+        /// Permission bits for the new queue, in octal. 0666 lets every user read and write it.
+        #[arg(long, default_value = "0600", value_parser = common::units::parse_mode)]
+        mode: u32,
+    },
+    /// Send requests to the server and take only the replies typed by my own pid.
+    ///
+    /// Example: cargo run -p msgq-demo -- client --count 5
+    Client {
+        #[command(flatten)]
+        requests: Requests,
+    },
+    /// The server and its clients in one terminal: the server forks the clients, which
+    /// all use the one queue at the same time.
+    ///
+    /// Example: cargo run -p msgq-demo -- two-way --clients 2
+    TwoWay {
+        /// How many clients the server forks.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+        clients: u64,
+        #[command(flatten)]
+        requests: Requests,
+        /// Permission bits for the new queue, in octal. 0666 lets every user read and write it.
+        #[arg(long, default_value = "0600", value_parser = common::units::parse_mode)]
+        mode: u32,
     },
     /// What the kernel knows about the queue (msgctl IPC_STAT).
     ///
@@ -169,6 +217,22 @@ fn run() -> Result<()> {
             msgtyp,
             raw: false,
         }) => roles::consumer(narration, &key, msgtyp, &plan(args, false)?),
+        Some(Role::Server { clients, mode }) => roles::server(narration, &key, mode, clients),
+        Some(Role::Client { requests }) => {
+            roles::client(narration, &key, requests.count, requests.size)
+        }
+        Some(Role::TwoWay {
+            clients,
+            requests,
+            mode,
+        }) => roles::two_way(
+            narration,
+            &key,
+            mode,
+            clients,
+            requests.count,
+            requests.size,
+        ),
         Some(Role::Status) => roles::status(narration, &key),
         Some(Role::Clean) => roles::clean(narration, &key, name),
         Some(Role::Posix {

@@ -257,6 +257,31 @@ pub fn posix(
     crate::posix::posix(&Narrator::new("producer", narration), &name, args)
 }
 
+/// `server`: one queue both ways; answers `clients` clients, each on its pid's type.
+pub fn server(narration: NarrationArgs, key: &KeyArgs, mode: u32, clients: u64) -> Result<()> {
+    let n = Narrator::new("server", narration);
+    crate::two_way::server(&n, key.key(&n)?, mode, clients)
+}
+
+/// `client`: `count` requests to the server, and only its own replies.
+pub fn client(narration: NarrationArgs, key: &KeyArgs, count: u64, size: usize) -> Result<()> {
+    let n = Narrator::new("client", narration);
+    crate::two_way::client(&n, key.key(&n)?, count, size)
+}
+
+/// `two-way`: the server and `clients` forked clients in one terminal.
+pub fn two_way(
+    narration: NarrationArgs,
+    key: &KeyArgs,
+    mode: u32,
+    clients: u64,
+    count: u64,
+    size: usize,
+) -> Result<()> {
+    let n = Narrator::new("server", narration);
+    crate::two_way::two_way(&n, key.key(&n)?, mode, clients, count, size)
+}
+
 /// Checks the producer's and consumer's plan: the size against msgmax, the types.
 pub fn plan(types: &[i64], count: u64, size: usize, nowait: bool) -> Result<Plan> {
     crate::check_size(size)?;

@@ -1018,3 +1018,109 @@ fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
     assert_eq!(english.summary(), korean.summary());
     assert!(!queue_exists(43));
 }
+
+/// One queue both ways, two clients in their own processes at once (TLPI 46.7): each
+/// takes only the replies typed by its own pid, all of them, in order.
+#[test]
+fn two_clients_on_one_queue_get_only_their_own_replies() {
+    let k = key(44);
+    let mut server = Process::start(BIN, &["server", "--key", &k, "--clients", "2"]);
+    server.wait_for_line("ready: start 2 clients");
+    let args = ["client", "--key", &k, "--count", "300"];
+    let (a, b) = (Process::start(BIN, &args), Process::start(BIN, &args));
+    let (a_pid, b_pid) = (a.pid(), b.pid());
+    let (a, b) = (a.finish(), b.finish());
+    for (r, pid) in [(&a, a_pid), (&b, b_pid)] {
+        r.assert_code(0);
+        assert_eq!(r.summary(), perfect(300, 64), "{r}");
+        assert!(
+            r.stdout.contains(&format!(
+                "300 replies were addressed to me (pid {pid}), 0 to another client"
+            )),
+            "{r}"
+        );
+        // The client receives with msgtyp = its pid, and the kernel hands it its type.
+        assert!(
+            r.stdout
+                .contains(&format!(", {pid}, 0) = 88   (mtype={pid})")),
+            "{r}"
+        );
+    }
+    let server = server.finish();
+    server.assert_code(0);
+    assert_eq!(
+        server.summary(),
+        "summary: clients=2 requests=600 replies=600 refused=0"
+    );
+    assert!(!queue_exists(44));
+}
+
+#[test]
+fn two_way_in_one_terminal_serves_its_forked_clients_and_removes_the_queue() {
+    let k = key(45);
+    let r = msgq_demo(&["two-way", "--key", &k, "--clients", "3", "--count", "50"]);
+    r.assert_code(0);
+    let summaries: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("summary:"))
+        .collect();
+    assert_eq!(summaries.len(), 4, "{r}");
+    assert_eq!(
+        summaries.iter().filter(|l| **l == perfect(50, 64)).count(),
+        3,
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("summary: clients=3 requests=150 replies=150 refused=0"),
+        "{r}"
+    );
+    assert!(!queue_exists(45));
+}
+
+#[test]
+fn a_server_whose_client_is_killed_mid_conversation_says_so_and_removes_the_queue() {
+    let k = key(46);
+    let mut server = Process::start(BIN, &["server", "--key", &k]);
+    server.wait_for_line("ready:");
+    let mut client = Process::start(BIN, &["client", "--key", &k, "--count", "100000000"]);
+    client.wait_for_line("(mtype=");
+    client.signal(Signal::SIGKILL);
+    let client = client.finish();
+    assert_eq!(client.code, None);
+    let server = server.finish_within(Duration::from_secs(5));
+    server.assert_code(1);
+    assert!(
+        server.stderr.contains("died before its goodbye"),
+        "{server}"
+    );
+    assert!(!queue_exists(46));
+}
+
+#[test]
+fn a_client_without_a_server_is_told_to_start_one() {
+    let k = key(47);
+    let r = msgq_demo(&["client", "--key", &k]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("ENOENT"), "{r}");
+    assert!(!queue_exists(47));
+}
+
+/// `two-way` in Korean: the server's and the clients' sentences are Korean, the summary
+/// lines the same bytes.
+#[test]
+fn two_way_in_korean() {
+    let k = key(48);
+    let r = testkit::lang::korean(BIN, &["two-way", "--key", &k, "--clients", "2"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("summary: clients=2 requests=6 replies=6 refused=0"),
+        "{r}"
+    );
+    assert_eq!(r.stdout.matches(&perfect(3, 64)).count(), 2, "{r}");
+    testkit::lang::says(&r, "응답 3개는 나(pid ");
+    testkit::lang::says(&r, "다른 클라이언트에게 온 것입니다");
+    assert!(!queue_exists(48));
+}

@@ -42,6 +42,7 @@ pub mod dgram;
 pub mod listen;
 pub mod no_framing;
 pub mod pass_fd;
+pub mod pass_pipe;
 pub mod section;
 pub mod serve;
 pub mod sys;

@@ -105,6 +105,15 @@ enum Lesson {
     ///
     /// Example: cargo run -p socket-demo -- pass-fd
     PassFd,
+    /// Pass a pipe's read end to a process that was not forked from the pipe's maker
+    /// (SCM_RIGHTS): an anonymous pipe between unrelated processes.
+    ///
+    /// Example: cargo run -p socket-demo -- pass-pipe     (or: pass-pipe sender, pass-pipe receiver)
+    PassPipe {
+        /// One side only, for two terminals; without it, the sender starts the receiver.
+        #[arg(value_enum)]
+        role: Option<socket_demo::pass_pipe::Role>,
+    },
     /// Windows ALPC on Linux: small messages through the socket, large ones through a
     /// shared section (memfd) passed once.
     ///
@@ -161,6 +170,14 @@ fn run() -> Result<()> {
         Some(Lesson::PassFd) => {
             socket_demo::pass_fd(&narrator("sender"), &common::paths::private_dir()?)
         }
+        Some(Lesson::PassPipe { role }) => {
+            let path = match cli.place.unix {
+                Some(path) => path,
+                None => socket_demo::pass_pipe::default_path(&common::paths::private_dir()?),
+            };
+            let plan = socket_demo::pass_pipe::Plan { path, count, size };
+            socket_demo::pass_pipe::pass_pipe(cli.narration, role, &plan)
+        }
         Some(Lesson::Section) => socket_demo::section(&narrator("client"), count),
         Some(Lesson::Clean) => match endpoint {
             Endpoint::Unix(path) => socket_demo::clean(&narrator("clean"), &path),
@@ -185,6 +202,12 @@ fn refuse_unused(cli: &Cli) -> Result<()> {
         Some(Lesson::Dgram) => ("dgram", false, false),
         Some(Lesson::PassFd) => ("pass-fd", false, false),
         Some(Lesson::Section) => ("section", false, false),
+        Some(Lesson::PassPipe { .. }) if cli.place.tcp.is_some() => {
+            return Err(common::Error::usage(tr!(
+                "pass-pipe takes no --tcp: descriptors travel only over Unix sockets (unix(7))"
+            )));
+        }
+        Some(Lesson::PassPipe { .. }) => ("pass-pipe", true, false),
     };
     let no_address = || tr!("it runs both ends over a socketpair(2), which has no address");
     let unused = if !place && cli.place.tcp.is_some() {

@@ -3,7 +3,9 @@
 //! its `strace`-style line from its typed arguments.
 //!
 //! - [`getsockname`]: the address the kernel gave a socket (the port of `bind` to port 0);
-//! - [`getpeername`]: who is at the other end of a connection.
+//! - [`getpeername`]: who is at the other end of a connection;
+//! - [`getppid`]: who this process's parent is (is a peer my child?);
+//! - [`readlink`]: what a descriptor is, as `/proc/self/fd` names it (`pipe:[INODE]`).
 //!
 //! See also: getsockname(2), getpeername(2), unix(7) ("Address format").
 
@@ -57,4 +59,31 @@ pub fn getpeername(n: &Narrator, fd: &impl AsFd) -> Result<SockaddrStorage> {
         socket::getpeername::<SockaddrStorage>(raw).map(Address)
     })
     .map(|a| a.0)
+}
+
+/// A path a call returned, shown in quotes as strace shows it.
+#[derive(Debug)]
+pub struct Link(pub std::path::PathBuf);
+
+impl Shown for Link {
+    fn shown(&self) -> String {
+        format!("{:?}", self.0.display().to_string())
+    }
+}
+
+/// `getppid(2)`: the pid of this process's parent. It never fails.
+pub fn getppid(n: &Narrator) -> i32 {
+    n.call("getppid()", || Ok(nix::unistd::getppid().as_raw()))
+        .unwrap_or_default()
+}
+
+/// `readlink(2)` of `/proc/self/fd/FD`: what the descriptor `fd` refers to; for a pipe,
+/// `pipe:[INODE]`, the same inode in every process that holds an end of the same pipe
+/// (proc(5)).
+pub fn readlink(n: &Narrator, fd: &impl AsFd) -> Result<std::path::PathBuf> {
+    let path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
+    n.call(format_args!("readlink({path:?})"), || {
+        nix::fcntl::readlink(path.as_str()).map(|target| Link(target.into()))
+    })
+    .map(|link| link.0)
 }

@@ -725,3 +725,78 @@ fn help_explains_the_mechanism_with_an_example() {
         );
     }
 }
+
+/// The number after `marker` in the first line of `role` that has it.
+fn number_in(r: &testkit::Run, role: &str, marker: &str) -> String {
+    testkit::lines_of(r, role)
+        .into_iter()
+        .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.to_string()))
+        .unwrap_or_else(|| panic!("no {role} line with {marker:?} in:\n{r}"))
+}
+
+/// One terminal: the receiver is exec'd by a helper that exits at once, so it is not
+/// the sender's child (its ppid says so), and it reads, from the pipe's read end it was
+/// sent, what the sender writes into the write end.
+#[test]
+fn a_pipe_s_read_end_reaches_a_process_the_sender_did_not_fork() {
+    let dir = Scratch::new("sock-pass-pipe");
+    let r = socket_demo(&["pass-pipe", "--unix", &dir.arg("s"), "--count", "500"]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(500, 64), "{r}");
+    let sender = testkit::pid_of(&r, "sender");
+    let launcher = testkit::pid_of(&r, "launcher");
+    let receiver = testkit::pid_of(&r, "receiver");
+    let parent = number_in(&r, "receiver", "getppid() = ");
+    assert_ne!(parent, sender, "{r}");
+    assert_ne!(parent, launcher, "{r}");
+    // The kernel names the connected process: the receiver.
+    assert!(
+        r.stdout
+            .contains(&format!("SO_PEERCRED) = 0 ({{pid={receiver},")),
+        "{r}"
+    );
+    // Both ends' descriptors name one pipe inode.
+    let inode = |role| number_in(&r, role, ") = \"pipe:[");
+    assert_eq!(inode("sender"), inode("receiver"), "{r}");
+    assert!(r.stdout.contains("SCM_RIGHTS ["), "{r}");
+    dir.assert_empty();
+}
+
+/// Two terminals: a sender waiting, and a receiver started by someone else (here the
+/// test, as a shell would): the receiver's parent is the test, never the sender.
+#[test]
+fn pass_pipe_in_two_terminals() {
+    let dir = Scratch::new("sock-pass-pipe-2");
+    let path = dir.arg("s");
+    let args = ["pass-pipe", "sender", "--unix", &path, "--count", "50"];
+    let mut sender = Process::start(BIN, &args);
+    sender.wait_for_line("ready: in another terminal");
+    let receiver = run(
+        BIN,
+        &["pass-pipe", "receiver", "--unix", &path, "--count", "50"],
+        b"",
+    );
+    receiver.assert_code(0);
+    assert_eq!(receiver.summary(), perfect(50, 64), "{receiver}");
+    assert_eq!(
+        number_in(&receiver, "receiver", "getppid() = "),
+        std::process::id().to_string()
+    );
+    let sender = sender.finish();
+    sender.assert_code(0);
+    assert!(sender.stdout.contains("closed the connection"), "{sender}");
+    dir.assert_empty();
+}
+
+#[test]
+fn pass_pipe_refuses_tcp_and_a_receiver_without_a_sender_says_what_to_start() {
+    let r = socket_demo(&["pass-pipe", "--tcp"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("only over Unix sockets"), "{r}");
+    let dir = Scratch::new("sock-pass-pipe-none");
+    let r = socket_demo(&["pass-pipe", "receiver", "--unix", &dir.arg("s")]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("ENOENT"), "{r}");
+    assert!(r.stderr.contains("pass-pipe sender"), "{r}");
+    dir.assert_empty();
+}

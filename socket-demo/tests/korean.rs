@@ -195,3 +195,16 @@ fn a_usage_error_is_explained_in_korean_with_exit_2() {
         "{r}"
     );
 }
+
+/// `pass-pipe` in Korean: the receiver the sender launches speaks Korean too (the
+/// sender passes its language on), and the summary is the same bytes.
+#[test]
+fn pass_pipe_in_korean() {
+    let dir = Scratch::new("sock-ko-pass-pipe");
+    let r = korean(BIN, &["pass-pipe", "--unix", &dir.arg("s")]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(3, 64), "{r}");
+    says(&r, "fork한 프로세스가 아니며");
+    says(&r, "파이프를 물려받은 것이 아니라 전달받았습니다");
+    dir.assert_empty();
+}
