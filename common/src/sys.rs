@@ -19,7 +19,7 @@
 //! ([`HintOn`]).
 //!
 //! What lives here: the calls of more than one mechanism (descriptors, files, FIFOs,
-//! sockets, signals, processes). A call of one mechanism only (`msgget`, `shm_open`,
+//! sockets, signals, processes, resource limits). A call of one mechanism only (`msgget`, `shm_open`,
 //! `sem_wait`) lives in that demo's own `sys.rs`, built the same way on
 //! [`Narrator::call`]. No call is described in two places.
 
@@ -32,6 +32,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{self, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::resource::Resource;
 use nix::sys::signal::{self, Signal};
 use nix::sys::socket::{
     self, AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
@@ -727,6 +728,69 @@ pub fn getsockopt_peercred(n: &Narrator, fd: &impl AsFd) -> Result<UnixCredentia
 }
 
 // ---------------------------------------------------------------------------------------
+// Resource limits: getrlimit(2), setrlimit(2).
+
+/// A resource limit: the soft value the kernel enforces and the hard ceiling for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// The value in force.
+    pub soft: u64,
+    /// How far the process may raise `soft` without privilege.
+    pub hard: u64,
+}
+
+impl Limit {
+    /// `{rlim_cur=4096, rlim_max=RLIM_INFINITY}`, as strace shows a `struct rlimit`.
+    fn show(&self) -> String {
+        let show = |v: u64| {
+            if v == libc::RLIM_INFINITY {
+                "RLIM_INFINITY".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        format!(
+            "{{rlim_cur={}, rlim_max={}}}",
+            show(self.soft),
+            show(self.hard)
+        )
+    }
+}
+
+impl Shown for Limit {
+    fn shown(&self) -> String {
+        format!("0   {}", self.show())
+    }
+}
+
+/// The name of a limit the demos use, as `<sys/resource.h>` spells it.
+fn resource_name(resource: Resource) -> &'static str {
+    match resource {
+        Resource::RLIMIT_MSGQUEUE => "RLIMIT_MSGQUEUE",
+        Resource::RLIMIT_AS => "RLIMIT_AS",
+        Resource::RLIMIT_CORE => "RLIMIT_CORE",
+        _ => "RLIMIT_?",
+    }
+}
+
+/// `getrlimit(2)`: this process's soft and hard limit of `resource`.
+pub fn getrlimit(n: &Narrator, resource: Resource) -> Result<Limit> {
+    n.call(
+        format_args!("getrlimit({}, &rlim)", resource_name(resource)),
+        || nix::sys::resource::getrlimit(resource).map(|(soft, hard)| Limit { soft, hard }),
+    )
+}
+
+/// `setrlimit(2)`: changes this process's own limit (and its future children's). Any
+/// process may lower both values; raising the hard one needs CAP_SYS_RESOURCE.
+pub fn setrlimit(n: &Narrator, resource: Resource, limit: Limit) -> Result<()> {
+    n.call(
+        format_args!("setrlimit({}, {})", resource_name(resource), limit.show()),
+        || nix::sys::resource::setrlimit(resource, limit.soft, limit.hard),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
 // Processes and signals: kill(2), waitpid(2), execvp(3). (fork(2) is
 // crate::process::fork, which also sets up the child's narrator.)
 
@@ -929,6 +993,18 @@ mod tests {
         let mut two = [0u8; 2];
         assert_eq!(read(&n, &got.fds[0], &mut two), Ok(2));
         assert_eq!(&two, b"hi");
+    }
+
+    #[test]
+    fn a_limit_is_shown_as_strace_shows_a_struct_rlimit() {
+        let low = Limit {
+            soft: 0,
+            hard: libc::RLIM_INFINITY,
+        };
+        assert_eq!(low.show(), "{rlim_cur=0, rlim_max=RLIM_INFINITY}");
+        assert_eq!(resource_name(Resource::RLIMIT_CORE), "RLIMIT_CORE");
+        let now = getrlimit(&quiet(), Resource::RLIMIT_CORE).unwrap();
+        assert!(now.soft <= now.hard);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The narrated calls of mmap-demo's lessons that no other demo makes, one function per
 //! call, named as in the manual. The mapping calls themselves (`mmap`, `msync`,
 //! `madvise`, `mincore`, `munmap`) are in `common::mapping`, the file calls (`open`,
-//! `ftruncate`, `pread`) in `common::sys`. See also: getrusage(2), setrlimit(2).
+//! `ftruncate`, `pread`, `setrlimit`) in `common::sys`. See also: getrusage(2),
+//! setrlimit(2).
 
 use common::narrate::Shown;
 use common::{Narrator, Result};
@@ -25,9 +26,9 @@ pub fn getrusage(n: &Narrator) -> Result<Usage> {
     .map(|filled| filled.0)
 }
 
-/// `setrlimit(RLIMIT_CORE, {0, 0})`: no core file when this process dies of a signal.
+/// `setrlimit(RLIMIT_CORE, {0, 0})` (`common::sys::setrlimit`): no core file when this
+/// process dies of a signal.
 pub fn no_core_file(n: &Narrator) -> Result<()> {
-    n.call("setrlimit(RLIMIT_CORE, {rlim_cur=0, rlim_max=0})", || {
-        resource::setrlimit(Resource::RLIMIT_CORE, 0, 0)
-    })
+    let none = common::sys::Limit { soft: 0, hard: 0 };
+    common::sys::setrlimit(n, Resource::RLIMIT_CORE, none)
 }

@@ -1,5 +1,6 @@
 //! The narrated system calls of message queues, one function per call, named as in the
-//! manual: System V's [`ftok`], [`msgget`], [`msgsnd`], [`msgrcv`], [`msgctl_stat`],
+//! manual: System V's [`ftok`], [`msgget`], [`msgsnd`], [`msgrcv`] (and
+//! [`msgrcv_nowait`], which passing-demo's non-blocking receiver makes), [`msgctl_stat`],
 //! [`msgctl_set_qbytes`] and [`msgctl_rmid`], and POSIX's [`mq_open`], [`mq_send`],
 //! [`mq_timedsend`], [`mq_receive`], [`mq_getattr`], [`mq_setattr`], [`mq_close`] and
 //! [`mq_unlink`].
@@ -138,6 +139,20 @@ pub fn msgrcv(
         q.msgrcv(msgtyp, max, false)
             .map(|(mtype, len)| Received { mtype, len })
     })
+}
+
+/// `msgrcv(2)` with IPC_NOWAIT: takes the first message chosen by `msgtyp`, as
+/// [`msgrcv`] does, or fails at once with ENOMSG (not EAGAIN, msgrcv(2)) when the queue
+/// holds no such message. It never waits, so it is narrated once, when it returns.
+pub fn msgrcv_nowait(n: &Narrator, q: &mut Queue, msgtyp: i64, max: usize) -> Result<Received> {
+    let id = q.id();
+    n.call(
+        format_args!("msgrcv({id}, buf, {max}, {msgtyp}, {})", msgflg(true)),
+        || {
+            q.msgrcv(msgtyp, max, true)
+                .map(|(mtype, len)| Received { mtype, len })
+        },
+    )
 }
 
 impl Shown for Status {
@@ -386,5 +401,24 @@ mod tests {
         assert_eq!(shown_buf(&[0, 1, 2]), "buf");
         assert_eq!(shown_buf(&[b'x'; 64]), "buf");
         assert_eq!(key_shown(0x7100_0001), "0x71000001");
+    }
+
+    #[test]
+    fn a_receive_with_ipc_nowait_on_an_empty_queue_fails_at_once_with_enomsg() {
+        use common::HintOn;
+        let n = Narrator::silent("test");
+        let mut q = sysv::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).unwrap();
+        let id = q.id();
+        let err = msgrcv_nowait(&n, &mut q, 0, 16)
+            .hint_on(Errno::ENOMSG, "empty")
+            .unwrap_err();
+        sysv::msgctl_rmid(id).unwrap();
+        assert_eq!(err.errno(), Some(Errno::ENOMSG));
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("msgrcv({id}, buf, 16, 0, IPC_NOWAIT) failed")),
+            "{text}"
+        );
+        assert!(text.ends_with("hint: empty"), "{text}");
     }
 }

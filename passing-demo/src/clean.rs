@@ -21,7 +21,9 @@ use common::{Narrator, Result, say};
 use nix::errno::Errno;
 
 use crate::mailbox::queue::creator;
-use crate::{Names, Purpose, sys};
+use msgq_demo::sys::{self as msgq, Get, Open};
+
+use crate::{Names, Purpose};
 
 /// Removes this name's leftovers; prints `summary: removed=N refused=M`.
 pub fn clean(n: &Narrator, names: &Names) -> Result<()> {
@@ -48,15 +50,15 @@ pub fn clean(n: &Narrator, names: &Names) -> Result<()> {
 
 /// The queue of `purpose`, if there is one and this user created it.
 fn queue(n: &Narrator, names: &Names, purpose: Purpose) -> Result<bool> {
-    let q = match sys::msgget(n, names.key(purpose)) {
+    let q = match msgq::msgget(n, names.key(purpose), Get::Existing) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
         other => other?,
     };
     let me = nix::unistd::Uid::effective().as_raw();
     match creator(q.id()) {
-        Some((_, cuid)) if cuid == me => sys::msgctl_rmid(n, q.id()).map(|()| true),
+        Some((_, cuid)) if cuid == me => msgq::msgctl_rmid(n, q.id()).map(|()| true),
         found => Err(common::Error::bad_data(
-            format!("msgget({}, 0)", crate::key_shown(names.key(purpose))),
+            format!("msgget({}, 0)", msgq::key_shown(names.key(purpose))),
             common::tr!(
                 "queue {id} was created by uid {cuid}, not by you",
                 id = q.id(),
@@ -144,13 +146,13 @@ fn addresses(names: &Names) -> Result<Vec<std::path::PathBuf>> {
 /// The POSIX queue, if `fstat` on it says it is this user's.
 fn posix_queue(n: &Narrator, names: &Names) -> Result<bool> {
     let name = names.mq();
-    let mq = match sys::mq_open_existing(n, &name) {
+    let mq = match msgq::mq_open(n, &name, Open::ReadOnly) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
         other => other?,
     };
     let ours = fstat_ours(mq.as_fd(), Kind::File);
-    sys::mq_close(n, mq)?;
+    msgq::mq_close(n, mq)?;
     ours?;
     say!(n, "the POSIX queue {name} is yours: removing it", name);
-    sys::mq_unlink(n, &name).map(|()| true)
+    msgq::mq_unlink(n, &name).map(|()| true)
 }

@@ -29,6 +29,7 @@ use common::sys::Opt;
 use common::{Error, HintOn, Narrator, Result, cleanup, say, tr};
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockType, UnixAddr};
+use nix::sys::stat::Mode;
 use nix::unistd;
 
 use crate::crew::Crew;
@@ -81,7 +82,9 @@ fn own_socket(n: &Narrator, names: &Names) -> Result<(OwnedFd, UnixAddr)> {
     let addr = UnixAddr::new(&path)
         .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
     let fd = common::sys::socket(n, AddressFamily::Unix, SockType::Datagram)?;
-    sys::fchmod_0600(n, &fd)?;
+    // The file bind(2) makes takes the socket's mode (less the umask): with 0600 only
+    // its owner may send to it (unix(7): that needs write permission on the file).
+    common::sys::fchmod(n, &fd, Mode::S_IRUSR | Mode::S_IWUSR)?;
     common::sys::bind(n, &fd, &addr).hint_on(
         Errno::EADDRINUSE,
         tr!("a file a killed run left has this name: `passing-demo clean` removes it"),

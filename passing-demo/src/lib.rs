@@ -251,11 +251,6 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The key as `ipcs -q` prints it.
-pub fn key_shown(key: Key) -> String {
-    format!("{:#010x}", key as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,18 +17,20 @@
 //! succeed: non-blocking calls move the waiting somewhere else, they do not remove it.
 
 use std::cell::RefCell;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use common::cleanup::Guard;
+use common::process::Patience;
 use common::sys::Opt;
 use common::{Error, HintOn, Narrator, Result, say, tr};
+use msgq_demo::sys::{self as msgq, Get};
 use msgq_demo::sysv;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
+use nix::poll::PollFlags;
 use nix::sys::socket::SockType;
 
-use crate::sys::{self, Ready};
 use crate::{Names, Purpose};
 
 /// Which link.
@@ -149,21 +151,21 @@ impl Link {
                 *link.recv_end.borrow_mut() = Some(r);
             }
             Via::Queue => {
-                let q = sys::msgget_create(n, link.key).hint_on(
+                let q = msgq::msgget(n, link.key, Get::New { mode: 0o600 }).hint_on(
                     Errno::EEXIST,
                     tr!("a queue with this key exists: another run's, or one a killed run left: `passing-demo clean`"),
                 )?;
                 let (id, quiet) = (q.id(), n.clone());
                 link._remove = Some(Guard::new(move || {
-                    let _ = sys::msgctl_rmid(&quiet, id);
+                    let _ = msgq::msgctl_rmid(&quiet, id);
                 }));
                 if let Some(bytes) = capacity {
-                    sys::msgctl_set_qbytes(n, &q, bytes as u64).hint_on(
+                    msgq::msgctl_set_qbytes(n, &q, bytes as u64).hint_on(
                         Errno::EPERM,
                         tr!("only a privileged process may go above /proc/sys/kernel/msgmnb"),
                     )?;
                 }
-                link.capacity = sys::msgctl_stat(n, &q)?.capacity;
+                link.capacity = msgq::msgctl_stat(n, id)?.capacity;
                 let capacity = link.capacity;
                 say!(
                     n,
@@ -217,7 +219,7 @@ impl Link {
         }
         let kind = match mine.borrow_mut().take() {
             Some(fd) => Kind::Fd(fd),
-            None => Kind::Queue(sys::msgget(me, self.key)?),
+            None => Kind::Queue(msgq::msgget(me, self.key, Get::Existing)?),
         };
         let mut end = End {
             kind,
@@ -310,7 +312,11 @@ impl End {
         let sent = match &mut self.kind {
             Kind::Fd(fd) if self.socket => common::sys::send(me, fd, frame),
             Kind::Fd(fd) => common::sys::write(me, fd, frame),
-            Kind::Queue(q) => sys::msgsnd(me, q, MTYPE, frame, self.nowait).map(|()| frame.len()),
+            // The crew stops the other side if one fails: a wait needs no check of its own.
+            Kind::Queue(q) => {
+                msgq::msgsnd(me, q, MTYPE, frame, self.nowait, &mut Patience::forever())
+                    .map(|()| frame.len())
+            }
         };
         match sent {
             Ok(len) if len == frame.len() => Ok(Try::Done(len)),
@@ -328,17 +334,24 @@ impl End {
         let got = match &mut self.kind {
             Kind::Fd(fd) if self.socket => common::sys::recv(me, fd, buf),
             Kind::Fd(fd) => common::sys::read(me, fd, buf),
-            Kind::Queue(q) => match sys::msgrcv(me, q, MTYPE, buf.len(), self.nowait) {
-                Ok(taken) => {
-                    let text = q.text(taken.len);
-                    let len = text.len().min(buf.len());
-                    buf[..len].copy_from_slice(&text[..len]);
-                    Ok(len)
+            Kind::Queue(q) => {
+                let taken = if self.nowait {
+                    msgq::msgrcv_nowait(me, q, MTYPE, buf.len())
+                } else {
+                    msgq::msgrcv(me, q, MTYPE, buf.len(), &mut Patience::forever())
+                };
+                match taken {
+                    Ok(taken) => {
+                        let text = q.text(taken.len);
+                        let len = text.len().min(buf.len());
+                        buf[..len].copy_from_slice(&text[..len]);
+                        Ok(len)
+                    }
+                    // A System V receive finds nothing with ENOMSG, not EAGAIN (msgrcv(2)).
+                    Err(e) if e.errno() == Some(Errno::ENOMSG) => return Ok(Try::Again),
+                    Err(e) => Err(e),
                 }
-                // A System V receive finds nothing with ENOMSG, not EAGAIN (msgrcv(2)).
-                Err(e) if e.errno() == Some(Errno::ENOMSG) => return Ok(Try::Again),
-                Err(e) => Err(e),
-            },
+            }
         };
         match got {
             Ok(len) => Ok(Try::Done(len)),
@@ -349,9 +362,9 @@ impl End {
 
     /// After a non-blocking call failed: waits until a retry can succeed. A descriptor
     /// asks `poll(2)`; a System V queue has none, so it can only wait a little and retry.
-    pub fn wait_ready(&mut self, me: &Narrator, want: Ready) -> Result<()> {
+    pub fn wait_ready(&mut self, me: &Narrator, want: PollFlags) -> Result<()> {
         match &self.kind {
-            Kind::Fd(fd) => sys::poll(me, fd, want, None).map(drop),
+            Kind::Fd(fd) => common::sys::poll(me, &[(fd.as_fd(), want)], None).map(drop),
             Kind::Queue(_) => {
                 if !self.told_retry {
                     say!(
@@ -378,7 +391,7 @@ impl End {
         loop {
             match self.send(me, &[])? {
                 Try::Done(_) => return Ok(()),
-                Try::Again => self.wait_ready(me, Ready::Write)?,
+                Try::Again => self.wait_ready(me, PollFlags::POLLOUT)?,
                 Try::TimedOut => {}
             }
         }

@@ -36,11 +36,11 @@ use common::message;
 use common::timing::Stopwatch;
 use common::{Error, Narrator, Result, cleanup, say, tr};
 use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
 
 use crate::Names;
 use crate::crew::Crew;
 use crate::link::{End, Link, Mode, Try, Via};
-use crate::sys::Ready;
 use crate::timeline::{Outcome, Recorder, Timeline, What};
 use watch::Watch;
 
@@ -248,7 +248,7 @@ impl Outbox {
         loop {
             match end.send(me, &self.frame)? {
                 Try::Done(_) => break,
-                Try::Again => end.wait_ready(me, Ready::Write)?,
+                Try::Again => end.wait_ready(me, PollFlags::POLLOUT)?,
                 Try::TimedOut => {}
             }
         }
@@ -309,7 +309,7 @@ fn receiver(
         match end.recv(me, &mut buf)? {
             Try::Done(0) => break,
             Try::Done(len) => take(rec, &buf[..len], &mut next, plan)?,
-            Try::Again => end.wait_ready(me, Ready::Read)?,
+            Try::Again => end.wait_ready(me, PollFlags::POLLIN)?,
             Try::TimedOut => {}
         }
     }

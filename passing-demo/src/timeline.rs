@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use common::{Error, Narrator, Result, say, tr};
 use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
 
 use crate::crew::Crew;
-use crate::sys::{self, Ready};
 
 /// Bytes in one record.
 pub const RECORD: usize = 24;
@@ -212,7 +212,8 @@ impl Timeline {
         let quiet = Narrator::silent("timeline");
         let (mut buf, mut have, mut number) = ([0u8; RECORD * 64], 0usize, 0usize);
         loop {
-            if !sys::poll(&quiet, &read_end, Ready::Read, Some(CHECK_EVERY))?.0 {
+            let ask = [(read_end.as_fd(), PollFlags::POLLIN)];
+            if common::sys::poll(&quiet, &ask, Some(CHECK_EVERY))?.timed_out() {
                 if let Some(failure) = crew.failed() {
                     crew.stop_all(n);
                     return Err(failure);

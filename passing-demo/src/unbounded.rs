@@ -33,13 +33,15 @@ mod memory;
 use std::os::fd::OwnedFd;
 
 use common::narrate::print_summary;
+use common::process::Patience;
+use common::sys::{self, Limit};
 use common::{Error, Narrator, Result, cleanup, say, tr};
+use msgq_demo::sys::{self as msgq, Get, Open};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::resource::Resource;
 use nix::sys::socket::SockType;
 
-use crate::sys::{self, Limit};
 use crate::{Names, Purpose};
 
 /// The largest `--ask`: enough to pass every default limit, small enough for a shared
@@ -86,33 +88,33 @@ pub fn unbounded(n: &Narrator, names: &Names, ask: usize) -> Result<()> {
 
 /// A System V queue asked for `ask` bytes, then filled.
 fn queue(n: &Narrator, names: &Names, ask: usize) -> Result<String> {
-    let mut q = sys::msgget_create(n, names.key(Purpose::Unbounded))?;
+    let mut q = msgq::msgget(n, names.key(Purpose::Unbounded), Get::New { mode: 0o600 })?;
     let id = q.id();
     let _remove = cleanup::Guard::new({
         let n = n.clone();
         move || {
-            let _ = sys::msgctl_rmid(&n, id);
+            let _ = msgq::msgctl_rmid(&n, id);
         }
     });
-    let usual = sys::msgctl_stat(n, &q)?.capacity;
+    let usual = msgq::msgctl_stat(n, id)?.capacity;
     say!(
         n,
         "a new queue holds {usual} bytes (msgmnb); I ask for {ask}",
         usual,
         ask
     );
-    let raise = raised(sys::msgctl_set_qbytes(n, &q, ask as u64))?;
+    let raise = raised(msgq::msgctl_set_qbytes(n, &q, ask as u64))?;
     if raise == "EPERM" {
         say!(
             n,
             "EPERM: above msgmnb only a process with CAP_SYS_RESOURCE may go"
         );
     }
-    let capacity = sys::msgctl_stat(n, &q)?.capacity;
+    let capacity = msgq::msgctl_stat(n, id)?.capacity;
     let text = vec![b'q'; CHUNK];
     let mut held = 0u64;
     for _ in n.first_few(0.., tr!("filling the queue without narration")) {
-        match sys::msgsnd(n, &mut q, 1, &text, true) {
+        match msgq::msgsnd(n, &mut q, 1, &text, true, &mut Patience::forever()) {
             Ok(()) => held += CHUNK as u64,
             Err(e) if e.errno() == Some(Errno::EAGAIN) => break,
             Err(e) => return Err(e),
@@ -218,7 +220,14 @@ fn posix_queue(n: &Narrator, names: &Names) -> Result<&'static str> {
     };
     sys::setrlimit(n, Resource::RLIMIT_MSGQUEUE, low)?;
     let name = names.mq();
-    let asked = sys::mq_open(n, &name, 10, 1024);
+    let asked = msgq::mq_open(
+        n,
+        &name,
+        Open::New {
+            capacity: 10,
+            msgsize: 1024,
+        },
+    );
     // Put the limit back before anything else: it is this process's, but only for now.
     sys::setrlimit(n, Resource::RLIMIT_MSGQUEUE, limit)?;
     match asked {
@@ -231,8 +240,8 @@ fn posix_queue(n: &Narrator, names: &Names) -> Result<&'static str> {
         }
         Err(e) => Err(e),
         Ok(mq) => {
-            sys::mq_close(n, mq)?;
-            sys::mq_unlink(n, &name)?;
+            msgq::mq_close(n, mq)?;
+            msgq::mq_unlink(n, &name)?;
             Ok("accepted")
         }
     }

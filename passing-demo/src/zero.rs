@@ -26,15 +26,17 @@
 
 use common::message;
 use common::narrate::print_summary;
+use common::process::Patience;
 use common::timing::Stopwatch;
 use common::{Error, HintOn, Narrator, Result, cleanup, say, tr};
+use msgq_demo::sys::{self as msgq, Get, Open};
 use msgq_demo::sysv::{self, Key};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 
 use crate::crew::Crew;
 use crate::timeline::{Recorder, Timeline, What};
-use crate::{Names, Purpose, sys};
+use crate::{Names, Purpose};
 
 /// The type of the messages, and of the acknowledgements, on the one queue.
 const DATA: i64 = 1;
@@ -47,13 +49,13 @@ const SIZE: usize = 32;
 /// What the kernel does when asked for a link of capacity zero; returns the three
 /// answers for the summary.
 fn what_the_kernel_offers(n: &Narrator, names: &Names, q: &mut sysv::Queue) -> Result<[String; 3]> {
-    let usual = sys::msgctl_stat(n, q)?.capacity;
-    sys::msgctl_set_qbytes(n, q, 0)?;
+    let usual = msgq::msgctl_stat(n, q.id())?.capacity;
+    msgq::msgctl_set_qbytes(n, q, 0)?;
     say!(
         n,
         "the kernel accepts a queue of 0 bytes; now a one-byte message:"
     );
-    let queue = match sys::msgsnd(n, q, DATA, b"x", true) {
+    let queue = match msgq::msgsnd(n, q, DATA, b"x", true, &mut Patience::forever()) {
         Err(e) if e.errno() == Some(Errno::EAGAIN) => "EAGAIN".to_string(),
         Err(e) => return Err(e),
         Ok(()) => "accepted".to_string(),
@@ -62,7 +64,7 @@ fn what_the_kernel_offers(n: &Narrator, names: &Names, q: &mut sysv::Queue) -> R
         n,
         "a queue of 0 bytes is not a rendezvous: nothing ever fits, and a blocking msgsnd would wait forever, even with a receiver waiting in msgrcv (the kernel checks for room first)"
     );
-    sys::msgctl_set_qbytes(n, q, usual)?;
+    msgq::msgctl_set_qbytes(n, q, usual)?;
 
     let (r, w) = common::sys::pipe2(n, OFlag::O_CLOEXEC)?;
     let pipe = common::sys::fcntl(n, &w, FcntlArg::F_SETPIPE_SZ(0))?;
@@ -74,7 +76,15 @@ fn what_the_kernel_offers(n: &Narrator, names: &Names, q: &mut sysv::Queue) -> R
     common::sys::close(n, r)?;
     common::sys::close(n, w)?;
 
-    let asked = sys::mq_open(n, &names.mq(), 0, 64).hint_on(
+    let asked = msgq::mq_open(
+        n,
+        &names.mq(),
+        Open::New {
+            capacity: 0,
+            msgsize: 64,
+        },
+    )
+    .hint_on(
         Errno::EEXIST,
         tr!("a queue of this name is left from a killed run: `passing-demo clean`"),
     );
@@ -82,8 +92,8 @@ fn what_the_kernel_offers(n: &Narrator, names: &Names, q: &mut sysv::Queue) -> R
         Err(e) if e.errno() == Some(Errno::EINVAL) => "EINVAL".to_string(),
         Err(e) => return Err(e),
         Ok(mq) => {
-            sys::mq_close(n, mq)?;
-            sys::mq_unlink(n, &names.mq())?;
+            msgq::mq_close(n, mq)?;
+            msgq::mq_unlink(n, &names.mq())?;
             "accepted".to_string()
         }
     };
@@ -99,7 +109,7 @@ pub fn zero(n: &Narrator, names: &Names, count: u64) -> Result<()> {
         return Err(Error::usage(tr!("zero takes --count 1 to 100000")));
     }
     let key = names.key(Purpose::Zero);
-    let mut q = sys::msgget_create(n, key).hint_on(
+    let mut q = msgq::msgget(n, key, Get::New { mode: 0o600 }).hint_on(
         Errno::EEXIST,
         tr!("a queue with this key exists: another run's, or one a killed run left: `passing-demo clean`"),
     )?;
@@ -107,7 +117,7 @@ pub fn zero(n: &Narrator, names: &Names, count: u64) -> Result<()> {
     let _remove = cleanup::Guard::new({
         let n = n.clone();
         move || {
-            let _ = sys::msgctl_rmid(&n, id);
+            let _ = msgq::msgctl_rmid(&n, id);
         }
     });
     let [queue, pipe, mq] = what_the_kernel_offers(n, names, &mut q)?;
@@ -174,12 +184,14 @@ pub fn zero(n: &Narrator, names: &Names, count: u64) -> Result<()> {
 /// The sender: each send is a `msgsnd` followed by a `msgrcv` of the acknowledgement;
 /// only then has the send returned.
 fn sender(me: &Narrator, key: Key, rec: &Recorder<'_>, count: u64) -> Result<()> {
-    let mut q = sys::msgget(me, key)?;
+    let mut q = msgq::msgget(me, key, Get::Existing)?;
+    // The crew stops the other side if one fails: a wait needs no check of its own.
+    let forever = &mut Patience::forever();
     let mut frame = Vec::new();
     for seq in me.first_few(0..count, tr!("the remaining rendezvous without narration")) {
         message::encode_into(seq, SIZE, &mut frame);
-        sys::msgsnd(me, &mut q, DATA, &frame, false)?;
-        let ack = sys::msgrcv(me, &mut q, ACK, 8, false)?;
+        msgq::msgsnd(me, &mut q, DATA, &frame, false, forever)?;
+        let ack = msgq::msgrcv(me, &mut q, ACK, 8, forever)?;
         if q.text(ack.len) != seq.to_le_bytes() {
             return Err(Error::bad_data(
                 "msgrcv",
@@ -198,9 +210,10 @@ fn sender(me: &Narrator, key: Key, rec: &Recorder<'_>, count: u64) -> Result<()>
 
 /// The receiver: takes a message, records that it took it, and only then acknowledges.
 fn receiver(me: &Narrator, key: Key, rec: &Recorder<'_>, count: u64) -> Result<()> {
-    let mut q = sys::msgget(me, key)?;
+    let mut q = msgq::msgget(me, key, Get::Existing)?;
+    let forever = &mut Patience::forever();
     for expected in me.first_few(0..count, tr!("the remaining rendezvous without narration")) {
-        let taken = sys::msgrcv(me, &mut q, DATA, message::OVERHEAD + SIZE, false)?;
+        let taken = msgq::msgrcv(me, &mut q, DATA, message::OVERHEAD + SIZE, forever)?;
         let seq = match message::decode(q.text(taken.len), SIZE) {
             Ok(frame) if frame.intact && frame.seq == expected => frame.seq,
             _ => {
@@ -211,7 +224,7 @@ fn receiver(me: &Narrator, key: Key, rec: &Recorder<'_>, count: u64) -> Result<(
             }
         };
         rec.record(What::Took, seq, 0)?;
-        sys::msgsnd(me, &mut q, ACK, &seq.to_le_bytes(), false)?;
+        msgq::msgsnd(me, &mut q, ACK, &seq.to_le_bytes(), false, forever)?;
     }
     Ok(())
 }

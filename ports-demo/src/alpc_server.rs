@@ -117,7 +117,7 @@ struct End<'a> {
 /// One channel: learn who the client is from the kernel, set up both sections, then
 /// answer requests until the client closes its end.
 fn channel(n: &Narrator, sock: OwnedFd, number: u32, totals: &Totals) -> Result<()> {
-    let peer = my::getsockopt_peercred(n, &sock)?;
+    let peer = sys::getsockopt_peercred(n, &sock)?;
     let client = Pid::from_raw(peer.pid());
     let pidfd = my::getsockopt_peerpidfd(n, &sock)
         .or_else(|_| my::pidfd_open(n, client))
@@ -238,7 +238,7 @@ impl End<'_> {
         let Some(pidfd) = &self.pidfd else {
             return Ok(());
         };
-        let ready = my::poll(
+        let ready = sys::poll(
             self.n,
             &[(pidfd.as_fd(), PollFlags::POLLIN)],
             Some(Duration::ZERO),

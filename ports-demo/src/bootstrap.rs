@@ -30,7 +30,6 @@ use nix::poll::PollFlags;
 
 use crate::place;
 use crate::port::{self, COPY_SEND, Outgoing, Received, SendOption, SendRight, Sent};
-use crate::sys as my;
 use crate::wire::{Reader, Writer, printable};
 
 /// `bootstrap_register`: a name and, riding along, a send right.
@@ -114,7 +113,7 @@ pub fn serve(
     while requests.is_none_or(|limit| handled < limit) {
         let mut watch = vec![(listener.as_fd(), PollFlags::POLLIN)];
         watch.extend(clients.iter().map(|c| (c.as_fd(), PollFlags::POLLIN)));
-        let ready = my::poll(n, &watch, None)?;
+        let ready = sys::poll(n, &watch, None)?;
         // Newest first, so that removing one does not shift the ones still to look at.
         for i in (0..clients.len()).rev() {
             if !ready.has(

@@ -60,7 +60,7 @@ pub struct Channel {
 /// bytes for replies; the server answers with the channel's number and its section.
 pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) -> Result<Channel> {
     let sock = place::connect(n, path, &tr!("ALPC server"))?;
-    let server = my::getsockopt_peercred(n, &sock)?;
+    let server = sys::getsockopt_peercred(n, &sock)?;
     let server = Pid::from_raw(server.pid());
     allow_reads_by(n, server)?;
     let (section_fd, section) = alpc::create_section(n, c"alpc-request-section", section)?;

@@ -51,7 +51,7 @@ enum Answer {
 /// server ends first, its port becomes a dead name (POLLHUP) and waiting would be forever.
 fn wait_reply(n: &Narrator, replies: &ReceiveRight, service: &SendRight) -> Result<Answer> {
     loop {
-        let ready = my::poll(
+        let ready = sys::poll(
             n,
             &[
                 (replies.as_fd(), PollFlags::POLLIN),

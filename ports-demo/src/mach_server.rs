@@ -109,7 +109,7 @@ fn serve(n: &Narrator, port: &ReceiveRight, requests: Option<u64>) -> Result<Sta
         if let Some(k) = &kept {
             watch.push((k.to.as_fd(), PollFlags::POLLOUT));
         }
-        let ready = my::poll(n, &watch, None)?;
+        let ready = sys::poll(n, &watch, None)?;
         let kept_at = usize::from(listening);
         if kept.is_some()
             && ready.has(

@@ -69,7 +69,7 @@ pub fn allocate(n: &Narrator, queue_bytes: usize) -> Result<(ReceiveRight, SendR
     my::shutdown(n, &send, Shutdown::Read)?;
     // Every send right is this one socket, so its send buffer is the port's queue limit.
     sys::setsockopt(n, &send, sys::Opt::SndBuf(queue_bytes))?;
-    let limit = my::getsockopt_sndbuf(n, &send)?;
+    let limit = sys::getsockopt_sndbuf(n, &send)?;
     say!(
         n,
         "port: receive right {recv}, send right {send}; the queue holds {limit} bytes of messages",
@@ -156,7 +156,7 @@ pub fn send(
             let start = Instant::now();
             loop {
                 let left = limit.saturating_sub(start.elapsed());
-                let ready = my::poll(n, &[(dest.as_fd(), PollFlags::POLLOUT)], Some(left))?;
+                let ready = sys::poll(n, &[(dest.as_fd(), PollFlags::POLLOUT)], Some(left))?;
                 if ready.has(0, PollFlags::POLLHUP | PollFlags::POLLERR) {
                     return Err(dead(Error::sys(
                         tr!("poll(POLLOUT) on send right {name}", name = name(dest)),
@@ -189,7 +189,7 @@ pub fn send(
 /// Whether the port a send right names has died (its receive right is gone): a dead
 /// name. Asks `poll` without waiting; POLLHUP means dead.
 pub fn is_dead(n: &Narrator, right: &impl AsFd) -> Result<bool> {
-    let ready = my::poll(
+    let ready = sys::poll(
         n,
         &[(right.as_fd(), PollFlags::empty())],
         Some(Duration::ZERO),

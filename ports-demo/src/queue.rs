@@ -36,7 +36,6 @@ use nix::poll::PollFlags;
 use crate::bootstrap;
 use crate::mach_client::wait_for_enter;
 use crate::port::{self, Outgoing, Received, SendOption, Sent};
-use crate::sys as my;
 use crate::wire::{Reader, Writer};
 
 /// A data message.
@@ -243,7 +242,7 @@ pub fn send(
 /// another sender took the room first, wait again.
 fn deliver_when_room(n: &Narrator, dest: &port::SendRight, msg: &Outgoing) -> Result<()> {
     loop {
-        let ready = my::poll(
+        let ready = sys::poll(
             n,
             &[(std::os::fd::AsFd::as_fd(dest), PollFlags::POLLOUT)],
             None,

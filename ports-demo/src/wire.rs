@@ -10,8 +10,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use common::{Error, Narrator, Result, sys, tr};
 use nix::poll::PollFlags;
 
-use crate::sys as my;
-
 /// Appends little-endian fields to a message being built.
 #[derive(Debug, Default)]
 pub struct Writer(pub Vec<u8>);
@@ -148,7 +146,7 @@ pub struct Incoming {
 pub fn receive(n: &Narrator, fd: &impl AsFd, buf: &mut [u8]) -> Result<Option<Incoming>> {
     let got = sys::recvmsg_fds(n, fd, buf)?;
     if got.len == 0 && got.fds.is_empty() {
-        let hup = my::poll(
+        let hup = sys::poll(
             n,
             &[(fd.as_fd(), PollFlags::POLLIN)],
             Some(std::time::Duration::ZERO),

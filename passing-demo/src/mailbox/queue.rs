@@ -9,12 +9,13 @@
 //! it does not say, so a receiver that needs to know must be told in the message.
 
 use common::cleanup::Guard;
+use common::process::Patience;
 use common::{Error, Narrator, Result, say, tr};
+use msgq_demo::sys::{self as msgq, Get, key_shown, msgctl_rmid};
 use msgq_demo::sysv::{self, Key};
 
 use super::{Mailbox, Plan};
-use crate::sys::{self as psys, msgctl_rmid};
-use crate::{Names, Purpose, key_shown};
+use crate::{Names, Purpose};
 
 /// Data messages and the empty "no more" messages have this type.
 const MTYPE: i64 = 1;
@@ -32,7 +33,7 @@ impl Mailbox for Queue {
 
     fn create(n: &Narrator, names: &Names, _plan: &Plan) -> Result<Queue> {
         let key = names.key(Purpose::Mailbox);
-        let queue = psys::msgget_create(n, key).map_err(|e| {
+        let queue = msgq::msgget(n, key, Get::New { mode: 0o600 }).map_err(|e| {
             e.hint(tr!(
                 "a queue with this key exists (`ipcs -q`): another run's, or one a killed run left: `passing-demo clean`"
             ))
@@ -66,11 +67,11 @@ impl Mailbox for Queue {
     }
 
     fn put(me: &Narrator, q: &mut sysv::Queue, frame: &[u8]) -> Result<()> {
-        psys::msgsnd(me, q, MTYPE, frame, false)
+        msgq::msgsnd(me, q, MTYPE, frame, false, &mut Patience::forever())
     }
 
     fn take(me: &Narrator, q: &mut sysv::Queue, buf: &mut [u8]) -> Result<Option<usize>> {
-        let taken = psys::msgrcv(me, q, MTYPE, buf.len(), false)?;
+        let taken = msgq::msgrcv(me, q, MTYPE, buf.len(), &mut Patience::forever())?;
         if taken.len == 0 {
             return Ok(None);
         }
@@ -88,13 +89,20 @@ impl Mailbox for Queue {
         // Every data message went in before these: a receiver takes the oldest message
         // first, so no receiver stops while a data message is still in the queue.
         for _ in 0..receivers {
-            psys::msgsnd(n, &mut self.queue, MTYPE, &[], false)?;
+            msgq::msgsnd(
+                n,
+                &mut self.queue,
+                MTYPE,
+                &[],
+                false,
+                &mut Patience::forever(),
+            )?;
         }
         Ok(())
     }
 
     fn finish(mut self, n: &Narrator) -> Result<()> {
-        let st = psys::msgctl_stat(n, &self.queue)?;
+        let st = msgq::msgctl_stat(n, self.queue.id())?;
         let (last_sender, last_receiver, left) = (st.last_sender, st.last_receiver, st.messages);
         say!(
             n,
@@ -115,7 +123,7 @@ impl Mailbox for Queue {
 
 /// `msgget(key, 0)` in a child, and a check that it found the observer's queue.
 fn open(me: &Narrator, key: Key, expected: libc::c_int) -> Result<sysv::Queue> {
-    let q = psys::msgget(me, key)?;
+    let q = msgq::msgget(me, key, Get::Existing)?;
     if q.id() != expected {
         return Err(Error::bad_data(
             format!("msgget({}, 0)", key_shown(key)),
@@ -133,7 +141,7 @@ fn open(me: &Narrator, key: Key, expected: libc::c_int) -> Result<sysv::Queue> {
 /// Says who owns the queue: `msgctl(IPC_STAT)` for the mode, and the owner's and the
 /// creator's uid from /proc/sysvipc/msg (the same `msqid_ds`, as `ipcs` reads it).
 fn owner(n: &Narrator, q: &sysv::Queue) -> Result<()> {
-    let st = psys::msgctl_stat(n, q)?;
+    let st = msgq::msgctl_stat(n, q.id())?;
     let (mode, capacity) = (format!("{:04o}", st.mode), st.capacity);
     match creator(q.id()) {
         Some((uid, cuid)) => say!(

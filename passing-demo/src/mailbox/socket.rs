@@ -20,6 +20,7 @@ use common::owner::{Kind, lstat_ours};
 use common::{Error, HintOn, Narrator, Result, say, tr};
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockType, UnixAddr};
+use nix::sys::stat::Mode;
 
 use super::{Mailbox, Plan};
 use crate::{Names, sys};
@@ -47,7 +48,9 @@ impl Mailbox for Socket {
         let addr = UnixAddr::new(&path)
             .map_err(|e| Error::sys(format!("sockaddr_un({})", path.display()), e))?;
         let sock = datagram_socket(n)?;
-        sys::fchmod_0600(n, &sock)?;
+        // The file bind(2) makes takes the socket's mode (less the umask): with 0600 only
+        // its owner may send to it (unix(7): that needs write permission on the file).
+        common::sys::fchmod(n, &sock, Mode::S_IRUSR | Mode::S_IWUSR)?;
         common::sys::bind(n, &sock, &addr).hint_on(
             Errno::EADDRINUSE,
             tr!("something is at this path already: another run's socket, or one a killed run left: `passing-demo clean`"),

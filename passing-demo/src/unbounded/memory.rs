@@ -12,12 +12,11 @@
 use std::os::fd::OwnedFd;
 
 use common::process::{self, Fork};
+use common::sys::{self, Limit};
 use common::{Error, Narrator, Result, say, tr};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::resource::Resource;
-
-use crate::sys::{self, Limit};
 
 /// Bytes per piece, sent and kept.
 const PIECE: usize = 1 << 20;
