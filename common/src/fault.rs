@@ -29,6 +29,11 @@
 //!
 //! See also: sigaction(2), signal-safety(7), mmap(2), and TLPI 49.4.3 ("Boundary
 //! Cases") and 21.1.2 ("Reentrant and Async-Signal-Safe Functions").
+//!
+//! The same handler takes SIGABRT in those roles: glibc's `sem_wait` family calls
+//! `abort()` when futex(2) fails with EFAULT, which is what a wait on a semaphore in a
+//! page the peer truncated away gets when the truncation falls between glibc's load of
+//! the semaphore and its system call.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd};
@@ -56,6 +61,9 @@ pub enum Remove {
 /// The line the handler writes: set before the handler is installed, never freed.
 static LINE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static LINE_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The line for SIGABRT (see [`exit_on_sigbus`]).
+static ABORT_LINE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static ABORT_LINE_LEN: AtomicUsize = AtomicUsize::new(0);
 /// The path the handler unlinks (NUL-terminated), or null for nothing.
 static UNLINK: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 /// The device and inode the object at UNLINK had when the handler was armed.
@@ -130,6 +138,21 @@ pub fn exit_on_sigbus(program: &str, object: &str, remove: Remove) -> Result<()>
             removed
         )
     );
+    // glibc's sem_wait family calls abort() when futex(2) fails unexpectedly, and it
+    // does fail with EFAULT when the peer shrinks the object between glibc's load of
+    // the semaphore (which would have raised SIGBUS) and the system call. So in a role
+    // that waits on a semaphore in the object, SIGABRT most likely means the same thing.
+    let abort_line = format!(
+        "{program}: {}\n",
+        tr!(
+            "a semaphore call aborted (futex(2) failed with EFAULT, glibc calls abort): most \
+             likely the peer shrank the shared object {object} under this process's mapping; \
+             hint: another process truncated it (ftruncate) while it was in use; {removed}; \
+             start both roles again",
+            object,
+            removed
+        )
+    );
     let (unlink, device, inode) = match path {
         None => (std::ptr::null_mut(), 0, 0),
         Some(path) => {
@@ -150,6 +173,10 @@ pub fn exit_on_sigbus(program: &str, object: &str, remove: Remove) -> Result<()>
     LINE_LEN.store(0, Ordering::SeqCst);
     LINE.store(line.as_mut_ptr(), Ordering::SeqCst);
     LINE_LEN.store(line.len(), Ordering::SeqCst);
+    let abort_line: &'static mut [u8] = Box::leak(abort_line.into_bytes().into_boxed_slice());
+    ABORT_LINE_LEN.store(0, Ordering::SeqCst);
+    ABORT_LINE.store(abort_line.as_mut_ptr(), Ordering::SeqCst);
+    ABORT_LINE_LEN.store(abort_line.len(), Ordering::SeqCst);
     // SA_RESETHAND: should the handler itself fault, the default action (death by
     // SIGBUS) applies rather than a loop. No SA_RESTART: the handler never returns.
     let action = SigAction::new(
@@ -161,6 +188,9 @@ pub fn exit_on_sigbus(program: &str, object: &str, remove: Remove) -> Result<()>
     // write, _exit) on data published above, which is never freed; see signal-safety(7).
     unsafe { sigaction(Signal::SIGBUS, &action) }
         .map_err(|errno| Error::sys("sigaction(SIGBUS, {on_sigbus}, NULL)", errno))?;
+    // SAFETY: the same handler, for the same reasons; it tells the two apart by number.
+    unsafe { sigaction(Signal::SIGABRT, &action) }
+        .map_err(|errno| Error::sys("sigaction(SIGABRT, {on_sigbus}, NULL)", errno))?;
     Ok(())
 }
 
@@ -175,7 +205,7 @@ fn c_path(path: &Path) -> Result<CString> {
 
 /// The handler. Async-signal-safe only: atomic loads, `lstat(2)`, `unlink(2)`,
 /// `write(2)`, `_exit(2)`.
-extern "C" fn on_sigbus(_signal: libc::c_int) {
+extern "C" fn on_sigbus(signal: libc::c_int) {
     let path = UNLINK.load(Ordering::SeqCst);
     if !path.is_null() {
         // SAFETY: an all-zero `struct stat` is a valid value of it (plain integers).
@@ -191,7 +221,14 @@ extern "C" fn on_sigbus(_signal: libc::c_int) {
             unsafe { libc::unlink(path) };
         }
     }
-    let (line, len) = (LINE.load(Ordering::SeqCst), LINE_LEN.load(Ordering::SeqCst));
+    let (line, len) = if signal == libc::SIGABRT {
+        (
+            ABORT_LINE.load(Ordering::SeqCst),
+            ABORT_LINE_LEN.load(Ordering::SeqCst),
+        )
+    } else {
+        (LINE.load(Ordering::SeqCst), LINE_LEN.load(Ordering::SeqCst))
+    };
     let mut done = 0;
     while !line.is_null() && done < len {
         // SAFETY: LINE points at LINE_LEN bytes leaked by exit_on_sigbus (LINE_LEN is set
@@ -289,6 +326,18 @@ mod tests {
             return false;
         };
         let path = PathBuf::from(path);
+        if std::env::var(REMOVE).as_deref() == Ok("abort") {
+            // glibc's semaphore calls abort() when futex(2) fails with EFAULT on a page
+            // the peer truncated away; abort() here stands for that.
+            std::fs::write(&path, b"x").expect("create the scratch file");
+            exit_on_sigbus(
+                "fault-test",
+                "(the scratch file)",
+                Remove::File(path.clone()),
+            )
+            .expect("arm");
+            std::process::abort();
+        }
         let (remove, replace) = match std::env::var(REMOVE).as_deref() {
             Ok("file") => (Remove::File(path.clone()), false),
             Ok("replaced") => (Remove::File(path.clone()), true),
@@ -296,6 +345,26 @@ mod tests {
         };
         fault_in_a_shrunk_mapping(&path, remove, replace);
         true
+    }
+
+    #[test]
+    fn an_abort_from_a_semaphore_call_is_one_line_exit_1_and_the_file_removed() {
+        if child_part() {
+            return;
+        }
+        let (code, stderr, left) = run_copy(
+            "fault::tests::an_abort_from_a_semaphore_call_is_one_line_exit_1_and_the_file_removed",
+            "abort",
+        );
+        assert_eq!(
+            code,
+            Some(1),
+            "not exit 1 (None: killed by SIGABRT):\n{stderr}"
+        );
+        assert!(stderr.contains("fault-test: "), "{stderr}");
+        assert!(stderr.contains("futex(2) failed with EFAULT"), "{stderr}");
+        assert!(stderr.contains("removed the file it created"), "{stderr}");
+        assert!(!left, "the handler did not remove the file it was given");
     }
 
     #[test]
