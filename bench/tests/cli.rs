@@ -216,14 +216,14 @@ fn lang_ko_prints_the_report_in_korean_and_the_same_json() {
     for korean in [
         "목표 (이번 실행에서 잰 비율이며, 어디서도 검사하지 않습니다):",
         "지연 시간(latency): 왕복, p50",
-        "메커니즘",
+        "기법",
         "알림",
         "데이터 없음",
         "signal 왕복 p50 = futex 하한의 ",
     ] {
         assert!(ko.stdout.contains(korean), "{korean:?} missing:\n{ko}");
     }
-    assert!(ko.stderr.contains("기계: "), "{ko}");
+    assert!(ko.stderr.contains("컴퓨터: "), "{ko}");
     assert!(!testkit::lang::has_korean(&en.stdout), "{en}");
     assert!(en.stdout.contains("targets (ratios from this run"), "{en}");
     // The JSON is data: the same keys and words in both languages.
@@ -252,7 +252,7 @@ fn a_korean_locale_alone_picks_korean() {
     let usage = testkit::lang::run_in(&["LANG=ko_KR.UTF-8"], BIN, &["--only", "pigeon"], b"");
     usage.assert_code(2);
     assert!(
-        usage.stderr.contains("해당하는 메커니즘이 없습니다"),
+        usage.stderr.contains("그런 이름의 기법이 없습니다"),
         "{usage}"
     );
 }

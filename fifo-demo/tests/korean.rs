@@ -16,16 +16,13 @@ fn the_default_run_in_korean() {
     let dir = Scratch::new("fifo-ko-default");
     let r = same_in_korean(BIN, &["--path", &dir.arg("fifo")]);
     assert_eq!(r.summary(), perfect(3, 64));
-    says(
-        &r,
-        "지명 파이프(FIFO, named pipe)를 만들었고, 끝날 때 지웁니다",
-    );
+    says(&r, "지명 파이프(FIFO)를 만들었고, 끝날 때 지웁니다");
     says(
         &r,
         "FIFO를 읽기용으로 여는 open은 쓰는 쪽이 반대편 종단을 열 때까지 기다립니다",
     );
     says(&r, "FIFO 하나에 생산자(producer)는 하나");
-    says(&r, "read() = 0: 파일 끝(end of file)입니다.");
+    says(&r, "read() = 0: 파일 끝(EOF)입니다.");
     says(&r, "] flock(3, LOCK_EX|LOCK_NB) = 0\n");
     dir.assert_empty();
 }
@@ -45,7 +42,7 @@ fn producer_and_consumer_in_korean() {
         &producer,
         "FIFO를 쓰기용으로 여는 open은 읽는 쪽이 반대편 종단을 열 때까지 기다립니다",
     );
-    says(&producer, "메시지 3..5는 출력 없이 씁니다");
+    says(&producer, "3..5번 메시지는 출력 없이 씁니다");
     says(&consumer, "나머지는 출력 없이 읽습니다");
     dir.assert_empty();
 }
@@ -65,7 +62,7 @@ fn the_raw_modes_in_korean() {
     producer.assert_code(0);
     says(
         &producer,
-        "1줄을 보냈습니다. FIFO를 닫으면 읽는 쪽은 파일 끝(end-of-file)을 만납니다",
+        "1줄을 보냈습니다. FIFO를 닫으면 읽는 쪽은 파일 끝을 만납니다",
     );
     let consumer = consumer.finish();
     consumer.assert_code(0);
@@ -73,7 +70,7 @@ fn the_raw_modes_in_korean() {
     assert_eq!(consumer.summary(), "summary: bytes=11 reads=1");
     says(
         &consumer,
-        "read() = 0: 파일 끝(end of file)입니다. 쓰는 쪽이 모두 FIFO를 닫았습니다",
+        "read() = 0: 파일 끝(EOF)입니다. 쓰는 쪽이 모두 FIFO를 닫았습니다",
     );
     dir.assert_empty();
 }
@@ -165,7 +162,7 @@ fn clean_in_korean() {
 fn a_korean_locale_alone_picks_korean() {
     let dir = Scratch::new("fifo-ko-locale");
     let args = ["--path", &dir.arg("fifo"), "--count", "1"];
-    let r = assert_locale_picks_korean(BIN, &args, "지명 파이프(FIFO, named pipe)를 만들었고");
+    let r = assert_locale_picks_korean(BIN, &args, "지명 파이프(FIFO)를 만들었고");
     assert_eq!(r.summary(), perfect(1, 64));
     dir.assert_empty();
 }

@@ -342,10 +342,7 @@ fn lang_ko_explains_broken_in_korean_with_the_same_calls_and_summary() {
         r.stdout.contains("1부: 쓰는 쪽(writer)이 사라집니다"),
         "{r}"
     );
-    assert!(
-        r.stdout.contains("read() = 0: 파일 끝(end of file)입니다."),
-        "{r}"
-    );
+    assert!(r.stdout.contains("read() = 0: 파일 끝(EOF)입니다."), "{r}");
     assert!(r.stdout.contains("= -1 EPIPE (Broken pipe)\n"), "{r}");
     assert!(
         r.stdout

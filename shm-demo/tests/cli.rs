@@ -685,8 +685,8 @@ fn same_in_korean(args: &[&str]) -> testkit::Run {
 fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
     let n = name("ko-default");
     let r = same_in_korean(&["--name", &n]);
-    lang::says(&r, "헤더 내용: 메시지 3개, 칸 8개");
-    lang::says(&r, "] 칸 0: 0번 메시지를 썼습니다 (80바이트); head = 1\n");
+    lang::says(&r, "헤더 내용: 메시지 3개, 슬롯 8개");
+    lang::says(&r, "] 슬롯 0: 0번 메시지를 썼습니다 (80바이트); head = 1\n");
     lang::says(&r, "] sem_post(&full) ...\n");
     assert!(!r.stdout.contains("wrote message"), "{r}");
     assert!(!exists(&n));
@@ -702,7 +702,7 @@ fn lang_ko_explains_producer_and_consumer_in_korean_with_the_same_summary() {
     assert_eq!(consumer.summary(), perfect(3, 64));
     lang::says(
         &consumer,
-        "] 칸 2: 2번 메시지를 복사해 냈습니다 (80바이트); tail = 3\n",
+        "] 슬롯 2: 2번 메시지를 복사해 냈습니다 (80바이트); tail = 3\n",
     );
     let producer = producer.finish();
     producer.assert_code(0);

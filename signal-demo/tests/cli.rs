@@ -550,7 +550,7 @@ fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() 
     assert_eq!(r.summary(), "summary: received=3 ignored=0");
     assert!(
         r.stdout
-            .contains("이것이 셀프 파이프(self-pipe)입니다: 처리기(handler)는 시그널마다"),
+            .contains("이것이 셀프 파이프(self-pipe)입니다: 핸들러(handler)는 시그널마다"),
         "{r}"
     );
     assert!(r.stdout.contains("(부모 쪽: 자식의 pid)"), "{r}");
@@ -567,7 +567,7 @@ fn lang_ko_explains_coalesce_queue_and_graceful_in_korean_with_the_same_calls() 
     let r = same_in_korean(BIN, &["coalesce", "--count", "10"]);
     assert!(
         r.stdout
-            .contains("내가 SIGUSR1을 막고(block) 있는 동안 보내는 쪽이 10번 보냈습니다"),
+            .contains("내가 SIGUSR1을 블록(block)하고 있는 동안 송신자가 10번 보냈습니다"),
         "{r}"
     );
     assert!(
@@ -616,7 +616,7 @@ fn lang_ko_receiver_and_sender_in_two_processes_keep_their_summaries() {
     assert!(
         sender
             .stdout
-            .contains("무엇을 보내기 전에 먼저 SIGUSR1을 막습니다(block)"),
+            .contains("무엇을 보내기 전에 먼저 SIGUSR1을 블록(block)합니다"),
         "{sender}"
     );
     let receiver = receiver.finish();
