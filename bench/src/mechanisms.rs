@@ -4,8 +4,8 @@
 //! is what the bench measures: `common::stream` for pipes, FIFOs and stream sockets,
 //! `fifo_demo` to make and open FIFOs, `msgq_demo::sys` for System V and POSIX queues
 //! (the calls the lessons make, with a silent narrator), `shm_demo::{create, put, take}`
-//! and its region for shared memory and the mapped file, `socket_demo` to listen and
-//! connect, `signal_demo::sys` to block and wait for signals.
+//! for shared memory, `mmap_demo::shared::{create, put, take}` for the mapped file,
+//! `socket_demo` to listen and connect, `signal_demo::sys` to block and wait for signals.
 //!
 //! A [`Setup`] holds what must exist before `fork` (descriptors, mappings, names); after
 //! the fork, the parent turns it into its [`Link`] and the child into the other one.
@@ -17,6 +17,7 @@ use common::message;
 use common::process::Patience;
 use common::stream::FdStream;
 use common::{Error, Narrator, Result};
+use mmap_demo::shared::Shared;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{self, SockType, sockopt};
 use nix::unistd::{self, Pid};
@@ -119,13 +120,18 @@ pub const ALL: &[Spec] = &[
             "same machine",
         )
     },
-    spec(
-        "mmap-file",
-        "shared memory",
-        "slot",
-        "two-way",
-        "same machine",
-    ),
+    // mmap-demo's sides wait by looking at the other's counter (spinning, then every
+    // millisecond), not by sleeping in the kernel: the cache line is their floor.
+    Spec {
+        floor: Floor::CacheLine,
+        ..spec(
+            "mmap-file",
+            "shared memory",
+            "slot",
+            "two-way",
+            "same machine",
+        )
+    },
     spec(
         "unix-stream",
         "message passing",
@@ -269,14 +275,27 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
             let (down, _) =
                 shm_demo::create(&n, &format!("/bench-{tag}-down"), shape, wait, u64::MAX)?;
             let (up, _) = shm_demo::create(&n, &format!("/bench-{tag}-up"), shape, wait, u64::MAX)?;
-            Box::new(Rings { n, down, up })
+            Box::new(Rings {
+                n,
+                down,
+                up,
+                ops: SHM_RING,
+            })
         }
         "mmap-file" => {
-            let shape = Shape::for_frames(16, frame_len)
-                .ok_or_else(|| Error::usage("frame too large for a ring"))?;
-            let down = file_ring(&dir.join(format!("bench-{tag}-down")), shape)?;
-            let up = file_ring(&dir.join(format!("bench-{tag}-up")), shape)?;
-            Box::new(Rings { n, down, up })
+            // mmap_demo's message file as a ring of 16 frames for messages without end;
+            // its guard removes the file at once: the mappings stay, the name goes.
+            let file = |way: &str| {
+                let path = dir.join(format!("bench-{tag}-{way}"));
+                mmap_demo::shared::create(&n, &path, u64::MAX, 16, frame_len).map(|(f, _)| f)
+            };
+            let (down, up) = (file("down")?, file("up")?);
+            Box::new(Rings {
+                n,
+                down,
+                up,
+                ops: MMAP_RING,
+            })
         }
         "unix-stream" | "tcp-loopback" => {
             let endpoint = if spec.name == "tcp-loopback" {
@@ -584,36 +603,68 @@ impl Setup for PosixQueues {
     }
 }
 
-/// Two rings of shm-demo, one each way, in shared memory or in a mapped file.
-struct Rings {
-    n: Narrator,
-    down: Region,
-    up: Region,
+/// A demo's own one-message steps over its ring (`put`, `take`), and how many bytes one
+/// of its frames holds.
+struct RingOps<R> {
+    put: fn(&Narrator, &R, u64, &[u8]) -> Result<()>,
+    take: fn(&Narrator, &R, u64, &mut Vec<u8>) -> Result<()>,
+    capacity: fn(&R) -> usize,
 }
 
-struct RingLink {
+impl<R> Clone for RingOps<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for RingOps<R> {}
+
+/// shm-demo's ring in shared memory.
+const SHM_RING: RingOps<Region> = RingOps {
+    put: shm_demo::put,
+    take: shm_demo::take,
+    capacity: Region::slot_capacity,
+};
+
+/// mmap-demo's message file, used as a ring.
+const MMAP_RING: RingOps<Shared> = RingOps {
+    put: mmap_demo::shared::put,
+    take: mmap_demo::shared::take,
+    capacity: Shared::frame_len,
+};
+
+/// Two rings of a shared-memory demo, one each way.
+struct Rings<R> {
     n: Narrator,
-    tx: Region,
-    rx: Region,
+    down: R,
+    up: R,
+    ops: RingOps<R>,
+}
+
+struct RingLink<R> {
+    n: Narrator,
+    tx: R,
+    rx: R,
     sent: u64,
     taken: u64,
+    ops: RingOps<R>,
 }
 
-impl Link for RingLink {
+impl<R> Link for RingLink<R> {
     fn send(&mut self, frame: &[u8]) -> Result<()> {
-        shm_demo::put(&self.n, &self.tx, self.sent, frame)?;
+        (self.ops.put)(&self.n, &self.tx, self.sent, frame)?;
         self.sent += 1;
         Ok(())
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> Result<()> {
-        shm_demo::take(&self.n, &self.rx, self.taken, buf)?;
+        (self.ops.take)(&self.n, &self.rx, self.taken, buf)?;
         self.taken += 1;
-        checked(buf, self.rx.slot_capacity())
+        checked(buf, (self.ops.capacity)(&self.rx))
     }
 }
 
-impl Setup for Rings {
+impl<R: 'static> Setup for Rings<R> {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         Ok(Box::new(RingLink {
             n: self.n,
@@ -621,6 +672,7 @@ impl Setup for Rings {
             rx: self.up,
             sent: 0,
             taken: 0,
+            ops: self.ops,
         }))
     }
 
@@ -631,31 +683,9 @@ impl Setup for Rings {
             rx: self.down,
             sent: 0,
             taken: 0,
+            ops: self.ops,
         }))
     }
-}
-
-/// A shm-demo ring in a regular file mapped MAP_SHARED: shared memory whose pages belong
-/// to a file. The file is removed at once; the mapping keeps its pages.
-fn file_ring(path: &std::path::Path, shape: Shape) -> Result<Region> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::bad_data(format!("open({})", path.display()), e.to_string()))?;
-    let _ = std::fs::remove_file(path);
-    let len = shape.region_len();
-    file.set_len(len as u64)
-        .map_err(|e| Error::bad_data("ftruncate", e.to_string()))?;
-    let base = shm_demo::region::map_shared(&file, len)
-        .map_err(|e| Error::sys("mmap(MAP_SHARED) of a file", e))?;
-    // SAFETY: `base` is the fresh mapping of `len` = shape.region_len() bytes just made,
-    // of a file no one else can open (its name is gone): nothing uses it before this.
-    unsafe { Region::initialise(base, shape, Wait::Block, u64::MAX) }
-        .map_err(|e| Error::sys("sem_init", e))
 }
 
 struct Datagrams {

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::stat::FileStat;
 
 use crate::error::{Error, Result};
 use crate::narrate::Narrator;
@@ -94,6 +95,29 @@ pub fn unlink_on_drop(n: &Narrator, path: &std::path::Path) -> Guard {
     Guard::new(move || {
         // A failure here has nobody left to report to but the narration itself.
         let _ = crate::sys::unlink(&n, &path);
+    })
+}
+
+/// A guard that removes the file at `path` (a file, a FIFO, a socket) when it drops or on
+/// Ctrl-C, but only if `lstat(2)` still finds there the very object `made` describes (its
+/// device and inode, from the `fstat` or `lstat` made right after creating it). Whatever
+/// took the path since, another user's file or a symbolic link, is not ours to remove:
+/// the guard says so and leaves it.
+pub fn remove_own_on_drop(n: &Narrator, path: &std::path::Path, made: &FileStat) -> Guard {
+    let (made, n, path) = ((made.st_dev, made.st_ino), n.clone(), path.to_path_buf());
+    Guard::new(move || {
+        let shown = path.display().to_string();
+        match nix::sys::stat::lstat(&path) {
+            Ok(now) if (now.st_dev, now.st_ino) == made => {
+                // A failure here has nobody left to report to but the narration itself.
+                let _ = crate::sys::unlink(&n, &path);
+            }
+            Ok(_) => n.say(crate::tr!(
+                "{path} is no longer the file I created: I leave it",
+                path = shown
+            )),
+            Err(_) => n.say(crate::tr!("{path} is gone already", path = shown)),
+        }
     })
 }
 

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::error::{Error, Result};
+use crate::tr;
 
 /// What the handler removes before the process ends: what this process created, and
 /// nothing else.
@@ -72,14 +73,16 @@ pub fn check_size(fd: impl AsFd, what: &str, need: usize) -> Result<()> {
     if len < need {
         return Err(Error::bad_data(
             call,
-            format!(
+            tr!(
                 "the peer shrank the shared object to {len} bytes, under a mapping of {need}: \
-                 an access past its new end would raise SIGBUS"
+                 an access past its new end would raise SIGBUS",
+                len,
+                need
             ),
         )
-        .hint(
-            "another process truncated it (ftruncate) while it was in use; start both roles again",
-        ));
+        .hint(tr!(
+            "another process truncated it (ftruncate) while it was in use; start both roles again"
+        )));
     }
     Ok(())
 }
@@ -98,26 +101,34 @@ pub fn exit_on_sigbus(program: &str, object: &str, remove: Remove) -> Result<()>
     let (path, removed) = match &remove {
         Remove::Nothing => (
             None,
-            "this process created nothing, so it leaves nothing".into(),
+            tr!("this process created nothing, so it leaves nothing"),
         ),
         Remove::ShmObject(name) => (
             Some(PathBuf::from(format!("/dev/shm{name}"))),
-            format!(
-                "this process removed the object it created, {name} (unlink of /dev/shm{name})"
+            tr!(
+                "this process removed the object it created, {name} (unlink of /dev/shm{name})",
+                name
             ),
         ),
         Remove::File(path) => (
             Some(path.clone()),
-            format!(
-                "this process removed the file it created, {}",
-                path.display()
+            tr!(
+                "this process removed the file it created, {path}",
+                path = path.display()
             ),
         ),
     };
+    // The line is made now, in the language chosen at start-up: the handler may only
+    // write it out.
     let line = format!(
-        "{program}: the peer shrank the shared object {object} under this process's mapping: \
-         an access past its new end raised SIGBUS; hint: another process truncated it \
-         (ftruncate) while it was in use; {removed}; start both roles again\n"
+        "{program}: {}\n",
+        tr!(
+            "the peer shrank the shared object {object} under this process's mapping: an \
+             access past its new end raised SIGBUS; hint: another process truncated it \
+             (ftruncate) while it was in use; {removed}; start both roles again",
+            object,
+            removed
+        )
     );
     let (unlink, device, inode) = match path {
         None => (std::ptr::null_mut(), 0, 0),

@@ -314,11 +314,18 @@ macro_rules! __tr_args {
 
 /// Narrates a sentence in the chosen language: `say!(n, "English {x}", x = ...)` is
 /// `n.say(tr!("English {x}", x = ...))`, where `n` is a [`Narrator`](crate::Narrator).
+///
+/// When the narrator is silent (`--quiet`, a loop past its first few iterations, the
+/// bench), nothing is translated or formatted and the arguments are not evaluated, so
+/// that a sentence in a hot loop costs one check.
 #[macro_export]
 macro_rules! say {
-    ($n:expr, $($tr:tt)+) => {
-        $n.say($crate::tr!($($tr)+))
-    };
+    ($n:expr, $($tr:tt)+) => {{
+        let narrator: &$crate::Narrator = &$n;
+        if !narrator.is_silent() {
+            narrator.say($crate::tr!($($tr)+));
+        }
+    }};
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! - [`timing`]: stopwatch, rates, percentiles;
 //! - [`cleanup`]: guards that remove kernel objects, also on Ctrl-C;
 //! - [`fault`]: SIGBUS from a shared object a peer shrank, as one line and exit 1;
+//! - [`mapping`]: `mmap` and its companions narrated, and checked access to the pages;
 //! - [`process`]: fork, exit a child, wait for it;
 //! - [`paths`]: a private per-user folder for paths;
 //! - [`owner`]: is this path or descriptor ours to touch (`lstat`/`fstat`: type, owner)?
@@ -24,6 +25,7 @@ pub mod error;
 pub mod exit;
 pub mod fault;
 pub mod i18n;
+pub mod mapping;
 pub mod message;
 pub mod narrate;
 pub mod owner;

@@ -366,6 +366,17 @@ fn may_block(n: &Narrator, fd: &impl AsFd) -> bool {
         .unwrap_or(true)
 }
 
+/// `pread(2)`: reads at most `buf.len()` bytes at `offset` of a file, without moving the
+/// file's offset; 0 at or past its end. Unlike a load from a mapping of the file, a read
+/// past the end of a file a peer shrank is not SIGBUS, only a short count.
+pub fn pread(n: &Narrator, fd: &impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize> {
+    let (raw, len) = (fd.as_fd().as_raw_fd(), buf.len());
+    n.call(format_args!("pread({raw}, buf, {len}, {offset})"), || {
+        let offset = i64::try_from(offset).map_err(|_| Errno::EOVERFLOW)?;
+        nix::sys::uio::pread(fd.as_fd(), buf, offset)
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Names in the file system: open(2), mkfifo(3), unlink(2), ftruncate(2), flock(2).
 

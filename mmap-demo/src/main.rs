@@ -15,9 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use common::narrate::print_summary;
-use common::{Error, NarrationArgs, Narrator, Result};
-use mmap_demo::MAX_FILE;
+use common::{NarrationArgs, Narrator, Result};
 
 /// File-backed mmap: two processes that map one file MAP_SHARED share its pages, and
 /// read each other's stores without read() or write().
@@ -113,76 +111,36 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
-    let file_name = match cli.lesson {
-        Some(Lesson::Private) => "mmap-private",
-        Some(Lesson::Lazy { .. }) => "mmap-sparse",
-        Some(Lesson::Resize) => "mmap-resize",
-        Some(Lesson::FilePoll { .. }) => "file-poll",
-        _ => "mmap-file",
+    let file = match cli.lesson {
+        Some(Lesson::Private) => mmap_demo::PRIVATE_FILE,
+        Some(Lesson::Lazy { .. }) => mmap_demo::SPARSE_FILE,
+        Some(Lesson::Resize) => mmap_demo::RESIZE_FILE,
+        Some(Lesson::FilePoll { .. }) => mmap_demo::POLL_FILE,
+        _ => mmap_demo::MESSAGE_FILE,
     };
-    let path = match cli.path {
-        Some(path) => path,
-        None => common::paths::private_dir()?.join(file_name),
-    };
-    let check = |m: Messages| {
-        let bytes = (m.size + common::message::OVERHEAD) as u64 * m.count;
-        if bytes > MAX_FILE {
-            return Err(Error::usage(format!(
-                "{} messages of {} bytes make a file over 1 GiB",
-                m.count, m.size
-            )));
-        }
-        Ok(m)
-    };
+    let path = mmap_demo::path_or_default(cli.path, file)?;
+    let narrator = |role| Narrator::new(role, cli.narration);
     match cli.lesson {
         None => {
-            let m = check(cli.messages)?;
-            mmap_demo::exchange(
-                &Narrator::new("producer", cli.narration),
-                &path,
-                m.count,
-                m.size,
-            )
+            let m = cli.messages;
+            mmap_demo::check_messages(m.count, m.size)?;
+            mmap_demo::exchange(&narrator("producer"), &path, m.count, m.size)
         }
-        Some(Lesson::Producer { messages }) => {
-            let m = check(messages)?;
-            mmap_demo::producer_role(
-                &Narrator::new("producer", cli.narration),
-                &path,
-                m.count,
-                m.size,
-            )
+        Some(Lesson::Producer { messages: m }) => {
+            mmap_demo::check_messages(m.count, m.size)?;
+            mmap_demo::producer_role(&narrator("producer"), &path, m.count, m.size)
         }
-        Some(Lesson::Consumer) => {
-            mmap_demo::consumer_role(&Narrator::new("consumer", cli.narration), &path)
-        }
-        Some(Lesson::Private) => mmap_demo::private(&Narrator::new("writer", cli.narration), &path),
+        Some(Lesson::Consumer) => mmap_demo::consumer_role(&narrator("consumer"), &path),
+        Some(Lesson::Private) => mmap_demo::private(&narrator("writer"), &path),
         Some(Lesson::Lazy { size, touch }) => {
-            let n = Narrator::new("lazy", cli.narration);
-            let l = mmap_demo::lazy(&n, &path, size as u64, touch)?;
-            print_summary(format_args!(
-                "summary: mapped={} touched={} faults={} resident_normal={} resident_random={} disk_bytes={}",
-                l.mapped, l.touched, l.faults, l.resident_normal, l.resident_random, l.disk
-            ))
+            mmap_demo::lazy(&narrator("lazy"), &path, size as u64, touch).map(drop)
         }
-        Some(Lesson::Resize) => mmap_demo::resize(&Narrator::new("parent", cli.narration), &path),
+        Some(Lesson::Resize) => mmap_demo::resize(&narrator("parent"), &path),
         Some(Lesson::FilePoll { count, poll_ms }) => {
-            let n = Narrator::new("writer", cli.narration);
-            let d = mmap_demo::file_poll(&n, &path, count, Duration::from_millis(poll_ms))?;
-            let stats = |v: &[u64]| {
-                let mean = v.iter().sum::<u64>() as f64 / v.len().max(1) as f64 / 1000.0;
-                let max = v.iter().copied().max().unwrap_or(0) as f64 / 1000.0;
-                (mean, max)
-            };
-            let ((file_mean, file_max), (pipe_mean, pipe_max)) = (stats(&d.file), stats(&d.pipe));
-            n.announce(format_args!("file, polled every {poll_ms} ms: noticed {file_mean:.1} ms late on average, {file_max:.1} ms at most"));
-            n.announce(format_args!("pipe, reader asleep in read(): {pipe_mean:.3} ms on average, {pipe_max:.3} ms at most"));
-            print_summary(format_args!(
-                "summary: lines={} file_mean_ms={file_mean:.1} file_max_ms={file_max:.1} pipe_mean_ms={pipe_mean:.3} pipe_max_ms={pipe_max:.3}",
-                d.file.len().min(d.pipe.len())
-            ))
+            let poll = Duration::from_millis(poll_ms);
+            mmap_demo::file_poll(&narrator("writer"), &path, count, poll).map(drop)
         }
-        Some(Lesson::Clean) => mmap_demo::clean(&Narrator::new("clean", cli.narration), &path),
+        Some(Lesson::Clean) => mmap_demo::clean(&narrator("clean"), &path),
     }
 }
 

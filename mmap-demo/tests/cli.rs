@@ -21,7 +21,22 @@ fn both_roles_in_one_terminal_share_a_mapped_file() {
         r.stdout.contains("PROT_READ|PROT_WRITE, MAP_SHARED,"),
         "{r}"
     );
-    assert!(r.stdout.contains("msync(addr, len, MS_SYNC)"), "{r}");
+    // msync, and then munmap, of the very mapping the producer's mmap returned: the real
+    // calls, with the address and the length (a header and 3 frames of 80 bytes).
+    let mapped = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("[producer ") && l.contains("] mmap(NULL, 304, "))
+        .and_then(|l| l.rsplit_once(" = "))
+        .map(|(_, address)| address.to_string())
+        .unwrap_or_else(|| panic!("no mmap of 304 bytes by the producer in:\n{r}"));
+    assert!(mapped.starts_with("0x"), "{mapped}");
+    for call in [
+        format!("] msync({mapped}, 304, MS_SYNC) = 0\n"),
+        format!("] munmap({mapped}, 304) = 0\n"),
+    ] {
+        assert!(r.stdout.contains(&call), "no {call} in:\n{r}");
+    }
     assert!(r.stdout.contains("no read()"), "{r}");
     dir.assert_empty();
 }
@@ -61,11 +76,11 @@ fn a_producer_started_first_waits_for_its_consumer() {
 fn a_killed_producer_does_not_hang_the_consumer() {
     let dir = Scratch::new("mmap-killed");
     let path = dir.arg("file");
-    // Under --step the producer stops before its first message until it gets an Enter,
-    // which never comes: it is killed there.
+    // Under --step the producer stops before its first message (the memcpy into the
+    // mapping) until it gets an Enter, which never comes: it is killed there.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
     // Answer every prompt (ftruncate, mmap, ...) until the one before the first message.
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -246,7 +261,8 @@ const PRODUCER_AT: u64 = 40;
 const CONSUMER_AT: u64 = 44;
 
 /// Writes a message file as a foreign (or hostile) producer would: the magic, `count`
-/// frames of `frame_len` bytes (all zero), `written` = `written`, and the producer's pid.
+/// frames of `frame_len` bytes (all zero), one a message (`slots` = `count`), `written` =
+/// `written`, and the producer's pid.
 fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, written: u64) {
     let mut bytes = vec![0u8; 64 + (count * frame_len) as usize];
     bytes[..8].copy_from_slice(b"IPCDMAP1");
@@ -254,6 +270,7 @@ fn message_file(path: &std::path::Path, count: u64, frame_len: u64, pid: i32, wr
     bytes[16..24].copy_from_slice(&frame_len.to_ne_bytes());
     bytes[24..32].copy_from_slice(&written.to_ne_bytes());
     bytes[40..44].copy_from_slice(&pid.to_ne_bytes());
+    bytes[48..56].copy_from_slice(&count.to_ne_bytes());
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -436,7 +453,7 @@ fn a_peer_that_truncates_the_file_gives_a_clear_error_not_sigbus() {
     // The producer stops (--step) before its first message; the consumer maps the file
     // and waits for it.
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -484,7 +501,7 @@ fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
     let dir = Scratch::new("mmap-replaced");
     let path = dir.arg("file");
     let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
-    while !producer.wait_for_line("next: ").contains("write message 0") {
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
         producer.send(b"\n");
     }
     let mut consumer = Process::start(BIN, &["consumer", "--path", &path]);
@@ -513,4 +530,176 @@ fn a_consumer_whose_producer_died_leaves_a_file_that_replaced_it() {
         b"someone's new file",
         "the consumer removed a file that was not its producer's"
     );
+}
+
+#[test]
+fn a_consumer_that_must_wait_says_so_once_and_all_narrates_every_message() {
+    let dir = Scratch::new("mmap-wait-said");
+    let path = dir.arg("file");
+    // The producer stops (--step) before its first message: the consumer must wait.
+    let mut producer = Process::start(BIN, &["producer", "--path", &path, "--step"]);
+    while !producer.wait_for_line("next: ").contains("] next: memcpy(") {
+        producer.send(b"\n");
+    }
+    let mut consumer = Process::start(BIN, &["consumer", "--path", &path, "--all"]);
+    consumer.wait_for_line("look at written until it passes 0 (spin, then every 1 ms) ...");
+    producer.close_stdin();
+    producer.finish().assert_code(0);
+    let r = consumer.finish();
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(3, 64));
+    let said = r
+        .stdout
+        .matches("look at written until it passes 0 ")
+        .count();
+    assert_eq!(
+        said, 1,
+        "the wait is announced once, however long it lasts:\n{r}"
+    );
+    // --all: every message narrated, none left out.
+    assert!(
+        r.stdout.contains("] message 2 is in my memory already"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("without narration"), "{r}");
+    dir.assert_empty();
+}
+
+// Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
+// [role pid] tag and the summary line the same as in English.
+
+/// mmap-demo in the locale `vars` alone (see testkit::run_in_locale).
+fn with_locale(vars: &[&str], args: &[&str]) -> testkit::Run {
+    testkit::run_in_locale(BIN, vars, args)
+}
+
+/// Runs a lesson in English and with `--lang ko` (each on its own path in `dir`) and
+/// checks what must not change: the exit code and the system calls, each once. Returns
+/// both runs, for their summaries.
+fn in_both(dir: &Scratch, lesson: &[&str]) -> (testkit::Run, testkit::Run) {
+    let (en_path, ko_path) = (dir.arg("en"), dir.arg("ko"));
+    let en = with_locale(&[], &[lesson, &["--path", &en_path]].concat());
+    let ko = with_locale(
+        &[],
+        &[&["--lang", "ko"], lesson, &["--path", &ko_path]].concat(),
+    );
+    en.assert_code(0);
+    ko.assert_code(0);
+    assert!(!testkit::calls(&en).is_empty(), "{en}");
+    assert_eq!(
+        testkit::calls(&ko),
+        testkit::calls(&en),
+        "the calls differ:\n{en}\n{ko}"
+    );
+    assert!(!testkit::has_korean(&en.stdout), "{en}");
+    assert!(testkit::has_korean(&ko.stdout), "{ko}");
+    (en, ko)
+}
+
+#[test]
+fn lang_ko_explains_every_lesson_in_korean_with_the_same_calls_and_summary() {
+    let dir = Scratch::new("mmap-ko");
+    let (en, ko) = in_both(&dir, &[]);
+    assert_eq!(ko.summary(), en.summary());
+    assert!(
+        ko.stdout.contains(
+            "] 2번 메시지는 이미 내 메모리에 있습니다: 복사해 냈을 뿐, read()는 없습니다\n"
+        ),
+        "{ko}"
+    );
+    let (en, ko) = in_both(&dir, &["private"]);
+    assert_eq!(ko.summary(), en.summary());
+    assert!(
+        ko.stdout
+            .contains("] 내 MAP_SHARED 매핑이 보는 내용: \"original content\"\n"),
+        "{ko}"
+    );
+    let (en, ko) = in_both(&dir, &["resize"]);
+    assert_eq!(ko.summary(), en.summary());
+    assert!(
+        ko.stdout
+            .contains("SIGBUS: 파일 끝 너머의 페이지 뒤에는 아무것도 없습니다"),
+        "{ko}"
+    );
+    // The counts of lazy and the delays of file-poll depend on the machine; what they
+    // measured is the same.
+    let (en, ko) = in_both(&dir, &["lazy", "--size", "16M", "--touch", "4"]);
+    assert_eq!(
+        (ko.field("mapped"), ko.field("touched")),
+        (en.field("mapped"), en.field("touched"))
+    );
+    assert!(ko.stdout.contains("희소 파일(sparse file)"), "{ko}");
+    let (en, ko) = in_both(&dir, &["file-poll", "--count", "3", "--poll-ms", "5"]);
+    assert_eq!(ko.field("lines"), en.field("lines"));
+    assert!(
+        ko.stdout.contains("] 파일, 5 ms마다 폴링(polling): 평균 "),
+        "{ko}"
+    );
+    // What a killed producer left, for each clean to remove.
+    for left in ["en", "ko"] {
+        message_file(&dir.path(left), 1, 80, i32::MAX, 0);
+    }
+    let (en, ko) = in_both(&dir, &["clean"]);
+    assert_eq!(ko.summary(), "summary: removed=1");
+    assert_eq!(ko.summary(), en.summary());
+    assert!(
+        ko.stdout
+            .contains("생산자(pid 2147483647)는 이미 없습니다: 남은 찌꺼기입니다"),
+        "{ko}"
+    );
+    dir.assert_empty();
+}
+
+#[test]
+fn lang_ko_explains_producer_consumer_and_errors_in_korean() {
+    let dir = Scratch::new("mmap-ko-roles");
+    let path = dir.arg("file");
+    let mut producer = Process::start(BIN, &["--lang", "ko", "producer", "--path", &path]);
+    producer.wait_for_line("준비 완료: 다른 터미널에서 `mmap-demo consumer --path");
+    let consumer = with_locale(&[], &["--lang", "ko", "consumer", "--path", &path]);
+    consumer.assert_code(0);
+    assert_eq!(consumer.summary(), perfect(3, 64));
+    assert!(
+        consumer
+            .stdout
+            .contains("0번 메시지는 이미 내 메모리에 있습니다"),
+        "{consumer}"
+    );
+    producer.finish().assert_code(0);
+    // A file that is not a message file: the call and the magic as in English.
+    std::fs::write(dir.path("file"), [b'x'; 4096]).unwrap();
+    let r = with_locale(&[], &["--lang", "ko", "consumer", "--path", &path]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("실패: \"IPCDMAP1\"이 아니라 ["), "{r}");
+    assert!(
+        r.stderr
+            .contains("; 힌트: mmap-demo의 메시지 파일이 아니거나 손상되었습니다"),
+        "{r}"
+    );
+    std::fs::remove_file(dir.path("file")).unwrap();
+    dir.assert_empty();
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
+    let dir = Scratch::new("mmap-ko-locale");
+    let args = ["--path", &dir.arg("file"), "--count", "1"];
+    let korean = with_locale(&["LANG=ko_KR.UTF-8"], &args);
+    korean.assert_code(0);
+    assert_eq!(korean.summary(), perfect(1, 64));
+    assert!(
+        korean.stdout.contains("0번 메시지를 매핑에 썼습니다"),
+        "{korean}"
+    );
+    let english = with_locale(
+        &["LANG=ko_KR.UTF-8"],
+        &[&["--lang", "en"][..], &args].concat(),
+    );
+    english.assert_code(0);
+    assert!(
+        english.stdout.contains("wrote message 0 into the mapping"),
+        "{english}"
+    );
+    assert!(!testkit::has_korean(&english.stdout), "{english}");
+    dir.assert_empty();
 }

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use common::tally::MAX_COUNT;
-use common::{Error, NarrationArgs, Narrator, Result};
-use shm_demo::region::{self, Shape, Wait};
+use common::{Error, NarrationArgs, Narrator, Result, tr};
+use shm_demo::region::{self, Wait};
 
 /// POSIX shared memory: two processes map the same pages, and data moves with plain loads
 /// and stores. They must take turns themselves: semaphores (--wait block) or spinning.
@@ -113,51 +113,28 @@ fn run() -> Result<()> {
     if let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) {
         unused_options(&matches, cli.role.as_ref())?;
     }
-    let name = cli.name.unwrap_or_else(shm_demo::default_name);
-    if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
-        return Err(Error::usage(format!(
-            "--name {name:?}: a shared memory name is one slash and a name, like /ipc-demo-shm"
-        )));
-    }
-    let shape = |ring: RingArgs| {
-        Shape::for_frames(ring.slots, ring.size + common::message::OVERHEAD).ok_or_else(|| {
-            Error::usage(format!(
-                "{} slots of {} bytes is over the 1 GiB this demo allows for a region",
-                ring.slots, ring.size
-            ))
-        })
-    };
+    let name = shm_demo::object_name(cli.name)?;
+    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.slots, ring.size);
     match cli.role {
         None => {
-            let n = Narrator::new("producer", cli.narration);
+            let (n, ring) = (Narrator::new("producer", cli.narration), cli.ring);
+            let shape = shape(ring)?;
             shm_demo::exchange(
-                &n,
-                &name,
-                cli.ring.mode,
-                shape(cli.ring)?,
-                cli.ring.wait,
-                cli.ring.count,
-                cli.ring.size,
+                &n, &name, ring.mode, shape, ring.wait, ring.count, ring.size,
             )
         }
         Some(Role::Producer { ring }) => {
             let n = Narrator::new("producer", cli.narration);
+            let shape = shape(ring)?;
             shm_demo::producer_role(
-                &n,
-                &name,
-                ring.mode,
-                shape(ring)?,
-                ring.wait,
-                ring.count,
-                ring.size,
+                &n, &name, ring.mode, shape, ring.wait, ring.count, ring.size,
             )
         }
         Some(Role::Consumer { no_wait }) => {
             shm_demo::consumer_role(&Narrator::new("consumer", cli.narration), &name, no_wait)
         }
         Some(Role::Race { count }) => {
-            let n = Narrator::new("race", cli.narration);
-            let r = shm_demo::race(&n, count)?;
+            let r = shm_demo::race(&Narrator::new("race", cli.narration), count)?;
             common::narrate::print_summary(format_args!(
                 "summary: expected={} unsynchronised={} atomic={} semaphore={}",
                 r.expected, r.unsynchronised, r.atomic, r.semaphore
@@ -177,16 +154,18 @@ fn unused_options(matches: &clap::ArgMatches, role: Option<&Role>) -> Result<()>
     };
     let (sub, _) = matches.subcommand().unwrap_or(("", matches));
     if let Some(option) = RING_OPTIONS.into_iter().find(|id| given(id)) {
-        return Err(Error::usage(format!(
+        return Err(Error::usage(tr!(
             "--{option} before `{sub}` would be ignored: it sets up the ring of the one-terminal \
-             run, or of `producer` when it comes after that word"
+             run, or of `producer` when it comes after that word",
+            option,
+            sub
         )));
     }
     if matches!(role, Role::Race { .. }) && given("name") {
-        return Err(Error::usage(
+        return Err(Error::usage(tr!(
             "`race` shares anonymous memory (MAP_SHARED|MAP_ANONYMOUS), which has no name: \
-             leave out --name",
-        ));
+             leave out --name"
+        )));
     }
     Ok(())
 }

@@ -560,3 +560,229 @@ fn a_partly_shrunk_object_is_noticed_by_fstat_before_the_next_window() {
     assert!(r.stderr.contains("the consumer (pid"), "{r}");
     assert!(!exists(&n));
 }
+
+// Narration (issue 12): every wait where it happens, cause before effect, the real calls.
+
+/// The index of the first line of `r` that starts with `[role ` and contains `text`.
+fn first_line(r: &testkit::Run, role: &str, text: &str) -> usize {
+    r.stdout
+        .lines()
+        .position(|l| l.starts_with(&format!("[{role} ")) && l.contains(text))
+        .unwrap_or_else(|| panic!("no {role} line with {text:?} in:\n{r}"))
+}
+
+#[test]
+fn every_wait_is_narrated_before_and_after_and_a_post_comes_before_the_wait_it_ends() {
+    let n = name("waits");
+    let r = shm_demo(&["--name", &n]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(3, 64));
+    // The producer waits for a free slot and the consumer for a message: both narrated,
+    // before the call ("...") and when it returns.
+    for (role, sem) in [("producer", "empty"), ("consumer", "full")] {
+        first_line(&r, role, &format!("sem_timedwait(&{sem}, now+200ms) ..."));
+        first_line(&r, role, &format!("sem_timedwait(&{sem}, now+200ms) = 0"));
+    }
+    // The consumer's first wait ends because of the producer's first post, so on one
+    // terminal the post is on the screen first.
+    let posted = first_line(&r, "producer", "] sem_post(&full) ...");
+    let woken = first_line(&r, "consumer", "] sem_timedwait(&full, now+200ms) = 0");
+    assert!(
+        posted < woken,
+        "the consumer's wait ended before the post:\n{r}"
+    );
+    // The copies in and out of the mapping, and the mapping's end, as the calls they are.
+    first_line(&r, "producer", "] memcpy(0x");
+    first_line(&r, "consumer", ", 80) = 0x");
+    let mapped = r.stdout.lines().find_map(|l| {
+        let rest = l.strip_prefix("[producer ")?;
+        rest.split_once("] mmap(NULL, 1216, PROT_READ|PROT_WRITE, MAP_SHARED, 3, 0) = ")
+            .map(|(_, address)| address.to_string())
+    });
+    let mapped = mapped.unwrap_or_else(|| panic!("no mmap by the producer in:\n{r}"));
+    first_line(&r, "producer", &format!("] munmap({mapped}, 1216) = 0"));
+    first_line(&r, "consumer", "] munmap(0x");
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_spin_wait_is_announced_and_step_stops_there() {
+    let n = name("spin-step");
+    // No consumer: the second message needs a slot that nobody frees.
+    let args = [
+        "producer", "--name", &n, "--wait", "spin", "--slots", "1", "--count", "2", "--step",
+    ];
+    let mut producer = Process::start(BIN, &args);
+    loop {
+        let prompt = producer.wait_for_line("[Enter]");
+        if prompt.contains("] next: spin until tail > 0 (a slot is free)") {
+            break;
+        }
+        assert!(
+            !prompt.contains("spin until"),
+            "a spin before it had to: {prompt}"
+        );
+        producer.send(b"\n");
+    }
+    // End of input ends --step (the cleanup after SIGTERM would otherwise wait for an
+    // Enter before its shm_unlink too).
+    producer.close_stdin();
+    producer.wait_for_line("--step stops waiting");
+    producer.signal(Signal::SIGTERM);
+    producer.finish().assert_code(130);
+    assert!(!exists(&n));
+}
+
+#[test]
+fn all_narrates_every_message_and_without_it_the_rest_goes_quiet() {
+    let n = name("all");
+    let all = shm_demo(&["--name", &n, "--count", "5", "--all"]);
+    all.assert_code(0);
+    assert_eq!(all.summary(), perfect(5, 64));
+    first_line(
+        &all,
+        "producer",
+        "slot 4: wrote message 4 (80 bytes); head = 5",
+    );
+    first_line(
+        &all,
+        "consumer",
+        "slot 4: copied message 4 out (80 bytes); tail = 5",
+    );
+    assert!(!all.stdout.contains("without narration"), "{all}");
+    let some = shm_demo(&["--name", &n, "--count", "5"]);
+    some.assert_code(0);
+    first_line(&some, "consumer", "... the rest without narration");
+    assert!(!some.stdout.contains("message 4"), "{some}");
+    assert!(!exists(&n));
+}
+
+// Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
+// [role pid] tag and the summary line the same as in English.
+
+/// shm-demo in the locale `vars` alone (see testkit::run_in_locale).
+fn with_locale(vars: &[&str], args: &[&str]) -> testkit::Run {
+    testkit::run_in_locale(BIN, vars, args)
+}
+
+/// Runs shm-demo in English and with `--lang ko`, and checks what must not change: the
+/// exit code, the summary line, and the system calls. Returns the Korean run.
+fn same_in_korean(args: &[&str]) -> testkit::Run {
+    let en = with_locale(&[], args);
+    en.assert_code(0);
+    let ko = with_locale(&[], &[&["--lang", "ko"][..], args].concat());
+    ko.assert_code(0);
+    assert_eq!(ko.summary(), en.summary(), "{ko}");
+    assert!(!testkit::calls(&en).is_empty(), "{en}");
+    assert_eq!(
+        testkit::calls(&ko),
+        testkit::calls(&en),
+        "the calls differ:\n{en}\n{ko}"
+    );
+    assert!(!testkit::has_korean(&en.stdout), "{en}");
+    assert!(testkit::has_korean(&ko.stdout), "{ko}");
+    ko
+}
+
+#[test]
+fn lang_ko_explains_the_default_run_in_korean_with_the_same_calls_and_summary() {
+    let n = name("ko-default");
+    let r = same_in_korean(&["--name", &n]);
+    assert!(r.stdout.contains("헤더 내용: 메시지 3개, 칸 8개"), "{r}");
+    assert!(
+        r.stdout
+            .contains("] 칸 0: 0번 메시지를 썼습니다 (80바이트); head = 1\n"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("] sem_post(&full) ...\n"), "{r}");
+    assert!(!r.stdout.contains("wrote message"), "{r}");
+    assert!(!exists(&n));
+}
+
+#[test]
+fn lang_ko_explains_producer_and_consumer_in_korean_with_the_same_summary() {
+    let n = name("ko-roles");
+    let mut producer = Process::start(BIN, &["--lang", "ko", "producer", "--name", &n]);
+    producer.wait_for_line("준비 완료: 다른 터미널에서 `shm-demo consumer --name");
+    let consumer = with_locale(&[], &["--lang", "ko", "consumer", "--name", &n]);
+    consumer.assert_code(0);
+    assert_eq!(consumer.summary(), perfect(3, 64));
+    assert!(
+        consumer
+            .stdout
+            .contains("] 칸 2: 2번 메시지를 복사해 냈습니다 (80바이트); tail = 3\n"),
+        "{consumer}"
+    );
+    let producer = producer.finish();
+    producer.assert_code(0);
+    assert!(producer.stdout.contains("모두 보냈습니다."), "{producer}");
+    assert!(!exists(&n));
+    // An error: the call and the errno as in English, the words around them in Korean.
+    let missing = with_locale(
+        &[],
+        &["--lang", "ko", "consumer", "--name", &n, "--no-wait"],
+    );
+    missing.assert_code(1);
+    assert!(
+        missing.stderr.contains(
+            "O_RDWR, 0) 실패: ENOENT (No such file or directory); 힌트: 그런 객체가 없습니다"
+        ),
+        "{missing}"
+    );
+}
+
+#[test]
+fn lang_ko_explains_race_and_clean_in_korean_with_the_same_calls_and_summaries() {
+    let race = ["race", "--count", "1000"];
+    let en = with_locale(&[], &race);
+    let ko = with_locale(&[], &[&["--lang", "ko"][..], &race].concat());
+    for r in [&en, &ko] {
+        r.assert_code(0);
+        assert_eq!(
+            (r.field("expected"), r.field("atomic"), r.field("semaphore")),
+            (2000, 2000, 2000)
+        );
+    }
+    assert_eq!(
+        testkit::calls(&ko),
+        testkit::calls(&en),
+        "the calls differ:\n{en}\n{ko}"
+    );
+    assert!(
+        ko.stdout
+            .contains("] 세마포어: 기대값 2000, 결과 2000, 잃어버린 갱신 0\n"),
+        "{ko}"
+    );
+    assert!(
+        ko.stdout.contains("] 동기화 없음: 기대값 2000, 결과 "),
+        "{ko}"
+    );
+    let clean = same_in_korean(&["clean", "--name", &name("ko-clean")]);
+    assert!(
+        clean
+            .stdout
+            .contains("그런 객체가 없습니다: 정리할 것이 없습니다"),
+        "{clean}"
+    );
+}
+
+#[test]
+fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
+    let n = name("ko-locale");
+    let args = ["--name", n.as_str(), "--count", "1"];
+    let korean = with_locale(&["LANG=ko_KR.UTF-8"], &args);
+    korean.assert_code(0);
+    assert_eq!(korean.summary(), perfect(1, 64));
+    assert!(korean.stdout.contains("헤더 내용: 메시지 1개"), "{korean}");
+    let english = with_locale(
+        &["LANG=ko_KR.UTF-8"],
+        &[&["--lang", "en"][..], &args].concat(),
+    );
+    english.assert_code(0);
+    assert!(
+        english.stdout.contains("the header says: 1 messages"),
+        "{english}"
+    );
+    assert!(!testkit::has_korean(&english.stdout), "{english}");
+    assert!(!exists(&n));
+}

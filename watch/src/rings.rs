@@ -11,6 +11,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use common::owner::{Kind, fstat_ours};
+use mmap_demo::layout;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::mman::shm_open;
@@ -23,33 +24,6 @@ use crate::view::{Cell, Part, Screen, Unit, squeeze};
 
 /// The widest row of cells drawn one cell per slot, message or group of pages.
 pub const ROW: usize = 64;
-
-// The layout of shm-demo's region header. Source of truth: shm-demo/src/region.rs (the
-// table in its module documentation). shm-demo exports MAGIC, VERSION, HEADER,
-// HEAD_OFFSET and the limits; the other offsets are private there, so they are written
-// here from that table until shm-demo exports them.
-const SHM_VERSION_AT: usize = 8;
-const SHM_SLOT_SIZE_AT: usize = 12;
-const SHM_SLOTS_AT: usize = 16;
-const SHM_WAIT_AT: usize = 20;
-const SHM_PRODUCER_AT: usize = 24;
-const SHM_CONSUMER_AT: usize = 28;
-const SHM_COUNT_AT: usize = 32;
-const SHM_TAIL_AT: usize = 128;
-const SHM_FULL_AT: usize = 192;
-const SHM_EMPTY_AT: usize = 256;
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_ne_bytes(word)
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_ne_bytes(word)
-}
 
 /// What a look at a shm-demo region found, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,45 +40,25 @@ struct Ring {
     empty: Option<i32>,
 }
 
-/// Reads the header copy `h` (`region::HEADER` bytes of an object of `len` bytes) the
-/// way shm-demo's `Region::attach` checks it, and the ring counters on top.
+/// Reads the header copy `h` (`region::HEADER` bytes of an object of `len` bytes) with
+/// shm-demo's own checks ([`region::parse_header`], what a consumer checks before it
+/// uses a ring), and the ring counters on top.
 fn parse_ring(h: &[u8], len: usize) -> Result<Ring, String> {
-    let magic = &h[region::MAGIC_OFFSET..region::MAGIC_OFFSET + 8];
-    if magic == [0; 8] {
-        return Err(common::tr!("the producer has not finished setting it up"));
-    }
-    if magic != region::MAGIC {
-        return Err(common::tr!(
+    let header = region::parse_header(h, len).map_err(|why| match why {
+        region::Corrupt::BadMagic(magic) => common::tr!(
             "not a shm-demo ring: it starts with {magic}",
             magic = format!("{magic:02x?}")
-        ));
-    }
-    let version = u32_at(h, SHM_VERSION_AT);
-    if version != region::VERSION {
-        return Err(common::tr!(
-            "layout version {version}, not {v}",
-            version,
-            v = region::VERSION
-        ));
-    }
-    let (slots, slot_size) = (u32_at(h, SHM_SLOTS_AT), u32_at(h, SHM_SLOT_SIZE_AT));
-    let shape_ok = (1..=region::MAX_SLOTS).contains(&slots)
-        && (region::SLOT_HEADER as u32 + 8..=region::MAX_SLOT_SIZE).contains(&slot_size)
-        && slot_size % 8 == 0;
-    let need = region::HEADER + slots as usize * slot_size as usize;
-    if !shape_ok || need > len {
-        return Err(common::tr!(
-            "{slots} slots of {slot_size} bytes do not fit in {len} bytes",
-            slots,
-            slot_size,
-            len
-        ));
-    }
-    let (head, tail, count) = (
-        u64_at(h, region::HEAD_OFFSET),
-        u64_at(h, SHM_TAIL_AT),
-        u64_at(h, SHM_COUNT_AT),
-    );
+        ),
+        why => why.to_string(),
+    })?;
+    let region::Header {
+        shape,
+        head,
+        tail,
+        count,
+        ..
+    } = header;
+    let slots = shape.slots;
     if tail > head || head - tail > u64::from(slots) || head > count {
         return Err(common::tr!(
             "head = {head}, tail = {tail} with {slots} slots and {count} messages: inconsistent",
@@ -114,17 +68,18 @@ fn parse_ring(h: &[u8], len: usize) -> Result<Ring, String> {
             count
         ));
     }
+    let sem = |at: usize| peek::sem_value(&h[at..at + region::SEM_SIZE]);
     Ok(Ring {
         slots,
-        slot_size,
-        spin: u32_at(h, SHM_WAIT_AT) == 1,
-        producer: u32_at(h, SHM_PRODUCER_AT) as i32,
-        consumer: u32_at(h, SHM_CONSUMER_AT) as i32,
+        slot_size: shape.slot_size,
+        spin: header.wait == region::Wait::Spin,
+        producer: header.producer,
+        consumer: header.consumer,
         count,
         head,
         tail,
-        full: peek::sem_value(&h[SHM_FULL_AT..SHM_FULL_AT + 32]),
-        empty: peek::sem_value(&h[SHM_EMPTY_AT..SHM_EMPTY_AT + 32]),
+        full: sem(region::FULL_OFFSET),
+        empty: sem(region::EMPTY_OFFSET),
     })
 }
 
@@ -268,18 +223,6 @@ fn process_line(pid: i32) -> String {
     }
 }
 
-// The layout of mmap-demo's message file. Source of truth: mmap-demo/src/lib.rs (MAGIC
-// and HEADER are exported; the field offsets COUNT, FRAME_LEN, WRITTEN, TAKEN, PRODUCER
-// and CONSUMER are private there, so they are written here until mmap-demo exports them).
-const MAP_MAGIC: [u8; 8] = *b"IPCDMAP1";
-const MAP_HEADER: usize = 64;
-const MAP_COUNT_AT: usize = 8;
-const MAP_FRAME_LEN_AT: usize = 16;
-const MAP_WRITTEN_AT: usize = 24;
-const MAP_TAKEN_AT: usize = 32;
-const MAP_PRODUCER_AT: usize = 40;
-const MAP_CONSUMER_AT: usize = 44;
-
 /// What a look at an mmap-demo message file found, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MessageFile {
@@ -291,29 +234,18 @@ struct MessageFile {
     consumer: i32,
 }
 
+/// Reads the header copy `h` of a message file of `len` bytes with mmap-demo's own
+/// checks ([`layout::parse_header`]), and the counters on top.
 fn parse_message_file(h: &[u8], len: usize) -> Result<MessageFile, String> {
-    let magic = &h[..8];
-    if magic == [0; 8] {
-        return Err(common::tr!("the producer has not finished setting it up"));
-    }
-    if magic != MAP_MAGIC {
-        return Err(common::tr!(
+    let f = layout::parse_header(h, len as u64).map_err(|why| match why {
+        layout::Problem::NotReady => why.to_string(),
+        layout::Problem::Bad(_) if h[..8] != layout::MAGIC => common::tr!(
             "not an mmap-demo message file: it starts with {magic}",
-            magic = format!("{magic:02x?}")
-        ));
-    }
-    let f = MessageFile {
-        count: u64_at(h, MAP_COUNT_AT),
-        frame_len: u64_at(h, MAP_FRAME_LEN_AT),
-        written: u64_at(h, MAP_WRITTEN_AT),
-        taken: u64_at(h, MAP_TAKEN_AT),
-        producer: u32_at(h, MAP_PRODUCER_AT) as i32,
-        consumer: u32_at(h, MAP_CONSUMER_AT) as i32,
-    };
-    let fits = f.count <= common::tally::MAX_COUNT
-        && f.frame_len >= common::message::OVERHEAD as u64
-        && (MAP_HEADER as u64).checked_add(f.count.saturating_mul(f.frame_len)) == Some(len as u64);
-    if !fits || f.taken > f.written || f.written > f.count {
+            magic = format!("{:02x?}", &h[..8])
+        ),
+        layout::Problem::Bad(why) => why,
+    })?;
+    if f.taken > f.written || f.written > f.count || f.slots != f.count {
         return Err(common::tr!(
             "{count} messages of {frame} bytes, written {written}, taken {taken}, in {len} bytes: inconsistent",
             count = f.count,
@@ -323,7 +255,14 @@ fn parse_message_file(h: &[u8], len: usize) -> Result<MessageFile, String> {
             len
         ));
     }
-    Ok(f)
+    Ok(MessageFile {
+        count: f.count,
+        frame_len: f.frame_len,
+        written: f.written,
+        taken: f.taken,
+        producer: f.producer,
+        consumer: f.consumer,
+    })
 }
 
 /// Opens `path` read-only without following a symbolic link, and checks it is a
@@ -372,7 +311,7 @@ pub fn look_mmap(path: &Path) -> Screen {
     };
     let mut result = Err(String::new());
     for _ in 0..3 {
-        result = copy_head(&fd, len, MAP_HEADER).and_then(|h| parse_message_file(&h, len));
+        result = copy_head(&fd, len, layout::HEADER).and_then(|h| parse_message_file(&h, len));
         if result.is_ok() {
             break;
         }
@@ -416,7 +355,7 @@ pub fn look_mmap(path: &Path) -> Screen {
             "{count} of {len} bytes after a {header}-byte header",
             count = f.count,
             len = f.frame_len,
-            header = MAP_HEADER
+            header = layout::HEADER
         ),
     );
     for (label, pid) in [
@@ -506,13 +445,15 @@ mod tests {
 
     fn header() -> Vec<u8> {
         let mut h = vec![0u8; region::HEADER];
-        h[..8].copy_from_slice(&region::MAGIC);
-        h[SHM_VERSION_AT..SHM_VERSION_AT + 4].copy_from_slice(&region::VERSION.to_ne_bytes());
-        h[SHM_SLOT_SIZE_AT..SHM_SLOT_SIZE_AT + 4].copy_from_slice(&88u32.to_ne_bytes());
-        h[SHM_SLOTS_AT..SHM_SLOTS_AT + 4].copy_from_slice(&4u32.to_ne_bytes());
-        h[SHM_COUNT_AT..SHM_COUNT_AT + 8].copy_from_slice(&10u64.to_ne_bytes());
-        h[region::HEAD_OFFSET..region::HEAD_OFFSET + 8].copy_from_slice(&5u64.to_ne_bytes());
-        h[SHM_TAIL_AT..SHM_TAIL_AT + 8].copy_from_slice(&2u64.to_ne_bytes());
+        let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+        put(region::MAGIC_OFFSET, &region::MAGIC);
+        put(region::VERSION_OFFSET, &region::VERSION.to_ne_bytes());
+        put(region::SLOT_SIZE_OFFSET, &88u32.to_ne_bytes());
+        put(region::SLOTS_OFFSET, &4u32.to_ne_bytes());
+        put(region::PRODUCER_OFFSET, &4242i32.to_ne_bytes());
+        put(region::COUNT_OFFSET, &10u64.to_ne_bytes());
+        put(region::HEAD_OFFSET, &5u64.to_ne_bytes());
+        put(region::TAIL_OFFSET, &2u64.to_ne_bytes());
         h
     }
 
@@ -550,16 +491,25 @@ mod tests {
 
     #[test]
     fn a_message_file_header_must_fill_the_file_exactly() {
-        let mut h = vec![0u8; MAP_HEADER];
-        h[..8].copy_from_slice(&MAP_MAGIC);
-        h[MAP_COUNT_AT..MAP_COUNT_AT + 8].copy_from_slice(&3u64.to_ne_bytes());
-        h[MAP_FRAME_LEN_AT..MAP_FRAME_LEN_AT + 8].copy_from_slice(&80u64.to_ne_bytes());
-        h[MAP_WRITTEN_AT..MAP_WRITTEN_AT + 8].copy_from_slice(&2u64.to_ne_bytes());
-        h[MAP_TAKEN_AT..MAP_TAKEN_AT + 8].copy_from_slice(&1u64.to_ne_bytes());
-        let f = parse_message_file(&h, MAP_HEADER + 240).unwrap();
+        let mut h = vec![0u8; layout::HEADER];
+        let mut put = |at: usize, value: u64| h[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        put(layout::COUNT_AT, 3);
+        put(layout::SLOTS_AT, 3);
+        put(layout::FRAME_LEN_AT, 80);
+        put(layout::WRITTEN_AT, 2);
+        put(layout::TAKEN_AT, 1);
+        h[..8].copy_from_slice(&layout::MAGIC);
+        h[layout::PRODUCER_AT..layout::PRODUCER_AT + 4].copy_from_slice(&4242i32.to_ne_bytes());
+        let f = parse_message_file(&h, layout::HEADER + 240).unwrap();
         assert_eq!((f.written, f.taken), (2, 1));
-        assert!(parse_message_file(&h, MAP_HEADER + 241).is_err());
-        h[MAP_TAKEN_AT..MAP_TAKEN_AT + 8].copy_from_slice(&3u64.to_ne_bytes());
-        assert!(parse_message_file(&h, MAP_HEADER + 240).is_err());
+        assert!(parse_message_file(&h, layout::HEADER + 241).is_err());
+        h[layout::TAKEN_AT..layout::TAKEN_AT + 8].copy_from_slice(&3u64.to_ne_bytes());
+        assert!(parse_message_file(&h, layout::HEADER + 240).is_err());
+        h[0] = b'X';
+        assert!(
+            parse_message_file(&h, layout::HEADER + 240)
+                .unwrap_err()
+                .contains("not an mmap-demo message file")
+        );
     }
 }

@@ -160,7 +160,7 @@ fn a_ring_with_a_paused_consumer_shows_its_slots_full_and_the_run_ends_as_withou
     consumer.send(b"\n");
     let mut waits = 0;
     step_until(&mut consumer, |p| {
-        waits += usize::from(p.contains("next: wait for a message ("));
+        waits += usize::from(p.contains("next: sem_timedwait(&full"));
         waits == 2
     });
     let frame = watch_until(&["shm", "--name", &name], "head = 5");
