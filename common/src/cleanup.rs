@@ -76,6 +76,14 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // Once the interrupt handler has started, it runs every pending action and then
+        // ends the process. A guard dropped meanwhile by the main thread (which may be
+        // returning because the handler removed an object under it) leaves its action to
+        // the handler: two threads taking actions from one list would race the handler's
+        // exit(130), and the main thread's half would be cut off, unsaid.
+        if interrupted() {
+            return;
+        }
         if let Some(action) = take(self.id) {
             action();
         }
@@ -142,6 +150,9 @@ pub fn exit_on_interrupt(n: &Narrator) -> Result<()> {
         n.announce(crate::tr!(
             "interrupted (SIGINT or SIGTERM): removing what I created, then exit 130"
         ));
+        // A loop that went quiet (first_few) may have muted this narrator and its
+        // clones; what is removed or stopped on the way out is always shown.
+        n.unmute();
         run_all();
         std::process::exit(130);
     })

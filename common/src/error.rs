@@ -109,7 +109,7 @@ impl Error {
         self.kind
     }
 
-    /// The process exit code for this error: 1, 2 or 130 (see `design.md`, "Exit codes").
+    /// The process exit code for this error: 1, 2 or 130 (see [`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             Kind::Failed => 1,

@@ -738,6 +738,34 @@ pub fn getsockopt_peercred(n: &Narrator, fd: &impl AsFd) -> Result<UnixCredentia
 pub fn kill(n: &Narrator, pid: Pid, sig: impl Into<Option<Signal>>) -> Result<()> {
     let sig = sig.into();
     let desc = format!("kill({pid}, {})", sig.map_or("0", Signal::as_str));
+    one_process(pid, &desc)?;
+    n.call_blocking(desc, || signal::kill(pid, sig))
+}
+
+/// `kill(2)` with the real-time signal `SIGRTMIN+offset`, which nix's `Signal` cannot
+/// name. Unlike a standard signal, every real-time signal sent is queued and delivered
+/// with the sender's pid (signal(7), "Real-time signals"), so a signal is a message that
+/// is never merged with another. Refuses a pid <= 0 as [`kill`] does.
+pub fn kill_rt(n: &Narrator, pid: Pid, offset: i32) -> Result<()> {
+    let name = match offset {
+        0 => "SIGRTMIN".to_string(),
+        _ => format!("SIGRTMIN+{offset}"),
+    };
+    let desc = format!("kill({pid}, {name})");
+    one_process(pid, &desc)?;
+    let signo = libc::SIGRTMIN() + offset;
+    if offset < 0 || signo > libc::SIGRTMAX() {
+        return Err(Error::bad_data(desc, "there is no such real-time signal")
+            .hint("real-time signals go from SIGRTMIN to SIGRTMAX (`kill -l`)"));
+    }
+    n.call_blocking(desc, || {
+        // SAFETY: kill(2) only reads its two integer arguments.
+        Errno::result(unsafe { libc::kill(pid.as_raw(), signo) }).map(drop)
+    })
+}
+
+/// The refusal [`kill`] and [`kill_rt`] share: a pid <= 0 is not one process.
+fn one_process(pid: Pid, desc: &str) -> Result<()> {
     if pid.as_raw() <= 0 {
         return Err(
             Error::bad_data(desc, format!("pid {pid} is not one process")).hint(
@@ -745,7 +773,7 @@ pub fn kill(n: &Narrator, pid: Pid, sig: impl Into<Option<Signal>>) -> Result<()
             ),
         );
     }
-    n.call_blocking(desc, || signal::kill(pid, sig))
+    Ok(())
 }
 
 /// `waitpid(pid, &status, 0)`: waits for the child to end and collects its status, so
@@ -813,6 +841,26 @@ mod tests {
             let err = kill(&quiet(), Pid::from_raw(pid), Signal::SIGUSR1).unwrap_err();
             assert_eq!(err.errno(), None, "{err}");
             assert!(err.to_string().contains("not one process"), "{err}");
+            let err = kill_rt(&quiet(), Pid::from_raw(pid), 0).unwrap_err();
+            assert_eq!(err.errno(), None, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("kill({pid}, SIGRTMIN)")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn kill_rt_refuses_a_signal_past_sigrtmax_without_calling_the_kernel() {
+        let me = nix::unistd::getpid();
+        for offset in [-1, libc::SIGRTMAX() - libc::SIGRTMIN() + 1] {
+            let err = kill_rt(&quiet(), me, offset).unwrap_err();
+            assert_eq!(err.errno(), None, "{err}");
+            assert!(
+                err.to_string().contains("no such real-time signal"),
+                "{err}"
+            );
         }
     }
 

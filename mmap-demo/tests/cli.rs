@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test says it failed by panicking
 
 use nix::sys::signal::Signal;
-use testkit::{Process, Scratch, perfect, run};
+use testkit::{Process, Scratch, lang, perfect, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-demo");
 
@@ -568,84 +568,83 @@ fn a_consumer_that_must_wait_says_so_once_and_all_narrates_every_message() {
 // Korean (issue 13): explanations and hints in Korean; the system calls, errno names, the
 // [role pid] tag and the summary line the same as in English.
 
-/// mmap-demo in the locale `vars` alone (see testkit::run_in_locale).
-fn with_locale(vars: &[&str], args: &[&str]) -> testkit::Run {
-    testkit::run_in_locale(BIN, vars, args)
+/// A call line whose result differs from run to run (an address): not compared between
+/// languages.
+fn varies(call: &str) -> bool {
+    call.contains("0x")
 }
 
-/// Runs a lesson in English and with `--lang ko` (each on its own path in `dir`) and
-/// checks what must not change: the exit code and the system calls, each once. Returns
-/// both runs, for their summaries.
-fn in_both(dir: &Scratch, lesson: &[&str]) -> (testkit::Run, testkit::Run) {
-    let (en_path, ko_path) = (dir.arg("en"), dir.arg("ko"));
-    let en = with_locale(&[], &[lesson, &["--path", &en_path]].concat());
-    let ko = with_locale(
-        &[],
-        &[&["--lang", "ko"], lesson, &["--path", &ko_path]].concat(),
-    );
-    en.assert_code(0);
-    ko.assert_code(0);
-    assert!(!testkit::calls(&en).is_empty(), "{en}");
-    assert_eq!(
-        testkit::calls(&ko),
-        testkit::calls(&en),
-        "the calls differ:\n{en}\n{ko}"
-    );
-    assert!(!testkit::has_korean(&en.stdout), "{en}");
-    assert!(testkit::has_korean(&ko.stdout), "{ko}");
+/// Runs a lesson in English and with `--lang ko` on the same path (each run removes its
+/// file), and checks what must not change ([`lang::assert_same`], the summary included)
+/// unless `measured` (a lesson whose summary and calls hold timings): then only the exit
+/// codes and which calls each role made. Returns both runs.
+fn in_both(path: &str, lesson: &[&str], measured: bool) -> (testkit::Run, testkit::Run) {
+    let args = [lesson, &["--path", path]].concat();
+    let (en, ko) = (lang::english(BIN, &args), lang::korean(BIN, &args));
+    if measured {
+        en.assert_code(0);
+        ko.assert_code(0);
+        // How often a poll or a read ran, and what it returned, is timing: compare which
+        // calls each role made.
+        let made = |r: &testkit::Run| -> Vec<String> {
+            let calls = lang::calls(r).into_iter();
+            let mut names: Vec<String> = calls
+                .filter_map(|c| Some(c.split_once('(')?.0.to_string()))
+                .collect();
+            names.dedup();
+            names
+        };
+        assert_eq!(made(&ko), made(&en), "the calls differ:\n{en}\n{ko}");
+        assert!(lang::has_korean(&ko.stdout), "{ko}");
+    } else {
+        lang::assert_same(&en, &ko, varies);
+    }
     (en, ko)
 }
 
 #[test]
 fn lang_ko_explains_every_lesson_in_korean_with_the_same_calls_and_summary() {
     let dir = Scratch::new("mmap-ko");
-    let (en, ko) = in_both(&dir, &[]);
-    assert_eq!(ko.summary(), en.summary());
-    assert!(
-        ko.stdout.contains(
-            "] 2번 메시지는 이미 내 메모리에 있습니다: 복사해 냈을 뿐, read()는 없습니다\n"
-        ),
-        "{ko}"
+    let path = dir.arg("file");
+    let (_, ko) = in_both(&path, &[], false);
+    lang::says(
+        &ko,
+        "] 2번 메시지는 이미 내 메모리에 있습니다: 복사해 냈을 뿐, read()는 없습니다\n",
     );
-    let (en, ko) = in_both(&dir, &["private"]);
-    assert_eq!(ko.summary(), en.summary());
-    assert!(
-        ko.stdout
-            .contains("] 내 MAP_SHARED 매핑이 보는 내용: \"original content\"\n"),
-        "{ko}"
+    let (_, ko) = in_both(&path, &["private"], false);
+    lang::says(
+        &ko,
+        "] 내 MAP_SHARED 매핑이 보는 내용: \"original content\"\n",
     );
-    let (en, ko) = in_both(&dir, &["resize"]);
-    assert_eq!(ko.summary(), en.summary());
-    assert!(
-        ko.stdout
-            .contains("SIGBUS: 파일 끝 너머의 페이지 뒤에는 아무것도 없습니다"),
-        "{ko}"
+    let (_, ko) = in_both(&path, &["resize"], false);
+    lang::says(
+        &ko,
+        "SIGBUS: 파일 끝 너머의 페이지 뒤에는 아무것도 없습니다",
     );
     // The counts of lazy and the delays of file-poll depend on the machine; what they
     // measured is the same.
-    let (en, ko) = in_both(&dir, &["lazy", "--size", "16M", "--touch", "4"]);
-    assert_eq!(
-        (ko.field("mapped"), ko.field("touched")),
-        (en.field("mapped"), en.field("touched"))
+    let (en, ko) = in_both(&path, &["lazy", "--size", "16M", "--touch", "4"], true);
+    let what = |r: &testkit::Run| (r.field("mapped"), r.field("touched"));
+    assert_eq!(what(&ko), what(&en));
+    lang::says(&ko, "희소 파일(sparse file)");
+    let (en, ko) = in_both(
+        &path,
+        &["file-poll", "--count", "3", "--poll-ms", "5"],
+        true,
     );
-    assert!(ko.stdout.contains("희소 파일(sparse file)"), "{ko}");
-    let (en, ko) = in_both(&dir, &["file-poll", "--count", "3", "--poll-ms", "5"]);
     assert_eq!(ko.field("lines"), en.field("lines"));
-    assert!(
-        ko.stdout.contains("] 파일, 5 ms마다 폴링(polling): 평균 "),
-        "{ko}"
-    );
+    lang::says(&ko, "] 파일, 5 ms마다 폴링(polling): 평균 ");
     // What a killed producer left, for each clean to remove.
-    for left in ["en", "ko"] {
-        message_file(&dir.path(left), 1, 80, i32::MAX, 0);
-    }
-    let (en, ko) = in_both(&dir, &["clean"]);
+    let leftover = || message_file(&dir.path("file"), 1, 80, i32::MAX, 0);
+    leftover();
+    let en = lang::english(BIN, &["clean", "--path", &path]);
+    leftover();
+    let ko = lang::korean(BIN, &["clean", "--path", &path]);
+    lang::assert_same(&en, &ko, varies);
     assert_eq!(ko.summary(), "summary: removed=1");
-    assert_eq!(ko.summary(), en.summary());
-    assert!(
-        ko.stdout
-            .contains("생산자(pid 2147483647)는 이미 없습니다: 남은 찌꺼기입니다"),
-        "{ko}"
+    lang::says(
+        &ko,
+        "생산자(pid 2147483647)는 이미 없습니다: 남은 찌꺼기입니다",
     );
     dir.assert_empty();
 }
@@ -654,21 +653,16 @@ fn lang_ko_explains_every_lesson_in_korean_with_the_same_calls_and_summary() {
 fn lang_ko_explains_producer_consumer_and_errors_in_korean() {
     let dir = Scratch::new("mmap-ko-roles");
     let path = dir.arg("file");
-    let mut producer = Process::start(BIN, &["--lang", "ko", "producer", "--path", &path]);
+    let mut producer = lang::start_korean(BIN, &["producer", "--path", &path]);
     producer.wait_for_line("준비 완료: 다른 터미널에서 `mmap-demo consumer --path");
-    let consumer = with_locale(&[], &["--lang", "ko", "consumer", "--path", &path]);
+    let consumer = lang::korean(BIN, &["consumer", "--path", &path]);
     consumer.assert_code(0);
     assert_eq!(consumer.summary(), perfect(3, 64));
-    assert!(
-        consumer
-            .stdout
-            .contains("0번 메시지는 이미 내 메모리에 있습니다"),
-        "{consumer}"
-    );
+    lang::says(&consumer, "0번 메시지는 이미 내 메모리에 있습니다");
     producer.finish().assert_code(0);
     // A file that is not a message file: the call and the magic as in English.
     std::fs::write(dir.path("file"), [b'x'; 4096]).unwrap();
-    let r = with_locale(&[], &["--lang", "ko", "consumer", "--path", &path]);
+    let r = lang::korean(BIN, &["consumer", "--path", &path]);
     r.assert_code(1);
     assert!(r.stderr.contains("실패: \"IPCDMAP1\"이 아니라 ["), "{r}");
     assert!(
@@ -681,25 +675,11 @@ fn lang_ko_explains_producer_consumer_and_errors_in_korean() {
 }
 
 #[test]
-fn a_korean_locale_alone_picks_korean_and_lang_en_overrides_it() {
+fn a_korean_locale_alone_picks_korean_and_lc_all_c_keeps_english() {
     let dir = Scratch::new("mmap-ko-locale");
-    let args = ["--path", &dir.arg("file"), "--count", "1"];
-    let korean = with_locale(&["LANG=ko_KR.UTF-8"], &args);
-    korean.assert_code(0);
+    let path = dir.arg("file");
+    let args = ["--path", path.as_str(), "--count", "1"];
+    let korean = lang::assert_locale_picks_korean(BIN, &args, "0번 메시지를 매핑에 썼습니다");
     assert_eq!(korean.summary(), perfect(1, 64));
-    assert!(
-        korean.stdout.contains("0번 메시지를 매핑에 썼습니다"),
-        "{korean}"
-    );
-    let english = with_locale(
-        &["LANG=ko_KR.UTF-8"],
-        &[&["--lang", "en"][..], &args].concat(),
-    );
-    english.assert_code(0);
-    assert!(
-        english.stdout.contains("wrote message 0 into the mapping"),
-        "{english}"
-    );
-    assert!(!testkit::has_korean(&english.stdout), "{english}");
     dir.assert_empty();
 }

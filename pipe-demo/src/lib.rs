@@ -32,10 +32,10 @@ use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd;
 
+// ANCHOR: exchange
 /// The message exchange: `pipe()`, `fork()`, the parent produces `count` messages of
 /// `size` bytes, the child consumes and verifies them and prints the summary line.
 /// Returns an error if the child found anything wrong (it exits 1).
-// ANCHOR: exchange
 pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
     let (read_end, write_end) = sys::pipe(n)?;
     say!(
@@ -70,10 +70,10 @@ pub fn exchange(n: &Narrator, count: u64, size: usize) -> Result<()> {
 }
 // ANCHOR_END: exchange
 
+// ANCHOR: duplex
 /// Two pipes, one for each direction: the parent (client) sends `count` requests, the
 /// child (server) answers each with the payload in capital letters, and the client
 /// checks every reply. Prints the summary of the replies.
-// ANCHOR: duplex
 pub fn duplex(n: &Narrator, count: u64, size: usize) -> Result<()> {
     say!(
         n,
@@ -150,9 +150,9 @@ fn serve(n: &Narrator, request_read: OwnedFd, reply_write: OwnedFd) -> Result<()
 }
 // ANCHOR_END: duplex
 
+// ANCHOR: shell
 /// `ls DIR | grep hello`, as a shell runs it: one pipe, two children, `dup2` to put the
 /// pipe's ends where `ls` writes (fd 1) and `grep` reads (fd 0), and `exec`.
-// ANCHOR: shell
 pub fn shell(n: &Narrator, dir: &std::path::Path) -> Result<()> {
     // Build the argument lists before forking: the children should only rearrange
     // descriptors and exec.
@@ -231,9 +231,9 @@ pub struct Capacity {
     pub drained: usize,
 }
 
+// ANCHOR: capacity
 /// Asks the kernel how much the pipe holds, optionally changes it (`F_SETPIPE_SZ`),
 /// fills it with non-blocking writes until EAGAIN, and drains it.
-// ANCHOR: capacity
 pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
     let (read_end, write_end) = sys::pipe(n)?;
     if let Some(size) = set_size {
@@ -304,10 +304,10 @@ pub fn capacity(n: &Narrator, set_size: Option<usize>) -> Result<Capacity> {
 }
 // ANCHOR_END: capacity
 
+// ANCHOR: broken
 /// The two ways a pipe ends, each shown by a child that exits early: first the writer
 /// goes away and the parent's `read()` returns 0 (end-of-file); then the reader goes
 /// away and the parent's `write()` fails with EPIPE.
-// ANCHOR: broken
 pub fn broken(n: &Narrator) -> Result<()> {
     let mut frame = Vec::new();
     message::encode_into(0, 16, &mut frame);

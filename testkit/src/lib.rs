@@ -114,50 +114,6 @@ pub fn perfect(count: u64, size: u64) -> String {
     )
 }
 
-/// Runs `program` with `args` and no input, with none of the locale variables
-/// (`LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG`) but `vars` (`NAME=value`), through
-/// env(1), so that the machine's own locale cannot choose the language.
-pub fn run_in_locale(program: &str, vars: &[&str], args: &[&str]) -> Run {
-    let unset = [
-        "-u",
-        "LANGUAGE",
-        "-u",
-        "LC_ALL",
-        "-u",
-        "LC_MESSAGES",
-        "-u",
-        "LANG",
-    ];
-    run("env", &[&unset[..], vars, &[program], args].concat(), b"")
-}
-
-/// The system calls a run narrated, as `[role] name`, sorted, each once: what must be the
-/// same in every language (only explanations are translated), while pids, descriptors
-/// and addresses change from run to run, and so may how often a wait is narrated (one
-/// that times out and waits again).
-pub fn calls(run: &Run) -> Vec<String> {
-    let mut calls: Vec<String> = run
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.strip_prefix('[')?.split_once("] ")?;
-            let (name, _) = rest.split_once('(')?;
-            let is_call = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && (rest.contains(") = ") || rest.ends_with(") ..."));
-            is_call.then(|| format!("[{}] {name}", tag.split(' ').next().unwrap_or(tag)))
-        })
-        .collect();
-    calls.sort();
-    calls.dedup();
-    calls
-}
-
-/// Whether `text` has Korean in it (a Hangul syllable).
-pub fn has_korean(text: &str) -> bool {
-    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-}
-
 /// A demo process that keeps running while the test talks to it: start it, wait for a
 /// line it prints (a readiness line such as "waiting for a writer"), signal it, finish.
 pub struct Process {

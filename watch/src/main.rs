@@ -34,6 +34,8 @@ struct Cli {
     /// Milliseconds between two looks in the live view.
     #[arg(long, global = true, default_value_t = 200, value_parser = clap::value_parser!(u64).range(20..=10_000))]
     interval_ms: u64,
+    #[command(flatten)]
+    lang: common::i18n::LangArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,7 +146,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = common::i18n::parse::<Cli>();
     let watched = resolve(cli.what)?;
     if cli.once {
         common::narrate::print_summary(watched.look().plain().trim_end())
@@ -174,11 +176,11 @@ fn resolve(what: What) -> Result<Watched> {
         // mmap-demo's default file names (its main.rs).
         What::Mmap { path } => Watched::Mmap(match path {
             Some(path) => path,
-            None => private("mmap-file")?,
+            None => private(mmap_demo::MESSAGE_FILE)?,
         }),
         What::Lazy { path } => Watched::Lazy(match path {
             Some(path) => path,
-            None => private("mmap-sparse")?,
+            None => private(mmap_demo::SPARSE_FILE)?,
         }),
         What::Socket { path, tcp } => match tcp {
             Some(port) => Watched::Tcp(port),
@@ -190,4 +192,9 @@ fn resolve(what: What) -> Result<Watched> {
         },
         What::Signal { pid } => Watched::Signals(pid),
     })
+}
+
+#[test]
+fn help_is_translated_to_korean() {
+    common::i18n::check::assert_help_translated::<Cli>();
 }

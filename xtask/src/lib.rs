@@ -55,8 +55,9 @@ impl Workspace {
         self.root.join("po").join("messages.pot")
     }
 
-    /// The members with a program that checks its `--help`: their `src/main.rs` calls
-    /// `assert_help_translated`.
+    /// The programs that check their `--help` (their `src/main.rs` calls
+    /// `assert_help_translated`), by package name, which is the program's name: a
+    /// member's folder may be named otherwise (`watch/` holds `ipc-watch`).
     pub fn programs(&self) -> Vec<String> {
         self.members
             .iter()
@@ -64,9 +65,23 @@ impl Workspace {
                 std::fs::read_to_string(self.root.join(member).join("src").join("main.rs"))
                     .is_ok_and(|main| main.contains("assert_help_translated"))
             })
-            .cloned()
+            .map(|member| {
+                std::fs::read_to_string(self.root.join(member).join("Cargo.toml"))
+                    .ok()
+                    .and_then(|manifest| package_name(&manifest))
+                    .unwrap_or_else(|| member.clone())
+            })
             .collect()
     }
+}
+
+/// The `name = "..."` of a member's `[package]` section.
+fn package_name(manifest: &str) -> Option<String> {
+    let package = &manifest[manifest.find("[package]")?..];
+    let line = package
+        .lines()
+        .find(|line| line.trim_start().starts_with("name"))?;
+    Some(line.split_once('=')?.1.trim().trim_matches('"').to_owned())
 }
 
 /// The quoted names of the workspace's `members = [...]` (the workspace is flat: one

@@ -1,0 +1,111 @@
+//! `clean`: removes what a killed run of this `--name` left behind, and nothing else.
+//!
+//! A run killed with SIGKILL cannot remove its objects. This finds them by the names the
+//! lessons use ([`crate::Names`]) and removes each only if it is of the kind the lessons
+//! make and belongs to the user running `clean`:
+//!
+//! - the System V queues of every purpose, if their creator (`cuid`) is this user;
+//! - the FIFO and the socket of the mailbox (`lstat`: the type and the owner; a
+//!   symbolic link is refused as itself);
+//! - the datagram lesson's address files, `passing-NAME-PID.sock`, whose process is
+//!   gone;
+//! - the POSIX queue, if `fstat` on it says it is this user's.
+//!
+//! What is refused is said, with the reason, and left in place.
+
+use std::os::fd::AsFd;
+
+use common::narrate::print_summary;
+use common::owner::{Kind, fstat_ours, lstat_ours};
+use common::{Narrator, Result, say};
+use nix::errno::Errno;
+
+use crate::mailbox::queue::creator;
+use crate::{Names, Purpose, sys};
+
+/// Removes this name's leftovers; prints `summary: removed=N refused=M`.
+pub fn clean(n: &Narrator, names: &Names) -> Result<()> {
+    let (mut removed, mut refused) = (0u32, 0u32);
+    let mut count = |result: Result<bool>| match result {
+        Ok(true) => removed += 1,
+        Ok(false) => {}
+        Err(e) => {
+            n.announce(format_args!("{e}"));
+            refused += 1;
+        }
+    };
+    for purpose in Purpose::ALL {
+        count(queue(n, names, purpose));
+    }
+    count(path(n, &names.fifo()?, Kind::Fifo));
+    count(path(n, &names.mailbox_socket()?, Kind::Socket));
+    for leftover in addresses(names)? {
+        count(path(n, &leftover, Kind::Socket));
+    }
+    count(posix_queue(n, names));
+    print_summary(format_args!("summary: removed={removed} refused={refused}"))
+}
+
+/// The queue of `purpose`, if there is one and this user created it.
+fn queue(n: &Narrator, names: &Names, purpose: Purpose) -> Result<bool> {
+    let q = match sys::msgget(n, names.key(purpose)) {
+        Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
+        other => other?,
+    };
+    let me = nix::unistd::Uid::effective().as_raw();
+    match creator(q.id()) {
+        Some((_, cuid)) if cuid == me => sys::msgctl_rmid(n, q.id()).map(|()| true),
+        found => Err(common::Error::bad_data(
+            format!("msgget({}, 0)", crate::key_shown(names.key(purpose))),
+            common::tr!(
+                "queue {id} was created by uid {cuid}, not by you",
+                id = q.id(),
+                cuid = found.map_or("?".to_string(), |(_, c)| c.to_string())
+            ),
+        )
+        .hint(common::tr!("it is not yours to remove"))),
+    }
+}
+
+/// A path of ours of `kind`: unlinked. Nothing there: nothing to do. Anything else: an
+/// error naming what it is.
+fn path(n: &Narrator, path: &std::path::Path, kind: Kind) -> Result<bool> {
+    match lstat_ours(path, kind)? {
+        None => Ok(false),
+        Some(_) => common::sys::unlink(n, path).map(|()| true),
+    }
+}
+
+/// The datagram lesson's address files of this name whose process is no longer alive.
+fn addresses(names: &Names) -> Result<Vec<std::path::PathBuf>> {
+    let prefix = format!("passing-{}-", names.name());
+    let Ok(entries) = std::fs::read_dir(names.dir()?) else {
+        return Ok(Vec::new());
+    };
+    Ok(entries
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_str()?.to_string();
+            let pid: i32 = file
+                .strip_prefix(&prefix)?
+                .strip_suffix(".sock")?
+                .parse()
+                .ok()?;
+            (!common::process::is_alive(pid)).then(|| entry.path())
+        })
+        .collect())
+}
+
+/// The POSIX queue, if `fstat` on it says it is this user's.
+fn posix_queue(n: &Narrator, names: &Names) -> Result<bool> {
+    let name = names.mq();
+    let mq = match sys::mq_open_existing(n, &name) {
+        Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
+        other => other?,
+    };
+    let ours = fstat_ours(mq.as_fd(), Kind::File);
+    sys::mq_close(n, mq)?;
+    ours?;
+    say!(n, "the POSIX queue {name} is yours: removing it", name);
+    sys::mq_unlink(n, &name).map(|()| true)
+}
