@@ -72,12 +72,8 @@ pub fn holder_dies(
     common::sys::kill(n, holder, Signal::SIGKILL)?;
     // Reaped: the holder has fully exited, so the kernel has done whatever it does at
     // a process's exit (for SEM_UNDO, the undo) before the waiter looks.
-    let status = common::sys::waitpid(n, holder)?;
-    say!(
-        n,
-        "the holder is gone ({status}); the lock's value now:",
-        status = format!("{status:?}")
-    );
+    common::sys::waitpid(n, holder)?;
+    say!(n, "the holder is gone; the lock's value now:");
     lock.value(n)?;
     let took = lock.take_within(n, timeout)?;
     if took {
