@@ -22,11 +22,20 @@ pub fn sem_file(name: &str) -> PathBuf {
     PathBuf::from(format!("/dev/shm/sem.{}", name.trim_start_matches('/')))
 }
 
-/// The pids of the processes that have `path` mapped (`/proc/*/maps`), other than this
-/// one. A look, not narrated.
-fn mapped_by(path: &Path) -> Vec<i32> {
+/// The pids of the processes that have the file `st` describes mapped (`/proc/*/maps`),
+/// other than this one. The file is matched by its device and inode, not its path:
+/// glibc's `sem_open` creates the file under a temporary name and links it to its
+/// name, so the mapping shows the temporary one, `(deleted)`. A look, not narrated.
+fn mapped_by(st: &nix::sys::stat::FileStat) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let shown = path.display().to_string();
+    #[allow(clippy::unnecessary_cast)] // dev_t is u64 on Linux, but not everywhere
+    let dev = st.st_dev as u64;
+    let device = format!(
+        "{:02x}:{:02x}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
+    );
+    let inode = st.st_ino.to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -34,8 +43,13 @@ fn mapped_by(path: &Path) -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/maps"))
-                .is_ok_and(|maps| maps.lines().any(|l| l.ends_with(&shown)))
+            std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|maps| {
+                maps.lines().any(|l| {
+                    let fields: Vec<&str> = l.split_whitespace().collect();
+                    fields.get(3) == Some(&device.as_str())
+                        && fields.get(4) == Some(&inode.as_str())
+                })
+            })
         })
         .collect()
 }
@@ -46,11 +60,11 @@ fn mapped_by(path: &Path) -> Vec<i32> {
 /// how many it removed (0 or 1); an error says why it must stay.
 pub fn clean_named(n: &Narrator, name: &str) -> Result<u32> {
     let file = sem_file(name);
-    if owner::lstat_ours(&file, Kind::File)?.is_none() {
+    let Some(st) = owner::lstat_ours(&file, Kind::File)? else {
         say!(n, "no named semaphore {name}", name);
         return Ok(0);
-    }
-    let users = mapped_by(&file);
+    };
+    let users = mapped_by(&st);
     if !users.is_empty() {
         return Err(Error::bad_data(
             tr!("the named semaphore {name}", name),
@@ -132,11 +146,11 @@ pub fn status(n: &Narrator, segment_key: Key, set_key: Key) -> Result<u32> {
     names.sort();
     for file in names {
         let path = Path::new("/dev/shm").join(&file);
-        let Ok(Some(_)) = owner::lstat_ours(&path, Kind::File) else {
+        let Ok(Some(st)) = owner::lstat_ours(&path, Kind::File) else {
             continue;
         };
         found += 1;
-        let users = mapped_by(&path);
+        let users = mapped_by(&st);
         n.essential(tr!(
             "named semaphore /{name} ({path}): open in {users}",
             name = file.trim_start_matches("sem."),
