@@ -40,8 +40,12 @@ pub fn holder_dies(
     undo: bool,
     timeout: Duration,
 ) -> Result<Outcome> {
-    let shared = Mapping::anonymous(n, 4096)?;
-    let (lock, _remove) = sem::make(n, kind, &shared, LOCK_AT, place, 1, undo)?;
+    // Only the unnamed kind needs memory the two processes share; the child inherits it.
+    let shared = match kind {
+        Kind::Unnamed => Some(Mapping::anonymous(n, 4096)?),
+        _ => None,
+    };
+    let (lock, _remove) = sem::make(n, kind, shared.as_ref(), LOCK_AT, place, 1, undo)?;
     // The holder says "I hold it" through a pipe: an event to wait for, not a guess.
     let (ready_r, ready_w) = common::sys::pipe(n)?;
     let holder = match process::fork(n, "holder")? {
@@ -88,7 +92,9 @@ pub fn holder_dies(
         ));
     }
     drop(lock);
-    shared.munmap(n)?;
+    if let Some(shared) = shared {
+        shared.munmap(n)?;
+    }
     Ok(if took {
         Outcome::Took
     } else {

@@ -26,7 +26,8 @@
 //!   `shmget`, `shmat`, `shmdt`, `shmctl`), `--api sysv`;
 //! - [`sem`]: the three kinds of semaphore side by side (unnamed, POSIX named, System
 //!   V), [`holder`]: what each does when its holder is killed, and [`locked_race`]: the
-//!   race with each of them as the lock (`race --lock`);
+//!   race with each of them as the lock (`race --lock`), and [`sem_roles`]: a named or
+//!   System V semaphore between two terminals (`sem-hold`, `sem-wait`);
 //! - [`leftovers`]: what `status` lists and `clean` removes of the semaphores;
 //! - [`ipc_sys`]: the narrated System V calls and POSIX named-semaphore calls.
 //!
@@ -48,6 +49,7 @@ pub mod region;
 mod ring;
 pub mod segment;
 pub mod sem;
+pub mod sem_roles;
 pub mod sys;
 
 pub use object::{DEFAULT_MODE, clean, create, create_with_mode, open};

@@ -61,7 +61,7 @@ pub fn race_with(n: &Narrator, how: RaceLock, place: &Place, count: u64) -> Resu
     let shared = Mapping::anonymous(n, 4096)?;
     let counter = shared.u64_at(COUNTER)?;
     let lock = match how.semaphore() {
-        Some(kind) => Some(sem::make(n, kind, &shared, LOCK_AT, place, 1, true)?),
+        Some(kind) => Some(sem::make(n, kind, Some(&shared), LOCK_AT, place, 1, true)?),
         None => None,
     };
     let mut children = Vec::new();

@@ -138,6 +138,26 @@ enum Role {
         #[arg(long, default_value = "2000", value_parser = shm_demo::sem::timeout_ms)]
         timeout_ms: std::time::Duration,
     },
+    /// Make a named or System V semaphore, take it, and hold it until Enter: the first
+    /// terminal of a semaphore between two unrelated processes.
+    ///
+    /// Example: cargo run -p shm-demo -- sem-hold --kind named
+    SemHold {
+        /// The kind of semaphore (named or sysv).
+        #[arg(long, value_enum, default_value_t = Kind::Named)]
+        kind: Kind,
+    },
+    /// Open the semaphore sem-hold made, by its name or key, and take it within a time-out.
+    ///
+    /// Example: cargo run -p shm-demo -- sem-wait --kind named
+    SemWait {
+        /// The kind of semaphore (named or sysv).
+        #[arg(long, value_enum, default_value_t = Kind::Named)]
+        kind: Kind,
+        /// How long to wait before giving up, in milliseconds.
+        #[arg(long, default_value = "60000", value_parser = shm_demo::sem::timeout_ms)]
+        timeout_ms: std::time::Duration,
+    },
     /// List what the demos left: named semaphores in /dev/shm, the segment and the
     /// semaphore set at the demo's keys (ipcs -m, ipcs -s).
     ///
@@ -209,6 +229,16 @@ fn run() -> Result<()> {
             let n = Narrator::new("waiter", cli.narration);
             let place = Place::resolve(&n, Some(kind), cli.sem_name, cli.key)?;
             shm_demo::holder::run(&n, kind, &place, !no_undo, timeout_ms)
+        }
+        Some(Role::SemHold { kind }) => {
+            let n = Narrator::new("holder", cli.narration);
+            let place = Place::resolve(&n, Some(kind), cli.sem_name, cli.key)?;
+            shm_demo::sem_roles::hold(&n, kind, &place)
+        }
+        Some(Role::SemWait { kind, timeout_ms }) => {
+            let n = Narrator::new("waiter", cli.narration);
+            let place = Place::resolve(&n, Some(kind), cli.sem_name, cli.key)?;
+            shm_demo::sem_roles::wait(&n, kind, &place, timeout_ms)
         }
         Some(Role::Status) => {
             let n = Narrator::new("status", cli.narration);

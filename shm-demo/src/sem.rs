@@ -121,12 +121,12 @@ pub enum Lock<'m> {
 
 // ANCHOR: make_lock
 /// Makes a semaphore of `kind` with value `value` (1: a free lock): in `shared` (the
-/// unnamed kind, at offset `at`), or at `place`. Returns it with a guard that removes it
+/// unnamed kind, at offset `at`; it needs memory both processes map), or at `place`. Returns it with a guard that removes it
 /// (`sem_unlink`, `semctl(IPC_RMID)`; an unnamed one goes with its memory).
 pub fn make<'m>(
     n: &Narrator,
     kind: Kind,
-    shared: &'m Mapping,
+    shared: Option<&'m Mapping>,
     at: usize,
     place: &Place,
     value: u32,
@@ -134,6 +134,9 @@ pub fn make<'m>(
 ) -> Result<(Lock<'m>, Option<Guard>)> {
     match kind {
         Kind::Unnamed => {
+            let shared = shared.ok_or_else(|| {
+                Error::usage(tr!("an unnamed semaphore needs memory both processes map"))
+            })?;
             let sem = Sem::at(shared, at, "lock")?;
             sys::sem_init(n, sem, value)?;
             Ok((Lock::Unnamed(sem), None))

@@ -449,3 +449,59 @@ fn holder_dies_explains_itself_in_korean_with_the_same_calls_and_summary() {
     assert_eq!(shape(&ko), shape(&en));
     assert_nothing_left(k, None);
 }
+
+fn two_terminals(kind: &str, test: u8, kill_holder: bool) -> testkit::Run {
+    let (k, key) = key(test);
+    let name = sem_name(&format!("two-{test}"));
+    let place = ["--kind", kind, "--key", &key, "--sem-name", &name];
+    let mut holder = Process::start(BIN, &[&["sem-hold"], &place[..]].concat());
+    holder.wait_for_line("holding it: run `shm-demo sem-wait");
+    let mut wait_args = [&["sem-wait"], &place[..]].concat();
+    wait_args.extend_from_slice(&["--timeout-ms", "3000"]);
+    let mut waiter = Process::start(BIN, &wait_args);
+    // The waiter is in its wait: the holder may now give it, or die holding it.
+    waiter.wait_for_line("3000ms) ...");
+    if kill_holder {
+        holder.signal(Signal::SIGKILL);
+    } else {
+        holder.send(b"\n");
+    }
+    let r = waiter.finish();
+    r.assert_code(0);
+    if kill_holder {
+        holder.finish();
+        // Nobody removed it: clean does, as after any killed run.
+        let api = if kind == "sysv" { "sysv" } else { "posix" };
+        let c = shm_demo(&["clean", "--api", api, "--key", &key, "--sem-name", &name]);
+        assert_eq!(c.summary(), "summary: removed=1", "{c}");
+    } else {
+        holder.close_stdin();
+        let h = holder.finish();
+        h.assert_code(0);
+        assert_eq!(h.summary(), format!("summary: kind={kind} holder=done"));
+    }
+    assert_nothing_left(k, Some(&name));
+    r
+}
+
+#[test]
+fn a_named_semaphore_between_two_unrelated_processes() {
+    let r = two_terminals("named", 50, false);
+    assert_eq!(r.summary(), "summary: kind=named waiter=took");
+    assert!(r.stdout.contains("sem_open(\"/ipc-demos-test-"), "{r}");
+    assert!(r.stdout.contains(", 0) = 0x"), "{r}");
+}
+
+#[test]
+fn a_system_v_semaphore_between_two_unrelated_processes() {
+    let r = two_terminals("sysv", 51, false);
+    assert_eq!(r.summary(), "summary: kind=sysv waiter=took");
+}
+
+#[test]
+fn across_two_terminals_a_killed_holder_keeps_a_named_semaphore_but_not_a_system_v_one() {
+    let r = two_terminals("named", 52, true);
+    assert_eq!(r.summary(), "summary: kind=named waiter=timed_out");
+    let r = two_terminals("sysv", 53, true);
+    assert_eq!(r.summary(), "summary: kind=sysv waiter=took");
+}
