@@ -182,6 +182,20 @@ fn run() -> Result<()> {
     if let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) {
         unused_options(&matches, cli.role.as_ref())?;
     }
+    let ring_role = matches!(
+        cli.role,
+        None | Some(Role::Producer { .. } | Role::Consumer { .. })
+    );
+    if ring_role && cli.api == Api::Posix && cli.key.is_some() {
+        return Err(Error::usage(tr!(
+            "--key names a System V segment: add --api sysv, or name a POSIX object with --name"
+        )));
+    }
+    if ring_role && cli.api == Api::Sysv && cli.name.is_some() {
+        return Err(Error::usage(tr!(
+            "--name names a POSIX object: a System V segment is found by --key"
+        )));
+    }
     if cli.api == Api::Sysv {
         return sysv(cli);
     }

@@ -505,3 +505,18 @@ fn across_two_terminals_a_killed_holder_keeps_a_named_semaphore_but_not_a_system
     let r = two_terminals("sysv", 53, true);
     assert_eq!(r.summary(), "summary: kind=sysv waiter=took");
 }
+
+#[test]
+fn a_key_without_sysv_or_a_name_with_it_is_a_usage_error() {
+    let r = shm_demo(&["producer", "--key", "0x53000009"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("add --api sysv"), "{r}");
+    let r = shm_demo(&["consumer", "--api", "sysv", "--name", "/x"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("found by --key"), "{r}");
+    let r = shm_demo(&["--api", "sysv", "--key", "0"]);
+    r.assert_code(2);
+    let r = shm_demo(&["sem-wait", "--kind", "unnamed"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("--kind named or --kind sysv"), "{r}");
+}
