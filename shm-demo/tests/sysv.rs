@@ -520,3 +520,23 @@ fn a_key_without_sysv_or_a_name_with_it_is_a_usage_error() {
     r.assert_code(2);
     assert!(r.stderr.contains("--kind named or --kind sysv"), "{r}");
 }
+
+#[test]
+fn a_consumer_whose_producer_was_killed_says_so_and_removes_the_segment() {
+    let (k, key) = key(60);
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer", "--api", "sysv", "--key", &key, "--count", "100", "--slots", "4",
+        ],
+    );
+    producer.wait_for_line("ready:");
+    producer.signal(Signal::SIGKILL);
+    producer.finish();
+    assert!(segment(k).is_some(), "the killed producer's segment stays");
+    let r = shm_demo(&["consumer", "--api", "sysv", "--key", &key, "--no-wait"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("ESRCH"), "{r}");
+    assert!(r.stdout.contains("IPC_RMID, NULL) = 0"), "{r}");
+    assert_nothing_left(k, None);
+}
