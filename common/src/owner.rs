@@ -76,22 +76,43 @@ pub fn describe(mode: libc::mode_t) -> &'static str {
     }
 }
 
+/// What the type bits of `mode` say the object is, in the chosen language, for a
+/// sentence ([`describe`] is the English word a system-call line shows).
+fn said(mode: libc::mode_t) -> String {
+    match mode & libc::S_IFMT {
+        libc::S_IFIFO => crate::tr!("a FIFO"),
+        libc::S_IFSOCK => crate::tr!("a socket"),
+        libc::S_IFREG => crate::tr!("a regular file"),
+        libc::S_IFDIR => crate::tr!("a folder"),
+        libc::S_IFLNK => crate::tr!("a symbolic link"),
+        libc::S_IFCHR => crate::tr!("a character device"),
+        libc::S_IFBLK => crate::tr!("a block device"),
+        _ => crate::tr!("an object of unknown type"),
+    }
+}
+
 /// Checks a status against the kind the demo makes and the user running it. `call` names
 /// the call that produced the status, for the error.
 pub fn check(st: &FileStat, kind: Kind, call: &str) -> Result<()> {
     let found = st.st_mode & libc::S_IFMT;
     if found != kind.bits() {
         let hint = if found == libc::S_IFLNK {
-            "a symbolic link is never followed: someone may have planted it to send the demo into a file of theirs or of yours; remove it yourself if it is yours, or use another --name/--path".to_string()
+            crate::tr!(
+                "a symbolic link is never followed: someone may have planted it to send the demo into a file of theirs or of yours; remove it yourself if it is yours, or use another --name/--path"
+            )
         } else {
-            format!(
-                "the demo only touches {} it made; that object is someone else's: use another --name/--path",
-                kind.name()
+            crate::tr!(
+                "the demo only touches {kind} it made; that object is someone else's: use another --name/--path",
+                kind = said(kind.bits())
             )
         };
         return Err(Error::bad_data(
             call,
-            format!("it is {}, not {}", describe(st.st_mode), kind.name()),
+            crate::tr!(
+                "it is {found}, not {kind}",
+                found = said(st.st_mode),
+                kind = said(kind.bits())
+            ),
         )
         .hint(hint));
     }
@@ -99,9 +120,15 @@ pub fn check(st: &FileStat, kind: Kind, call: &str) -> Result<()> {
     if st.st_uid != me {
         return Err(Error::bad_data(
             call,
-            format!("it belongs to uid {}, not to you (uid {me})", st.st_uid),
+            crate::tr!(
+                "it belongs to uid {owner}, not to you (uid {me})",
+                owner = st.st_uid,
+                me
+            ),
         )
-        .hint("another user made it: the demo never uses or removes another user's object; choose another --name/--path"));
+        .hint(crate::tr!(
+            "another user made it: the demo never uses or removes another user's object; choose another --name/--path"
+        )));
     }
     Ok(())
 }
