@@ -101,6 +101,11 @@ pub fn create(
         ),
     )?;
     let remove = rmid_on_drop(n, id);
+    say!(
+        n,
+        "unlike a POSIX object, the segment has no name in /dev/shm: ipcs -m lists it by its \
+         key, and it stays, attached or not, until shmctl(IPC_RMID)"
+    );
     let map = sys::shmat(n, id, len, Prot::ReadWrite)?;
     show(n, id)?;
     let region = crate::object::set_up(n, map, shape, wait, count)?;
