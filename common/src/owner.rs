@@ -144,6 +144,14 @@ pub fn lstat_ours(path: &Path, kind: Kind) -> Result<Option<FileStat>> {
     }
 }
 
+/// Where `shm_open(3)` keeps the object `name` on Linux: `/dev/shm/NAME` (a tmpfs). A
+/// demo that only looks at an object `lstat`s this path before it opens the name, so
+/// that a FIFO planted there by another user neither blocks the `open` nor wakes a
+/// writer waiting on it.
+pub fn shm_path(name: &str) -> std::path::PathBuf {
+    Path::new("/dev/shm").join(name.trim_start_matches('/'))
+}
+
 /// `fstat(2)` on an open descriptor and [`check`] it.
 pub fn fstat_ours(fd: impl AsFd, kind: Kind) -> Result<FileStat> {
     let raw = fd.as_fd().as_raw_fd();

@@ -70,15 +70,60 @@ fn queue(n: &Narrator, names: &Names, purpose: Purpose) -> Result<bool> {
 /// A path of ours of `kind`: unlinked. Nothing there: nothing to do. Anything else: an
 /// error naming what it is.
 fn path(n: &Narrator, path: &std::path::Path, kind: Kind) -> Result<bool> {
-    match lstat_ours(path, kind)? {
-        None => Ok(false),
-        Some(_) => common::sys::unlink(n, path).map(|()| true),
+    let Some(st) = lstat_ours(path, kind)? else {
+        return Ok(false);
+    };
+    // Never a live run's mailbox: a socket somebody is bound to, or a FIFO somebody
+    // has open, belongs to a class that is still running (perhaps with this --name).
+    if in_use(path, &st) {
+        return Err(common::Error::bad_data(
+            format!("lstat({:?})", path.display().to_string()),
+            common::tr!("a running process still uses it"),
+        )
+        .hint(common::tr!(
+            "a class is still running with this --name: let it end, or stop it, then clean"
+        )));
     }
+    common::sys::unlink(n, path).map(|()| true)
+}
+
+/// Whether a process uses the socket or FIFO at `path`: for a socket, a datagram
+/// `connect` to it succeeds only while some socket is bound there (it sends nothing; a
+/// dead one gives ECONNREFUSED); for a FIFO, some process's `/proc/PID/fd` leads to its
+/// inode (looked at with stat, which does not open the FIFO).
+fn in_use(path: &std::path::Path, st: &nix::sys::stat::FileStat) -> bool {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    use std::os::fd::AsRawFd;
+    if st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        let (Ok(probe), Ok(addr)) = (
+            socket(
+                AddressFamily::Unix,
+                SockType::Datagram,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            ),
+            UnixAddr::new(path),
+        ) else {
+            return true;
+        };
+        return !matches!(connect(probe.as_raw_fd(), &addr), Err(Errno::ECONNREFUSED));
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                nix::sys::stat::stat(&fd.path())
+                    .is_ok_and(|o| o.st_dev == st.st_dev && o.st_ino == st.st_ino)
+            })
+        })
+    })
 }
 
 /// The datagram lesson's address files of this name whose process is no longer alive.
 fn addresses(names: &Names) -> Result<Vec<std::path::PathBuf>> {
-    let prefix = format!("passing-{}-", names.name());
+    let prefix = format!("passing-{}@", names.name());
     let Ok(entries) = std::fs::read_dir(names.dir()?) else {
         return Ok(Vec::new());
     };

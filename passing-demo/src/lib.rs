@@ -159,7 +159,9 @@ impl Names {
 
     /// The file name of [`Names::address_of`], for `clean` to recognise.
     fn address_file(&self, pid: i32) -> String {
-        format!("passing-{}-{pid}.sock", self.name)
+        // '@' cannot be part of a --name (check_name), so no other name's mailbox
+        // (`passing-NAME-123.sock` of --name NAME-123) can look like an address file.
+        format!("passing-{}@{pid}.sock", self.name)
     }
 
     /// The POSIX message queue of [`zero`] and [`unbounded`]: one slash, then a name

@@ -49,13 +49,15 @@ fn assert_nothing_left(name: &str) {
             "a queue with key {key} ({purpose:?}) is left:\n{table}"
         );
     }
-    let prefix = format!("passing-{name}");
+    // This name's files only: `passing-NAME.fifo`, `passing-NAME.sock` and the address
+    // files `passing-NAME@PID.sock`, not those of a test whose name starts the same way.
+    let (dotted, at) = (format!("passing-{name}."), format!("passing-{name}@"));
     let dir = names.dir().expect("the private folder");
     let files: Vec<String> = std::fs::read_dir(dir)
         .expect("the private folder")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| f.starts_with(&prefix))
+        .filter(|f| f.starts_with(&dotted) || f.starts_with(&at))
         .collect();
     assert!(files.is_empty(), "left in {}: {files:?}", dir.display());
     let mq = nix::mqueue::mq_open(
@@ -816,4 +818,47 @@ fn lang_ko_map_is_korean_and_its_commands_stay_in_one_column() {
     says(&ko, "명명: 간접, 여럿이 쓰는 메일박스");
     says(&ko, "버퍼링: 용량 0");
     assert!(!ko.stdout.contains("naming: direct"), "{ko}");
+}
+
+/// `clean` never removes a running class's mailbox: neither the socket somebody is bound
+/// to nor the FIFO somebody has open (attack review: it used to unlink both, and every
+/// sender of the live run then failed with ENOENT).
+#[test]
+fn clean_leaves_a_live_mailbox_alone() {
+    for via in ["socket", "fifo"] {
+        let n = name(&format!("live-{via}-cleaned"));
+        let mut live = Process::start(
+            BIN,
+            &[
+                "--lang",
+                "en",
+                "--name",
+                &n,
+                "mailbox",
+                "--via",
+                via,
+                "--senders",
+                "1",
+                "--receivers",
+                "1",
+                "--count",
+                "6",
+                "--rate",
+                "4",
+            ],
+        );
+        live.wait_for_line("receiver-1 starts taking messages");
+        let c = demo(&n, &["clean"]);
+        assert!(
+            c.stdout.contains("a running process still uses it"),
+            "{via}: {c}"
+        );
+        assert!(
+            c.stdout.contains("summary: removed=0 refused=1"),
+            "{via}: {c}"
+        );
+        let r = live.finish();
+        r.assert_code(0);
+        assert_nothing_left(&n);
+    }
 }

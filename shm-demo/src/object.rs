@@ -223,7 +223,11 @@ enum Found {
 /// its header). An error says why it must stay. The header is read with `pread`, not
 /// mapped, so that a shrunk object cannot raise SIGBUS here.
 fn leftover(n: &Narrator, name: &str, used: Option<(u64, u64)>) -> Result<Found> {
-    let fd = match sys::shm_open(n, name, OFlag::O_RDONLY, Mode::empty()) {
+    // Look before opening: a FIFO planted at /dev/shm/NAME would block a read-only open
+    // (or wake a writer waiting on it). lstat refuses it, and anything not ours, by name.
+    // (Nothing there: shm_open below says so, ENOENT, as the lesson shows it.)
+    common::owner::lstat_ours(&common::owner::shm_path(name), Kind::File)?;
+    let fd = match sys::shm_open(n, name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, Mode::empty()) {
         Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(Found::Nothing),
         opened => opened?,
     };

@@ -741,3 +741,16 @@ fn a_korean_locale_alone_picks_korean_and_lc_all_c_keeps_english() {
     assert_eq!(korean.summary(), perfect(1, 64));
     assert!(!exists(&n));
 }
+
+/// A FIFO planted at /dev/shm/NAME (by another user, or by mistake) must not make `clean`
+/// wait forever in a read-only open: it is looked at with lstat and refused by name.
+#[test]
+fn clean_refuses_a_fifo_in_dev_shm_at_once() {
+    let n = name("clean-fifo");
+    let path = common::owner::shm_path(&n);
+    nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).expect("mkfifo in /dev/shm");
+    let r = shm_demo(&["clean", "--name", &n]);
+    let _ = std::fs::remove_file(&path);
+    r.assert_code(1);
+    assert!(r.stderr.contains("it is a FIFO, not a regular file"), "{r}");
+}

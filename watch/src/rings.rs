@@ -118,8 +118,15 @@ fn copy_head(fd: &OwnedFd, len: usize, want: usize) -> Result<Vec<u8>, String> {
 /// shm-demo's ring in the shared memory object `name`.
 pub fn look_shm(name: &str) -> Screen {
     let mut screen = Screen::new(common::tr!("shared memory ring {name}", name));
+    // Look before opening: a FIFO planted at /dev/shm/NAME would block a read-only open,
+    // or wake a writer waiting on it; neither may happen to something we only watch.
+    if let Err(e) = common::owner::lstat_ours(&common::owner::shm_path(name), Kind::File) {
+        screen.push(Part::Missing(e.to_string()));
+        return screen;
+    }
     // O_RDONLY: the watcher could not write into the object even if it tried.
-    let fd = match shm_open(name, OFlag::O_RDONLY, Mode::empty()) {
+    // O_NONBLOCK: should the name become a FIFO after the look, the open still returns.
+    let fd = match shm_open(name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => {
             screen.push(Part::Missing(common::tr!(
@@ -268,6 +275,14 @@ fn parse_message_file(h: &[u8], len: usize) -> Result<MessageFile, String> {
 /// Opens `path` read-only without following a symbolic link, and checks it is a
 /// regular file of this user. `Ok(None)`: there is nothing at `path`.
 fn open_our_file(path: &Path) -> Result<Option<(OwnedFd, usize)>, String> {
+    // Look before opening: even a non-blocking read-only open of a FIFO wakes a writer
+    // waiting in its open(), which would then write into a pipe nobody reads. Only a
+    // regular file of ours is opened (fstat checks it again once it is open).
+    match common::owner::lstat_ours(path, Kind::File) {
+        Ok(None) => return Ok(None),
+        Ok(Some(_)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
     match open(
         path,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,

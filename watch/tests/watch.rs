@@ -272,3 +272,42 @@ fn a_missing_object_is_said_and_bad_usage_is_exit_2() {
     r.assert_code(2);
     assert!(r.stderr.contains("--once"), "{r}");
 }
+
+/// Watching a FIFO by mistake (`lazy` or `mmap` given a FIFO's path, or a FIFO planted at
+/// the default path) must not open it: even a non-blocking read-only open would wake a
+/// writer waiting in its own `open`, whose bytes would then go nowhere.
+#[test]
+fn a_fifo_at_a_watched_path_is_refused_without_waking_its_writer() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let scratch = Scratch::new("fifo-at-path");
+    let path = scratch.path("not-a-file");
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    // A writer that waits in open(O_WRONLY) until some reader opens the FIFO, then
+    // writes one byte (an EPIPE if that reader has gone already) and closes.
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&writer_path) {
+            let _ = w.write_all(b"x");
+        }
+    });
+    for view in ["lazy", "mmap"] {
+        let frame = watch(&[view, "--path", &path.to_string_lossy()]);
+        assert!(
+            frame.contains("it is a FIFO, not a regular file"),
+            "{frame}"
+        );
+    }
+    // Now this test opens the FIFO itself. If no watcher opened it, the writer is still
+    // waiting: it wakes now and its byte arrives. Had a watcher opened it, the writer
+    // would have written into a FIFO with no reader and gone: end of file at once.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .expect("open the FIFO to read");
+    writer.join().expect("the writer thread");
+    let mut got = Vec::new();
+    let _ = reader.read_to_end(&mut got);
+    assert_eq!(got, b"x", "a watcher opened the FIFO and woke its writer");
+}
