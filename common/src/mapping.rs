@@ -200,6 +200,8 @@ pub struct Mapping {
     /// The object's descriptor, kept by a side that asks with `fstat` whether a peer has
     /// shrunk the object under the mapping ([`Mapping::check_size`]).
     fd: Option<OwnedFd>,
+    /// How the pages are given back: `munmap`, or `shmdt` for a System V segment.
+    undo: Undo,
 }
 
 impl Shown for Mapping {
@@ -265,6 +267,7 @@ impl Mapping {
             len,
             writable: prot == Prot::ReadWrite,
             fd: None,
+            undo: Undo::Munmap,
         }
     }
 
@@ -487,6 +490,16 @@ impl Mapping {
         let (base, len) = (this.base, this.len);
         // The descriptor, if kept, is closed after the mapping is gone, as Drop would.
         let fd = this.fd.take();
+        if this.undo == Undo::Shmdt {
+            let result = n.call(
+                format_args!("shmdt({})", Address(base.as_ptr())),
+                // SAFETY: base is the address shmat returned for the attachment `this`
+                // owned; `self` is consumed, so nothing can reach the pages afterwards.
+                || Errno::result(unsafe { libc::shmdt(base.as_ptr().cast()) }).map(drop),
+            );
+            drop(fd);
+            return result;
+        }
         let result = n.call(
             format_args!("munmap({}, {len})", Address(base.as_ptr())),
             // SAFETY: base and len describe the mapping `this` owned; `self` is consumed,
@@ -501,11 +514,62 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        if self.undo == Undo::Shmdt {
+            // SAFETY: base is the address shmat returned for the attachment this value
+            // owns; nothing borrows from it any more once it is dropped.
+            let _ = unsafe { libc::shmdt(self.base.as_ptr().cast()) };
+            return;
+        }
         // SAFETY: base and len describe the mapping this value owns; nothing borrows from
         // it any more once it is dropped. A failure would leave the pages mapped until
         // the process ends, which harms nothing.
         let _ = unsafe { mman::munmap(self.base.cast(), self.len) };
     }
+}
+
+/// How a [`Mapping`]'s pages are given back: what made them says what undoes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Undo {
+    /// `munmap(2)`, for what `mmap(2)` mapped.
+    Munmap,
+    /// `shmdt(2)`, for a System V segment `shmat(2)` attached.
+    Shmdt,
+}
+
+impl Mapping {
+    // ANCHOR: shmat
+    /// `shmat(shmid, NULL, 0)` (or `SHM_RDONLY` for [`Prot::Read`]): attaches the System
+    /// V segment `shmid` at an address the kernel chooses, and gives its first `len`
+    /// bytes the same checked access as a mapping made by `mmap`. A segment cannot be
+    /// resized, so `len` is checked once, against its size (`shmctl(IPC_STAT)`, not
+    /// narrated: the caller narrates the one it makes itself), and no access can ever
+    /// reach past it. [`Mapping::munmap`] (or dropping it) detaches it with `shmdt`.
+    pub fn shmat(n: &Narrator, shmid: i32, len: usize, prot: Prot) -> Result<Mapping> {
+        let (flags, shown) = match prot {
+            Prot::Read => (libc::SHM_RDONLY, "SHM_RDONLY"),
+            Prot::ReadWrite => (0, "0"),
+        };
+        n.call(format_args!("shmat({shmid}, NULL, {shown})"), || {
+            // SAFETY: shmid_ds is plain data, for which all zero bytes are a valid value.
+            let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+            // SAFETY: `ds` is valid for the kernel to write a shmid_ds into.
+            Errno::result(unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut ds) })?;
+            if len == 0 || len > ds.shm_segsz {
+                return Err(Errno::EINVAL);
+            }
+            // SAFETY: without an address (NULL) the kernel chooses where to attach, in
+            // no memory this program uses; the Mapping owns the attachment until shmdt.
+            let base = unsafe { libc::shmat(shmid, std::ptr::null(), flags) };
+            if base as isize == -1 {
+                return Err(Errno::last());
+            }
+            let base = NonNull::new(base.cast::<u8>()).ok_or(Errno::EINVAL)?;
+            let mut map = Mapping::at(base, len, prot);
+            map.undo = Undo::Shmdt;
+            Ok(map)
+        })
+    }
+    // ANCHOR_END: shmat
 }
 
 /// The size of a page (`sysconf(_SC_PAGESIZE)`), 4096 if it cannot be asked.

@@ -21,7 +21,15 @@
 //! - `race`: [`race`], two processes incrementing one counter, with and without
 //!   synchronisation;
 //! - [`sys`]: the narrated calls of this mechanism only (`shm_open`, `sem_*`), where the
-//!   `unsafe` of the semaphores is.
+//!   `unsafe` of the semaphores is;
+//! - [`segment`]: the same ring in a System V segment found by a key (note 002's
+//!   `shmget`, `shmat`, `shmdt`, `shmctl`), `--api sysv`;
+//! - [`sem`]: the three kinds of semaphore side by side (unnamed, POSIX named, System
+//!   V), [`holder`]: what each does when its holder is killed, and [`locked_race`]: the
+//!   race with each of them as the lock (`race --lock`), and [`sem_roles`]: a named or
+//!   System V semaphore between two terminals (`sem-hold`, `sem-wait`);
+//! - [`leftovers`]: what `status` lists and `clean` removes of the semaphores;
+//! - [`ipc_sys`]: the narrated System V calls and POSIX named-semaphore calls.
 //!
 //! Nothing in the region is trusted (see [`region`]), nor is the object itself: a
 //! consumer refuses an object another user created under its name, checks with `fstat`
@@ -31,10 +39,17 @@
 //! Usage: `cargo run -p shm-demo -- --help`. See also: shm_overview(7), shm_open(3),
 //! mmap(2), sem_overview(7), and TLPI chapters 48 to 54.
 
+pub mod holder;
+pub mod ipc_sys;
+pub mod leftovers;
+pub mod locked_race;
 mod object;
 mod race;
 pub mod region;
 mod ring;
+pub mod segment;
+pub mod sem;
+pub mod sem_roles;
 pub mod sys;
 
 pub use object::{DEFAULT_MODE, clean, create, create_with_mode, open};

@@ -11,7 +11,6 @@ use std::path::Path;
 
 use common::cleanup::Guard;
 use common::mapping::{self, Mapping, Prot, Share};
-use common::narrate::print_summary;
 use common::owner::{self, Kind};
 use common::{Error, HintOn, Narrator, Result, say, tr};
 use nix::errno::Errno;
@@ -74,10 +73,7 @@ pub fn create_with_mode(
         n,
         "the descriptor is closed; the mapping stays until munmap (or exit)"
     );
-    let region = Region::initialise(map, shape, wait, count)?;
-    sys::sem_init(n, region.full(), 0)?;
-    sys::sem_init(n, region.empty(), shape.slots)?;
-    region.publish();
+    let region = set_up(n, map, shape, wait, count)?;
     say!(
         n,
         "ring ready: {slots} slots of {size} bytes, waiting by {wait}; look: ls -l /dev/shm, \
@@ -91,6 +87,22 @@ pub fn create_with_mode(
     Ok((region, unlink))
 }
 // ANCHOR_END: create
+
+/// Sets the ring up in a fresh, zero-filled mapping of the producer (a POSIX object's,
+/// or a System V segment's): the header, the two semaphores, and the magic last.
+pub(crate) fn set_up(
+    n: &Narrator,
+    map: Mapping,
+    shape: Shape,
+    wait: Wait,
+    count: u64,
+) -> Result<Region> {
+    let region = Region::initialise(map, shape, wait, count)?;
+    sys::sem_init(n, region.full(), 0)?;
+    sys::sem_init(n, region.empty(), shape.slots)?;
+    region.publish();
+    Ok(region)
+}
 
 /// The mode given to `shm_open` passes through the process's umask, as for `open(2)`:
 /// 0666 with the usual umask 022 becomes 0644. If the umask took bits away, `fchmod(2)`
@@ -271,16 +283,16 @@ pub(crate) fn remove_after_dead_producer(n: &Narrator, name: &str, used: Option<
 // ANCHOR: clean
 /// Removes the object `name` if a killed run left it: only an object of this user, with
 /// shm-demo's magic, whose producer is not running. Anything else stays, and the error
-/// says why.
-pub fn clean(n: &Narrator, name: &str) -> Result<()> {
+/// says why. Returns how many it removed (0 or 1), for `clean`'s summary line.
+pub fn clean(n: &Narrator, name: &str) -> Result<u32> {
     let Found::Leftover { producer } = leftover(n, name, None)? else {
         say!(n, "no such object: nothing to clean");
-        return print_summary("summary: removed=0");
+        return Ok(0);
     };
     mapping::say_leftover(n, producer);
     // Only this user (and root) can remove it: /dev/shm is sticky (S_ISVTX), so between
     // the checks above and this call, nobody else can swap another object in.
     sys::shm_unlink(n, name)?;
-    print_summary("summary: removed=1")
+    Ok(1)
 }
 // ANCHOR_END: clean

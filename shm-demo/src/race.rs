@@ -115,25 +115,8 @@ fn increment(
     count: u64,
 ) -> Result<()> {
     match how {
-        Increment::Unsynchronised => {
-            for _ in 0..count {
-                // Each access is atomic (Relaxed): neither can be torn or half-seen. The
-                // update is lost between them: the other process may store in the window,
-                // and this store then writes back a value that no longer counts its add.
-                let value = counter.load(Ordering::Relaxed);
-                for _ in 0..WINDOW {
-                    std::hint::spin_loop();
-                }
-                counter.store(value + 1, Ordering::Relaxed);
-            }
-        }
-        Increment::Atomic => {
-            for _ in 0..count {
-                // Relaxed too: the ordering is not what makes it exact, the one
-                // indivisible read-modify-write is.
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        Increment::Unsynchronised => bump_unsynchronised(counter, count),
+        Increment::Atomic => bump_atomic(counter, count),
         Increment::Semaphore => {
             for _ in me.first_few(0..count, tr!("the remaining increments without narration")) {
                 sys::sem_wait(me, lock)?;
@@ -146,3 +129,28 @@ fn increment(
     Ok(())
 }
 // ANCHOR_END: race
+
+// ANCHOR: bump
+/// `count` increments of `counter` without synchronisation.
+pub(crate) fn bump_unsynchronised(counter: &AtomicU64, count: u64) {
+    for _ in 0..count {
+        // Each access is atomic (Relaxed): neither can be torn or half-seen. The
+        // update is lost between them: the other process may store in the window,
+        // and this store then writes back a value that no longer counts its add.
+        let value = counter.load(Ordering::Relaxed);
+        for _ in 0..WINDOW {
+            std::hint::spin_loop();
+        }
+        counter.store(value + 1, Ordering::Relaxed);
+    }
+}
+
+/// `count` increments of `counter`, each one atomic read-modify-write.
+pub(crate) fn bump_atomic(counter: &AtomicU64, count: u64) {
+    for _ in 0..count {
+        // Relaxed too: the ordering is not what makes it exact, the one
+        // indivisible read-modify-write is.
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+// ANCHOR_END: bump

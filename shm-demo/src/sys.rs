@@ -93,6 +93,18 @@ impl<'m> Sem<'m> {
         })
     }
 
+    /// A named semaphore (`sem_open`), called `name` in the narration: the same calls
+    /// work on it as on one in a mapping.
+    pub fn named(sem: &'m crate::ipc_sys::Named, name: &'static str) -> Sem<'m> {
+        Sem {
+            // The C library's pointer, valid until sem_close, which only consumes `sem`,
+            // so not while this Sem borrows it.
+            at: sem.at(),
+            name,
+            _mapping: PhantomData,
+        }
+    }
+
     /// The semaphore, for the C library.
     ///
     /// Every call below may rely on this: the pointer is inside a mapping that outlives
@@ -171,4 +183,30 @@ pub fn sem_trywait(n: &Narrator, sem: Sem<'_>) -> Result<bool> {
         Err(e) if e.errno() == Some(Errno::EAGAIN) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// What `sem_getvalue` returns (0) and what it wrote into `value`.
+struct Value(i32);
+
+impl common::narrate::Shown for Value {
+    fn shown(&self) -> String {
+        format!("0   (value={})", self.0)
+    }
+}
+
+/// `sem_getvalue(sem, &value)`: the semaphore's value now (0: taken, or none left).
+pub fn sem_getvalue(n: &Narrator, sem: Sem<'_>) -> Result<i32> {
+    n.call(format_args!("sem_getvalue(&{}, &value)", sem.name), || {
+        let mut value: libc::c_int = 0;
+        // SAFETY: as in sem_post; `value` is valid for sem_getvalue to write.
+        Errno::result(unsafe { libc::sem_getvalue(sem.ptr(), &mut value) })?;
+        Ok(Value(value))
+    })
+    .map(|value| value.0)
+}
+
+/// `shmat(shmid, NULL, 0)`: attaches a System V segment; see [`Mapping::shmat`], where
+/// the `unsafe` of every mapping is. [`Mapping::munmap`] detaches it with `shmdt`.
+pub fn shmat(n: &Narrator, shmid: i32, len: usize, prot: common::mapping::Prot) -> Result<Mapping> {
+    Mapping::shmat(n, shmid, len, prot)
 }
