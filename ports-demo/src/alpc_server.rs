@@ -51,6 +51,10 @@ fn add(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::SeqCst);
 }
 
+/// The most channels served at once; a connection beyond that is closed at once, so that
+/// idle clients cannot take every thread the server may have.
+pub const MAX_CHANNELS: usize = 64;
+
 // ANCHOR: serve
 /// Publishes the connection port at `path` and serves each channel in a thread; after
 /// `clients` channels have ended (or never), returns its summary line. `ready` gets one
@@ -77,13 +81,33 @@ pub fn serve(
             continue;
         };
         number += 1;
-        let (n, totals) = (n.clone(), totals.clone());
-        threads.push(std::thread::spawn(move || {
+        // Channels that have ended leave the list, so that it holds the live ones only.
+        threads.retain(|t: &std::thread::JoinHandle<()>| !t.is_finished());
+        if threads.len() >= MAX_CHANNELS {
+            n.say(tr!(
+                "{max} channels are open already: I close this connection at once",
+                max = MAX_CHANNELS
+            ));
+            drop(conn);
+            continue;
+        }
+        let (n2, totals) = (n.clone(), totals.clone());
+        // Builder::spawn, not thread::spawn: a thread the system cannot give (a small
+        // `ulimit -v`, too many threads) is an error for this one channel, not a panic.
+        let spawned = std::thread::Builder::new().spawn(move || {
             add(&totals.channels);
-            if let Err(e) = channel(&n, conn, number, &totals) {
-                n.essential(tr!("channel {number} ended: {e}", number, e));
+            if let Err(e) = channel(&n2, conn, number, &totals) {
+                n2.essential(tr!("channel {number} ended: {e}", number, e));
             }
-        }));
+        });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => n.essential(tr!(
+                "pthread_create for channel {number} failed: {e}; that client is turned away, the others go on",
+                number,
+                e
+            )),
+        }
     }
     for t in threads {
         let _ = t.join();

@@ -61,6 +61,22 @@ pub struct Channel {
 pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) -> Result<Channel> {
     let sock = place::connect(n, path, &tr!("ALPC server"))?;
     let server = sys::getsockopt_peercred(n, &sock)?;
+    // The kernel says who the server is. A server of another user gets nothing of ours:
+    // not the right to read this process's memory, not the section below.
+    let me = nix::unistd::Uid::effective().as_raw();
+    if server.uid() != me {
+        return Err(Error::bad_data(
+            tr!("getsockopt(SO_PEERCRED) of the ALPC server"),
+            tr!(
+                "the server runs as uid {uid}, not as you (uid {me})",
+                uid = server.uid(),
+                me
+            ),
+        )
+        .hint(tr!(
+            "a server of another user would get your section and could read your memory: connect only to your own server (another --port)"
+        )));
+    }
     let server = Pid::from_raw(server.pid());
     allow_reads_by(n, server)?;
     let (section_fd, section) = alpc::create_section(n, c"alpc-request-section", section)?;

@@ -238,3 +238,68 @@ fn an_interrupted_server_removes_its_connection_port() {
         "{none}"
     );
 }
+
+/// A client never hands its section (nor the right to read its memory) to a server of
+/// another user: SO_PEERCRED names the server's uid, and the client refuses before it
+/// makes the section (attack review: it used to send it, saying "the same user").
+#[test]
+fn a_client_refuses_a_server_of_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    // A folder nobody (65534) may create the port in, and root may pass through; in
+    // /tmp itself, since a scratch folder of root's would not let nobody in.
+    let theirs = std::env::temp_dir().join(format!("ipc-demos-test-{}-theirs", std::process::id()));
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    if nix::unistd::chown(&theirs, Some(65534.into()), Some(65534.into())).is_err() {
+        println!("skipped: cannot give a folder to uid 65534 (not root)");
+        return;
+    }
+    let nobody = [
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        BIN,
+        "--version",
+    ];
+    let can = testkit::run("setpriv", &nobody, b"");
+    if can.code != Some(0) {
+        println!("skipped: setpriv cannot run the demo as uid 65534:\n{can}");
+        let _ = std::fs::remove_dir(&theirs);
+        return;
+    }
+    let port = theirs.join("alpc");
+    let port_arg = port.to_string_lossy().into_owned();
+    let mut srv = Process::start(
+        "setpriv",
+        &[
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+            "alpc-server",
+            "--port",
+            &port_arg,
+            "--clients",
+            "1",
+        ],
+    );
+    srv.wait_for_line("connection port ready");
+    let client = testkit::run(BIN, &["alpc-client", "--port", &port_arg], b"");
+    client.assert_code(1);
+    assert!(
+        client.stderr.contains("the server runs as uid 65534"),
+        "{client}"
+    );
+    assert!(
+        !client.stdout.contains("memfd_create"),
+        "the section was made:\n{client}"
+    );
+    srv.signal(Signal::SIGINT);
+    let _ = srv.finish();
+    let _ = std::fs::remove_file(&port);
+    let _ = std::fs::remove_dir(&theirs);
+}
