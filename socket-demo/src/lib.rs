@@ -22,8 +22,10 @@
 //! - [`no_framing`](mod@no_framing): what a byte stream does to message boundaries;
 //! - [`dgram`](mod@dgram): Unix datagram sockets, which keep boundaries, and their limit;
 //! - [`pass_fd`](mod@pass_fd): sending an open file descriptor (SCM_RIGHTS), SO_PEERCRED;
-//! - [`section`](mod@section): Windows ALPC's idea on Linux: small messages copied, large
-//!   ones in shared memory whose descriptor was passed once.
+//! - [`pass_pipe`](mod@pass_pipe): a pipe's read end sent to a process that is not a child.
+//!
+//! Windows ALPC's shared section, once a lesson here, is taught with the rest of ALPC in
+//! ports-demo (note 003, 3.7.3).
 //!
 //! The system calls are narrated one statement each, through `common::sys` (the calls
 //! several demos make) and [`sys`] (the two only this demo makes).
@@ -43,7 +45,6 @@ pub mod listen;
 pub mod no_framing;
 pub mod pass_fd;
 pub mod pass_pipe;
-pub mod section;
 pub mod serve;
 pub mod sys;
 pub mod together;
@@ -53,7 +54,6 @@ pub use dgram::dgram;
 pub use listen::{clean, connect, listen, probe};
 pub use no_framing::no_framing;
 pub use pass_fd::pass_fd;
-pub use section::section;
 pub use serve::{DEFAULT_MAX_CLIENTS, Served, serve, serve_raw, server};
 pub use together::together;
 

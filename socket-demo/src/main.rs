@@ -114,11 +114,6 @@ enum Lesson {
         #[arg(value_enum)]
         role: Option<socket_demo::pass_pipe::Role>,
     },
-    /// Windows ALPC on Linux: small messages through the socket, large ones through a
-    /// shared section (memfd) passed once.
-    ///
-    /// Example: cargo run -p socket-demo -- section --count 8
-    Section,
     /// Remove a socket file that a killed server left behind.
     ///
     /// Example: cargo run -p socket-demo -- clean
@@ -178,7 +173,6 @@ fn run() -> Result<()> {
             let plan = socket_demo::pass_pipe::Plan { path, count, size };
             socket_demo::pass_pipe::pass_pipe(cli.narration, role, &plan)
         }
-        Some(Lesson::Section) => socket_demo::section(&narrator("client"), count),
         Some(Lesson::Clean) => match endpoint {
             Endpoint::Unix(path) => socket_demo::clean(&narrator("clean"), &path),
             Endpoint::Tcp(_) => Err(common::Error::usage(tr!(
@@ -201,7 +195,6 @@ fn refuse_unused(cli: &Cli) -> Result<()> {
         Some(Lesson::NoFraming) => ("no-framing", false, false),
         Some(Lesson::Dgram) => ("dgram", false, false),
         Some(Lesson::PassFd) => ("pass-fd", false, false),
-        Some(Lesson::Section) => ("section", false, false),
         Some(Lesson::PassPipe { .. }) if cli.place.tcp.is_some() => {
             return Err(common::Error::usage(tr!(
                 "pass-pipe takes no --tcp: descriptors travel only over Unix sockets (unix(7))"

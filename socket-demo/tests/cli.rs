@@ -420,7 +420,6 @@ fn options_a_lesson_does_not_use_are_refused() {
         &["dgram", "--tcp"][..],
         &["dgram", "--unix", "/tmp/x"][..],
         &["pass-fd", "--tcp"][..],
-        &["section", "--clients", "2"][..],
         &["client", "--clients", "2"][..],
     ] {
         let r = socket_demo(args);
@@ -590,22 +589,6 @@ fn a_descriptor_is_passed_and_the_peer_is_known() {
     );
 }
 
-#[test]
-fn small_messages_go_through_the_socket_and_large_ones_through_the_section() {
-    let r = socket_demo(&["section", "--count", "8"]);
-    r.assert_code(0);
-    // Two rounds of 64, 200, 1000 and 65536 bytes.
-    assert_eq!(
-        r.summary(),
-        "summary: received=8 ok=8 corrupt=0 out_of_order=0 missing=0 bytes=133600"
-    );
-    assert!(
-        r.stdout
-            .contains("4 messages went through the socket, 4 through the section"),
-        "{r}"
-    );
-}
-
 /// Two network namespaces joined by a veth pair: two hosts on one machine, so that TCP
 /// really goes from one network stack to another. Needs root and `ip`; without them the
 /// test says why and does nothing.
@@ -714,7 +697,6 @@ fn help_explains_the_mechanism_with_an_example() {
         "no-framing",
         "dgram",
         "pass-fd",
-        "section",
         "clean",
     ] {
         let r = socket_demo(&[lesson, "--help"]);

@@ -139,19 +139,6 @@ fn pass_fd_in_korean() {
 }
 
 #[test]
-fn section_in_korean() {
-    let args = ["section", "--count", "8"];
-    let (en, ko) = (english(BIN, &args), korean(BIN, &args));
-    // mmap returns an address that differs from run to run.
-    assert_same(&en, &ko, |call| call.contains("mmap("));
-    says(&ko, "메시지 4개는 소켓으로, 4개는 섹션으로 갔습니다");
-    says(
-        &ko,
-        "섹션에 씁니다. 소켓으로는 오프셋 0, 길이 65552만 보냅니다",
-    );
-}
-
-#[test]
 fn clean_in_korean() {
     let dir = Scratch::new("sock-ko-clean");
     let path = dir.arg("socket");
