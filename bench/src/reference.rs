@@ -56,6 +56,7 @@ pub const REFERENCES: &[Spec] = &[
         scope: "same machine",
         floor: Floor::CacheLine,
         spins: true,
+        spins_first: false,
         carries_data: true,
     },
     Spec {
@@ -66,6 +67,7 @@ pub const REFERENCES: &[Spec] = &[
         scope: "same machine",
         floor: Floor::Futex,
         spins: false,
+        spins_first: false,
         carries_data: true,
     },
     Spec {
@@ -76,6 +78,7 @@ pub const REFERENCES: &[Spec] = &[
         scope: "no IPC",
         floor: Floor::Futex,
         spins: false,
+        spins_first: false,
         carries_data: true,
     },
 ];

@@ -668,6 +668,12 @@ impl Report {
                         low,
                         high
                     ),
+                    RatioNote::BeyondFloor if row.spec.spins_first => tr!(
+                        "{name} {ratio}: faster than the {floor_name} floor, as it should be: it spins briefly before it sleeps, and the answer came while it spun, so no one slept and no one was woken",
+                        name,
+                        ratio,
+                        floor_name
+                    ),
                     RatioNote::BeyondFloor => tr!(
                         "{name} {ratio}: faster than the {floor_name} floor's fastest run ({low}); a round trip cannot beat what it is made of, so the floor read high this time (another program, a CPU changing speed): the floor is wrong here, not the mechanism",
                         name,

@@ -5,6 +5,8 @@
 //! cargo run -p shm-demo -- consumer          # terminal 2: shm_open, mmap
 //! cargo run -p shm-demo                      # both, in one terminal
 //! cargo run -p shm-demo -- race              # lost updates, and how to stop losing them
+//! cargo run -p shm-demo -- --ring fast        # the ring built for speed
+//! cargo run -p shm-demo -- false-sharing      # two counters in one cache line, measured
 //! ```
 
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use common::tally::MAX_COUNT;
 use common::{Error, NarrationArgs, Narrator, Result, tr};
-use shm_demo::region::{self, Wait};
+use shm_demo::region::{self, Ring, Wait};
 
 /// POSIX shared memory: two processes map the same pages, and data moves with plain loads
 /// and stores. They must take turns themselves: semaphores (--wait block) or spinning.
@@ -55,6 +57,11 @@ struct RingArgs {
     /// How the two sides wait for each other.
     #[arg(long, value_enum, default_value_t = Wait::Block)]
     wait: Wait,
+    /// Which ring: the textbook's (head, tail and semaphores), or the fast one (a stamp
+    /// in each slot, slots padded to cache lines, and a wait that spins briefly, then
+    /// sleeps on a futex).
+    #[arg(long, value_enum, default_value_t = Ring::Textbook)]
+    ring: Ring,
     /// Permission bits of the new object, in octal. 0666, as note 003 writes it, lets
     /// every user of the machine read the messages and write into the ring (and damage
     /// it): unsafe on a shared machine. The default lets only you in.
@@ -63,7 +70,7 @@ struct RingArgs {
 }
 
 /// The ring's options, as they are named on the command line.
-const RING_OPTIONS: [&str; 5] = ["count", "size", "slots", "wait", "mode"];
+const RING_OPTIONS: [&str; 6] = ["count", "size", "slots", "wait", "ring", "mode"];
 
 fn size(text: &str) -> Result<usize, String> {
     common::units::size_in(text, 1, region::MAX_PAYLOAD)
@@ -95,6 +102,15 @@ enum Role {
         #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         count: u64,
     },
+    /// Two processes add 1 to their own counters COUNT times each: with both counters in
+    /// one cache line, then two lines apart. Measures what false sharing costs.
+    ///
+    /// Example: cargo run --release -p shm-demo -- false-sharing
+    FalseSharing {
+        /// Increments per process and layout.
+        #[arg(long, default_value_t = 50_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        count: u64,
+    },
     /// Remove the object (shm_unlink) if a killed run left it.
     ///
     /// Example: cargo run -p shm-demo -- clean
@@ -114,7 +130,7 @@ fn run() -> Result<()> {
         unused_options(&matches, cli.role.as_ref())?;
     }
     let name = shm_demo::object_name(cli.name)?;
-    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.slots, ring.size);
+    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.ring, ring.slots, ring.size);
     match cli.role {
         None => {
             let (n, ring) = (Narrator::new("producer", cli.narration), cli.ring);
@@ -140,6 +156,16 @@ fn run() -> Result<()> {
                 r.expected, r.unsynchronised, r.atomic, r.semaphore
             ))
         }
+        Some(Role::FalseSharing { count }) => {
+            let r = shm_demo::false_sharing(&Narrator::new("false-sharing", cli.narration), count)?;
+            common::narrate::print_summary(format_args!(
+                "summary: increments={} same_line_ns={:.2} padded_ns={:.2} cpus={}",
+                r.increments,
+                r.same_line_ns,
+                r.padded_ns,
+                if r.two_cpus { 2 } else { 1 }
+            ))
+        }
         Some(Role::Clean) => shm_demo::clean(&Narrator::new("clean", cli.narration), &name),
     }
 }
@@ -161,10 +187,11 @@ fn unused_options(matches: &clap::ArgMatches, role: Option<&Role>) -> Result<()>
             sub
         )));
     }
-    if matches!(role, Role::Race { .. }) && given("name") {
+    if matches!(role, Role::Race { .. } | Role::FalseSharing { .. }) && given("name") {
         return Err(Error::usage(tr!(
-            "`race` shares anonymous memory (MAP_SHARED|MAP_ANONYMOUS), which has no name: \
-             leave out --name"
+            "`{sub}` shares anonymous memory (MAP_SHARED|MAP_ANONYMOUS), which has no name: \
+             leave out --name",
+            sub
         )));
     }
     Ok(())

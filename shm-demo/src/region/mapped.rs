@@ -8,11 +8,12 @@ use common::mapping::{FirstPid, Mapping, inside};
 use common::{Narrator, Result, tr};
 
 use super::{
-    CONSUMER_OFFSET, COUNT_OFFSET, Corrupt, EMPTY_OFFSET, FULL_OFFSET, HEAD_OFFSET, HEADER, MAGIC,
-    MAGIC_OFFSET, PRODUCER_OFFSET, SLOT_HEADER, SLOT_SIZE_OFFSET, SLOTS_OFFSET, Shape, TAIL_OFFSET,
-    VERSION, VERSION_OFFSET, WAIT_OFFSET, Wait, parse_header,
+    CONSUMER_CPU_OFFSET, CONSUMER_OFFSET, COUNT_OFFSET, Corrupt, DATA_OFFSET, EMPTY_OFFSET,
+    FULL_OFFSET, HEAD_OFFSET, HEADER, MAGIC, MAGIC_OFFSET, PRODUCER_CPU_OFFSET, PRODUCER_OFFSET,
+    RING_OFFSET, ROOM_OFFSET, Ring, SLOT_HEADER, SLOT_SIZE_OFFSET, SLOTS_OFFSET, STAMP_OFFSET,
+    Shape, TAIL_OFFSET, VERSION, VERSION_OFFSET, WAIT_OFFSET, Wait, parse_header,
 };
-use crate::sys::Sem;
+use crate::sys::{Futex, Sem};
 
 /// The whole region, mapped, with the header fields that were checked when it was made
 /// or attached. Unmapped when dropped (or by [`Region::munmap`]).
@@ -64,6 +65,21 @@ impl Region {
             .pid(PRODUCER_OFFSET)
             .store(region.producer, Ordering::Relaxed);
         region.u64(COUNT_OFFSET).store(count, Ordering::Relaxed);
+        region
+            .u32(RING_OFFSET)
+            .store(shape.ring as u32, Ordering::Relaxed);
+        if shape.ring == Ring::Fast {
+            // Slot i waits for message i: its stamp says so. No CPU is known yet.
+            for slot in 0..u64::from(shape.slots) {
+                region.stamp(slot).store(slot as u32, Ordering::Relaxed);
+            }
+            region
+                .u32(PRODUCER_CPU_OFFSET)
+                .store(u32::MAX, Ordering::Relaxed);
+            region
+                .u32(CONSUMER_CPU_OFFSET)
+                .store(u32::MAX, Ordering::Relaxed);
+        }
         Ok(region)
     }
 
@@ -213,6 +229,33 @@ impl Region {
     /// The semaphore `empty`: slots free.
     pub fn empty(&self) -> Sem<'_> {
         inside(Sem::at(&self.map, EMPTY_OFFSET, "empty"))
+    }
+
+    /// The stamp of the slot that message `seq` goes in (fast ring): the number of the
+    /// message the slot waits for (free), or that number + 1 (it holds that message),
+    /// modulo 2^32, as `fast.rs` describes.
+    pub fn stamp(&self, seq: u64) -> &AtomicU32 {
+        self.u32(self.slot_offset(seq) + STAMP_OFFSET)
+    }
+
+    /// The futex word the consumer sleeps on (fast ring), set to 1 while it sleeps.
+    pub fn data(&self) -> Futex<'_> {
+        inside(Futex::at(&self.map, DATA_OFFSET, "data"))
+    }
+
+    /// The futex word the producer sleeps on (fast ring), set to 1 while it sleeps.
+    pub fn room(&self) -> Futex<'_> {
+        inside(Futex::at(&self.map, ROOM_OFFSET, "room"))
+    }
+
+    /// Where the consumer (`consumer` true) or the producer last waited: a CPU number,
+    /// `u32::MAX` if not known (fast ring).
+    pub fn cpu(&self, consumer: bool) -> &AtomicU32 {
+        self.u32(if consumer {
+            CONSUMER_CPU_OFFSET
+        } else {
+            PRODUCER_CPU_OFFSET
+        })
     }
 
     /// The slot that message `seq` goes in.
