@@ -147,26 +147,38 @@ fn run() -> Result<()> {
     let floors = floors::all(placement, cli.quick, runs)?;
     bar.inc(4);
 
-    let (mut rows, mut reference) = (Vec::new(), Vec::new());
+    // Every cell's runs, interleaved: run 1 of every cell, then run 2, ... (see
+    // measure::Cell), so that a ratio of two cells compares runs taken side by side.
+    let mut cells = Vec::new();
     for spec in &specs {
-        for (test, shown) in [
-            ("latency", common::tr!("latency")),
-            ("throughput", common::tr!("throughput")),
-        ] {
+        for test in ["latency", "throughput"] {
             for &size in &SIZES {
-                bar.set_message(format!(
-                    "{} {shown} {}",
-                    spec.name,
-                    report::size_label(size)
-                ));
-                let row = measure::row(spec, test, size, cli.quick, runs, placement)?;
-                if reference::is_reference(spec) {
-                    reference.push(row);
-                } else {
-                    rows.push(row);
-                }
-                bar.inc(u64::from(runs));
+                cells.push(measure::Cell::plan(spec, test, size, cli.quick, placement));
             }
+        }
+    }
+    for _ in 0..runs {
+        for cell in &mut cells {
+            let shown = match cell.row.test.as_str() {
+                "latency" => common::tr!("latency"),
+                _ => common::tr!("throughput"),
+            };
+            bar.set_message(format!(
+                "{} {shown} {}",
+                cell.row.spec.name,
+                report::size_label(cell.row.size)
+            ));
+            cell.run(placement)?;
+            bar.inc(1);
+        }
+    }
+    let (mut rows, mut reference) = (Vec::new(), Vec::new());
+    for cell in cells {
+        let row = cell.finish();
+        if reference::is_reference(&row.spec) {
+            reference.push(row);
+        } else {
+            rows.push(row);
         }
     }
     let encode_ns = if specs.iter().any(|s| s.name == reference::WORK) {
@@ -200,10 +212,14 @@ fn run() -> Result<()> {
     let mut other_placement = match (wanted("shm-block"), wanted("pipe")) {
         (Some(shm), Some(pipe)) if cpus >= 2 => {
             bar.set_message(common::tr!("the other placement"));
-            let rows = [shm, pipe]
-                .iter()
-                .map(|spec| measure::row(spec, "throughput", SIZES[0], cli.quick, runs, other))
-                .collect::<Result<Vec<_>>>()?;
+            let mut cells = [shm, pipe]
+                .map(|spec| measure::Cell::plan(spec, "throughput", SIZES[0], cli.quick, other));
+            for _ in 0..runs {
+                for cell in &mut cells {
+                    cell.run(other)?;
+                }
+            }
+            let rows = cells.into_iter().map(measure::Cell::finish).collect();
             Some(OtherPlacement {
                 placement: if same_cpu {
                     common::tr!("the two processes on two CPUs")

@@ -302,79 +302,114 @@ pub fn throughput(spec: &Spec, size: usize, amount: Amount, placement: Placement
     })
 }
 
-/// Measures one mechanism or reference row, test and size `runs` times, or says why it
-/// cannot. Its ratio to its floor is set at the end of the run ([`report::set_ratio`]),
-/// once the floors have been measured a second time.
-pub fn row(
-    spec: &Spec,
-    test: &str,
-    size: usize,
-    quick: bool,
-    runs: u32,
-    placement: Placement,
-) -> Result<Row> {
-    let mut row = Row::new(spec, test, size);
-    let work = spec.name == reference::WORK;
-    if spec.spins && placement.parent == placement.child {
-        row.status = "skipped (same CPU: spinning would only wait for the scheduler)".into();
-        return Ok(row);
-    }
-    if !spec.carries_data {
-        // A signal carries no payload: its round trip is measured once, as "64 B".
-        if test == "throughput" || size != SIZES[0] {
-            row.status = "n/a (no payload)".into();
-            return Ok(row);
-        }
-    } else if mechanisms::limit(spec).is_some_and(|limit| size + message::OVERHEAD > limit) {
-        row.status = "n/a (limit)".into();
-        return Ok(row);
-    }
-    let scale = if quick { 40 } else { 1 };
-    if test == "latency" {
-        let count = match size {
-            64 | 4096 => 6_000,
-            65_536 => 2_000,
-            _ => 400,
+/// One cell of the table to measure: a mechanism or reference row, a test and a size,
+/// how much to send, and the runs taken so far. The runs of all cells are interleaved
+/// (run 1 of every cell, then run 2 of every cell, ...), so that each cell's median and
+/// range come from the whole length of the bench: a cell is not measured only while
+/// another program happens to load the machine, and two cells compared in a ratio saw
+/// the same conditions.
+pub struct Cell {
+    /// The row: its status says why there is no number, if there is none.
+    pub row: Row,
+    /// How much each run sends; `None` if the cell is not measured.
+    amount: Option<Amount>,
+    /// The runs taken.
+    latencies: Vec<Latency>,
+    /// The runs taken (throughput, bytes/s).
+    rates: Vec<f64>,
+}
+
+impl Cell {
+    /// Plans one cell, or says why it has no number (spinning on one CPU, no payload, a
+    /// size over the mechanism's limit).
+    pub fn plan(spec: &Spec, test: &str, size: usize, quick: bool, placement: Placement) -> Cell {
+        let mut row = Row::new(spec, test, size);
+        let skip = |row: &mut Row, why: &str| row.status = why.into();
+        let measured = if spec.spins && placement.parent == placement.child {
+            skip(
+                &mut row,
+                "skipped (same CPU: spinning would only wait for the scheduler)",
+            );
+            false
+        } else if !spec.carries_data && (test == "throughput" || size != SIZES[0]) {
+            // A signal carries no payload: its round trip is measured once, as "64 B".
+            skip(&mut row, "n/a (no payload)");
+            false
+        } else if spec.carries_data
+            && mechanisms::limit(spec).is_some_and(|limit| size + message::OVERHEAD > limit)
+        {
+            skip(&mut row, "n/a (limit)");
+            false
+        } else {
+            true
+        };
+        let scale = if quick { 40 } else { 1 };
+        let count = if test == "latency" {
+            match size {
+                64 | 4096 => 6_000,
+                65_536 => 2_000,
+                _ => 400,
+            }
+        } else {
+            ((32usize << 20) / size).clamp(100, 200_000) as u64
         } / scale;
         // Warm up for at least two laps of a 16-slot ring, so that every page the
         // mechanism uses is mapped before the clock starts.
-        let amount = Amount {
+        let amount = measured.then_some(Amount {
             count: count.max(10),
             warmup: (count / 10).max(32),
-        };
-        let mut all = (0..runs)
-            .map(|_| {
-                if work {
-                    reference::work_latency(size, amount)
-                } else {
-                    latency(spec, size, amount, placement)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        all.sort_by(|a, b| a.p50.total_cmp(&b.p50));
-        row.latency = Some(all[all.len() / 2]);
-        row.range = Some((all[0].p50, all[all.len() - 1].p50));
-    } else {
-        let count = ((32usize << 20) / size).clamp(100, 200_000) as u64 / scale;
-        let amount = Amount {
-            count: count.max(10),
-            warmup: (count / 10).max(32),
-        };
-        let mut all = (0..runs)
-            .map(|_| {
-                if work {
-                    reference::work_throughput(size, amount)
-                } else {
-                    throughput(spec, size, amount, placement)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        all.sort_by(f64::total_cmp);
-        row.bytes_per_s = Some(all[all.len() / 2]);
-        row.range = Some((all[0], all[all.len() - 1]));
+        });
+        Cell {
+            row,
+            amount,
+            latencies: Vec::new(),
+            rates: Vec::new(),
+        }
     }
-    row.status = "ok".into();
-    Ok(row)
+
+    /// Takes one more run of the cell (nothing if it is not measured).
+    pub fn run(&mut self, placement: Placement) -> Result<()> {
+        let Some(amount) = self.amount else {
+            return Ok(());
+        };
+        let (spec, size) = (self.row.spec, self.row.size);
+        let work = spec.name == reference::WORK;
+        if self.row.test == "latency" {
+            self.latencies.push(if work {
+                reference::work_latency(size, amount)?
+            } else {
+                latency(&spec, size, amount, placement)?
+            });
+        } else {
+            self.rates.push(if work {
+                reference::work_throughput(size, amount)?
+            } else {
+                throughput(&spec, size, amount, placement)?
+            });
+        }
+        Ok(())
+    }
+
+    /// The row, with the median run and the range of the runs. Its ratio to its floor is
+    /// set at the end of the run ([`crate::report::set_ratio`]), once the floors have
+    /// been measured a second time.
+    pub fn finish(mut self) -> Row {
+        let mut all = self.latencies;
+        if !all.is_empty() {
+            all.sort_by(|a, b| a.p50.total_cmp(&b.p50));
+            self.row.latency = Some(all[all.len() / 2]);
+            self.row.range = Some((all[0].p50, all[all.len() - 1].p50));
+            self.row.status = "ok".into();
+        }
+        let mut all = self.rates;
+        if !all.is_empty() {
+            all.sort_by(f64::total_cmp);
+            self.row.bytes_per_s = Some(all[all.len() / 2]);
+            self.row.range = Some((all[0], all[all.len() - 1]));
+            self.row.status = "ok".into();
+        }
+        self.row
+    }
 }
 
 /// The frame every measurement sends: made once, so that the bench measures moving it

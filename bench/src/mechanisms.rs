@@ -405,6 +405,8 @@ struct Pipes {
 impl Setup for Pipes {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pipes { n, down, up, max } = *self;
+        // As common::stream::produce does for the demos: room for whole frames.
+        common::stream::widen(&n, &down.1, max)?;
         Ok(Box::new(Streams {
             tx: FdStream::new(down.1, &n),
             rx: FdStream::new(up.0, &n),
@@ -414,6 +416,7 @@ impl Setup for Pipes {
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         let Pipes { n, down, up, max } = *self;
+        common::stream::widen(&n, &up.1, max)?;
         Ok(Box::new(Streams {
             tx: FdStream::new(up.1, &n),
             rx: FdStream::new(down.0, &n),
@@ -435,6 +438,7 @@ impl Setup for Fifos {
         // The same order as the child's, or the two blocking opens would wait for each other.
         let tx = fifo_demo::open_end(&self.n, &self.down, true)?;
         let rx = fifo_demo::open_end(&self.n, &self.up, false)?;
+        common::stream::widen(&self.n, &tx, self.max)?;
         // Both ends of both FIFOs are open in both processes now: the names can go (the
         // guards unlink them as they drop).
         Ok(Box::new(Streams {
@@ -447,6 +451,7 @@ impl Setup for Fifos {
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         let rx = fifo_demo::open_end(&self.n, &self.down, false)?;
         let tx = fifo_demo::open_end(&self.n, &self.up, true)?;
+        common::stream::widen(&self.n, &tx, self.max)?;
         // The guards' copies in a forked child are inert (common::process::fork forgets
         // them), so dropping them here unlinks nothing.
         Ok(Box::new(Streams {
