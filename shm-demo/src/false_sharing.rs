@@ -143,11 +143,11 @@ fn increment(shared: &Mapping, at: usize, count: u64) -> Result<u64> {
     }
     let clock = Instant::now();
     for _ in 0..count {
-        // Only this process writes this counter, so a load and a store are exact; both
-        // are atomic so that the compiler keeps each one in the loop, as C's volatile
-        // would: every increment is a store into the shared page.
-        let value = counter.load(Ordering::Relaxed);
-        counter.store(value + 1, Ordering::Relaxed);
+        // An atomic add (`lock xadd` on x86), as counters shared between CPUs are kept:
+        // the CPU must own the line while it adds. A plain load and store would not
+        // show the cost: the load takes the value from this CPU's own store buffer, and
+        // the stores reach the line in batches, whenever it comes back.
+        counter.fetch_add(1, Ordering::Relaxed);
     }
     Ok(u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX))
 }

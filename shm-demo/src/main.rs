@@ -108,7 +108,7 @@ enum Role {
     /// Example: cargo run --release -p shm-demo -- false-sharing
     FalseSharing {
         /// Increments per process and layout.
-        #[arg(long, default_value_t = 50_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
         count: u64,
     },
     /// Remove the object (shm_unlink) if a killed run left it.
