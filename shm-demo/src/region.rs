@@ -29,9 +29,9 @@
 //! 192     32         full                      sem_t: slots holding a message
 //! 256     32         empty                     sem_t: slots free
 //! 320     4          data                      fast ring: 1 while the consumer sleeps
-//! 324     4          consumer's CPU            fast ring: where the consumer last waited
+//! 324     4          consumer's CPU            fast ring: where the consumer last ran
 //! 384     4          room                      fast ring: 1 while the producer sleeps
-//! 388     4          producer's CPU            fast ring: where the producer last waited
+//! 388     4          producer's CPU            fast ring: where the producer last ran
 //! 512     slots × slot_size                    the ring; each slot: u32 length, then
 //!                                              u32 padding (textbook) or stamp (fast),
 //!                                              then the frame
@@ -92,12 +92,12 @@ pub const SEM_SIZE: usize = 32;
 /// Offset of the fast ring's futex word `data` (a `u32`): 1 while the consumer sleeps
 /// waiting for a message. A cache line of its own, shared only with the next field.
 pub const DATA_OFFSET: usize = 320;
-/// Offset of the CPU the consumer last waited on (a `u32`, `u32::MAX`: not known yet).
+/// Offset of the CPU the consumer last ran on (a `u32`, `u32::MAX`: not known yet).
 pub const CONSUMER_CPU_OFFSET: usize = 324;
 /// Offset of the fast ring's futex word `room` (a `u32`): 1 while the producer sleeps
 /// waiting for a free slot.
 pub const ROOM_OFFSET: usize = 384;
-/// Offset of the CPU the producer last waited on (a `u32`, `u32::MAX`: not known yet).
+/// Offset of the CPU the producer last ran on (a `u32`, `u32::MAX`: not known yet).
 pub const PRODUCER_CPU_OFFSET: usize = 388;
 /// Offset of the fast ring's stamp within a slot (a `u32`), after the length.
 pub const STAMP_OFFSET: usize = 4;

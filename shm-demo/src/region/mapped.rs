@@ -32,6 +32,9 @@ pub struct Region {
     /// The last slot this side asked for: a message number and its slot's offset, so
     /// that the next one is found by an addition, not a division ([`Region::slot_at`]).
     last_slot: Cell<(u64, usize)>,
+    /// The CPU this process last wrote into the producer's and the consumer's CPU word
+    /// (`u32::MAX`: none yet), so that it writes a word only when its CPU changes.
+    cpu_written: Cell<[u32; 2]>,
 }
 
 impl Region {
@@ -55,6 +58,7 @@ impl Region {
             count,
             consumer: FirstPid::default(),
             last_slot: Cell::new((0, HEADER)),
+            cpu_written: Cell::new([u32::MAX; 2]),
         };
         region.u32(VERSION_OFFSET).store(VERSION, Ordering::Relaxed);
         region
@@ -127,6 +131,7 @@ impl Region {
             count: header.count,
             consumer: FirstPid::default(),
             last_slot: Cell::new((0, HEADER)),
+            cpu_written: Cell::new([u32::MAX; 2]),
         })
     }
 
@@ -259,7 +264,20 @@ impl Region {
         inside(Futex::at(&self.map, ROOM_OFFSET, "room"))
     }
 
-    /// Where the consumer (`consumer` true) or the producer last waited: a CPU number,
+    /// Writes the CPU this side (the consumer if `consumer`) runs on into its CPU word,
+    /// if it changed since it last did (fast ring). The other side reads it before it
+    /// spins: on the same CPU, spinning would only keep this side from running.
+    pub fn note_cpu(&self, consumer: bool, here: u32) {
+        let mut written = self.cpu_written.get();
+        let role = usize::from(consumer);
+        if written[role] != here {
+            self.cpu(consumer).store(here, Ordering::Relaxed);
+            written[role] = here;
+            self.cpu_written.set(written);
+        }
+    }
+
+    /// Where the consumer (`consumer` true) or the producer last ran: a CPU number,
     /// `u32::MAX` if not known (fast ring).
     pub fn cpu(&self, consumer: bool) -> &AtomicU32 {
         self.u32(if consumer {
