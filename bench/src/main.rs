@@ -17,6 +17,7 @@
 
 mod measure;
 mod mechanisms;
+mod reference;
 mod report;
 
 use std::io::Write;
@@ -27,9 +28,10 @@ use clap::Parser;
 use common::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::measure::{Amount, Placement, floors};
+use crate::measure::{Placement, floors};
 use crate::mechanisms::{ALL, Spec};
-use crate::report::{Floors, Machine, Report, Row};
+use crate::reference::REFERENCES;
+use crate::report::{Machine, OtherPlacement, Report};
 
 /// Where the report goes: standard output, which a reader may close before the end.
 struct Out {
@@ -105,10 +107,11 @@ fn run() -> Result<()> {
     let cli = common::i18n::parse::<Cli>();
     let specs: Vec<&Spec> = ALL
         .iter()
+        .chain(REFERENCES)
         .filter(|s| cli.only.is_empty() || cli.only.iter().any(|o| o == s.name))
         .collect();
     if specs.is_empty() {
-        let names: Vec<&str> = ALL.iter().map(|s| s.name).collect();
+        let names: Vec<&str> = ALL.iter().chain(REFERENCES).map(|s| s.name).collect();
         return Err(Error::usage(common::tr!(
             "--only {only} names no mechanism; they are {names}",
             only = format!("{:?}", cli.only),
@@ -133,7 +136,7 @@ fn run() -> Result<()> {
     // Not eprintln!, which panics when standard error is a closed pipe.
     let _ = writeln!(std::io::stderr(), "{}", machine.header());
 
-    let total = (specs.len() * SIZES.len() * 2) as u64 * u64::from(runs) + 4;
+    let total = (specs.len() * SIZES.len() * 2) as u64 * u64::from(runs) + 10;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
@@ -141,58 +144,119 @@ fn run() -> Result<()> {
     );
 
     bar.set_message(common::tr!("floors"));
-    let rounds = if cli.quick { 2_000 } else { 200_000 };
-    let floors = Floors {
-        timer_ns: measure::timer_cost(),
-        null_syscall_ns: floors::null_syscall(if cli.quick { 100_000 } else { 2_000_000 }),
-        cache_line_ns: if same_cpu {
-            None
-        } else {
-            Some(floors::cache_line(placement, rounds)?)
-        },
-        futex_ns: floors::futex_round_trip(placement, if cli.quick { 200 } else { 5_000 })?,
-        memcpy: SIZES
-            .iter()
-            .chain(&[64 << 20])
-            .map(|&size| {
-                (
-                    size,
-                    floors::memcpy(size, if cli.quick { 64 << 20 } else { 1 << 30 }),
-                )
-            })
-            .collect(),
-    };
+    let floors = floors::all(placement, cli.quick, runs)?;
     bar.inc(4);
 
-    let mut rows = Vec::new();
+    // Every cell's runs, interleaved: run 1 of every cell, then run 2, ... (see
+    // measure::Cell), so that a ratio of two cells compares runs taken side by side.
+    let mut cells = Vec::new();
     for spec in &specs {
-        for (test, shown) in [
-            ("latency", common::tr!("latency")),
-            ("throughput", common::tr!("throughput")),
-        ] {
+        for test in ["latency", "throughput"] {
             for &size in &SIZES {
-                bar.set_message(format!(
-                    "{} {shown} {}",
-                    spec.name,
-                    common::units::bytes(size)
-                ));
-                rows.push(measure_one(
-                    spec, test, size, cli.quick, runs, placement, &floors,
-                )?);
-                bar.inc(u64::from(runs));
+                cells.push(measure::Cell::plan(spec, test, size, cli.quick, placement));
             }
         }
     }
+    for _ in 0..runs {
+        for cell in &mut cells {
+            let shown = match cell.row.test.as_str() {
+                "latency" => common::tr!("latency"),
+                _ => common::tr!("throughput"),
+            };
+            bar.set_message(format!(
+                "{} {shown} {}",
+                cell.row.spec.name,
+                report::size_label(cell.row.size)
+            ));
+            cell.run(placement)?;
+            bar.inc(1);
+        }
+    }
+    let (mut rows, mut reference) = (Vec::new(), Vec::new());
+    for cell in cells {
+        let row = cell.finish();
+        if reference::is_reference(&row.spec) {
+            reference.push(row);
+        } else {
+            rows.push(row);
+        }
+    }
+    let encode_ns = if specs.iter().any(|s| s.name == reference::WORK) {
+        SIZES
+            .iter()
+            .map(|&size| {
+                Ok((
+                    size,
+                    reference::encode_ns(size, if cli.quick { 50 } else { 2_000 })?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    bar.inc(1);
+    // The goal for small messages names both placements: streaming at 64 B through the
+    // semaphore ring and through a pipe is measured the other way too.
+    let other = if same_cpu {
+        Placement {
+            parent: 0,
+            child: 1,
+        }
+    } else {
+        Placement {
+            parent: 0,
+            child: 0,
+        }
+    };
+    let wanted = |name: &str| specs.iter().find(|s| s.name == name).copied();
+    let mut other_placement = match (wanted("shm-block"), wanted("pipe")) {
+        (Some(shm), Some(pipe)) if cpus >= 2 => {
+            bar.set_message(common::tr!("the other placement"));
+            let mut cells = [shm, pipe]
+                .map(|spec| measure::Cell::plan(spec, "throughput", SIZES[0], cli.quick, other));
+            for _ in 0..runs {
+                for cell in &mut cells {
+                    cell.run(other)?;
+                }
+            }
+            let rows = cells.into_iter().map(measure::Cell::finish).collect();
+            Some(OtherPlacement {
+                placement: if same_cpu {
+                    common::tr!("the two processes on two CPUs")
+                } else {
+                    common::tr!("both processes on one CPU")
+                },
+                rows,
+            })
+        }
+        _ => None,
+    };
+    bar.inc(1);
+    // The floors once more, now that everything else is measured: the spread then covers
+    // the whole run, and the ratios are taken against both ends of it.
+    bar.set_message(common::tr!("floors"));
+    let floors = floors::again(floors, placement, cli.quick, runs)?;
+    for row in rows
+        .iter_mut()
+        .chain(&mut reference)
+        .chain(other_placement.iter_mut().flat_map(|o| &mut o.rows))
+    {
+        report::set_ratio(row, &floors);
+    }
+    bar.inc(4);
     bar.finish_and_clear();
 
     let report = Report {
         machine,
         floors,
         rows,
+        reference,
+        encode_ns,
+        other_placement,
     };
     let mut out = Out { closed: false };
     out.line(report.table())?;
-    out.line(report.targets())?;
+    out.line(report.closeness())?;
     let dir = cli.charts.clone().unwrap_or_else(report::output_dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::bad_data(format!("mkdir {}", dir.display()), e.to_string()))?;
@@ -213,74 +277,6 @@ fn run() -> Result<()> {
         out.line(common::tr!("json: {path}", path = path.display()))?;
     }
     Ok(())
-}
-
-/// Measures one mechanism, test and size `runs` times, or says why it cannot.
-fn measure_one(
-    spec: &Spec,
-    test: &str,
-    size: usize,
-    quick: bool,
-    runs: u32,
-    placement: Placement,
-    floors: &Floors,
-) -> Result<Row> {
-    let mut row = Row::new(spec, test, size);
-    if spec.spins && placement.parent == placement.child {
-        row.status = "skipped (same CPU: spinning would only wait for the scheduler)".into();
-        return Ok(row);
-    }
-    if !spec.carries_data {
-        // A signal carries no payload: its round trip is measured once, as "64 B".
-        if test == "throughput" || size != SIZES[0] {
-            row.status = "n/a (no payload)".into();
-            return Ok(row);
-        }
-    } else if mechanisms::limit(spec).is_some_and(|limit| size + common::message::OVERHEAD > limit)
-    {
-        row.status = "n/a (limit)".into();
-        return Ok(row);
-    }
-    let scale = if quick { 40 } else { 1 };
-    if test == "latency" {
-        let count = match size {
-            64 | 4096 => 6_000,
-            65_536 => 2_000,
-            _ => 400,
-        } / scale;
-        // Warm up for at least two laps of a 16-slot ring, so that every page the
-        // mechanism uses is mapped before the clock starts.
-        let amount = Amount {
-            count: count.max(10),
-            warmup: (count / 10).max(32),
-        };
-        let mut all = (0..runs)
-            .map(|_| measure::latency(spec, size, amount, placement))
-            .collect::<Result<Vec<_>>>()?;
-        all.sort_by(|a, b| a.p50.total_cmp(&b.p50));
-        row.latency = Some(all[all.len() / 2]);
-        row.range = Some((all[0].p50, all[all.len() - 1].p50));
-        let floor = match spec.floor {
-            mechanisms::Floor::Futex => Some(floors.futex_ns),
-            mechanisms::Floor::CacheLine => floors.cache_line_ns,
-        };
-        row.ratio = floor.map(|f| all[all.len() / 2].p50 / f);
-    } else {
-        let count = ((32usize << 20) / size).clamp(100, 200_000) as u64 / scale;
-        let amount = Amount {
-            count: count.max(10),
-            warmup: (count / 10).max(32),
-        };
-        let mut all = (0..runs)
-            .map(|_| measure::throughput(spec, size, amount, placement))
-            .collect::<Result<Vec<_>>>()?;
-        all.sort_by(f64::total_cmp);
-        row.bytes_per_s = Some(all[all.len() / 2]);
-        row.range = Some((all[0], all[all.len() - 1]));
-        row.ratio = floors.memcpy_at(size).map(|m| all[all.len() / 2] / m);
-    }
-    row.status = "ok".into();
-    Ok(row)
 }
 
 #[test]

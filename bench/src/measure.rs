@@ -6,6 +6,11 @@
 //! - throughput: the parent sends many frames without waiting; the child receives them
 //!   all and answers once. Payload bytes divided by the time.
 //! - the floors: what the hardware and the kernel cost at the least, measured the same way.
+//!   Each floor is measured several times and reported with its spread ([`Spread`]): a
+//!   floor whose runs disagree by more than 2x is measured again, and if it still does,
+//!   every ratio against it is flagged in the report, never used silently.
+//! - the reference rows ([`crate::reference`]): the same bytes with no demo code around
+//!   them, measured by the same functions as the mechanisms.
 //!
 //! Setting up (creating the objects, forking, warming up) is never inside the timing.
 
@@ -19,7 +24,10 @@ use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{self, Pid};
 
+use crate::SIZES;
 use crate::mechanisms::{self, Link, Spec};
+use crate::reference;
+use crate::report::{Floors, Row};
 
 /// Which CPUs the two processes run on.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +73,102 @@ pub struct Amount {
     pub warmup: u64,
 }
 
+/// Runs that disagree by more than this factor (the slowest over the fastest) do not make
+/// a floor: issue 19 saw the cache-line floor read 27 ns in one run and 220 to 250 ns in
+/// the next two.
+pub const UNSTEADY: f64 = 2.0;
+
+/// One floor, measured several times: what the report uses (the median) and how far the
+/// runs were from each other.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Spread {
+    /// The median of `runs`: the value ratios are taken against.
+    pub median: f64,
+    /// The lowest of `runs`.
+    pub min: f64,
+    /// The highest of `runs`.
+    pub max: f64,
+    /// The runs used, in the order they were taken.
+    pub runs: Vec<f64>,
+    /// Runs set aside: the first round, when it disagreed by more than [`UNSTEADY`] and
+    /// a second round agreed.
+    pub discarded: Vec<f64>,
+    /// Whether the first round disagreed by more than [`UNSTEADY`], so the floor was
+    /// measured again.
+    pub remeasured: bool,
+    /// Whether the runs used agree within [`UNSTEADY`]. When not, the report flags
+    /// every ratio taken against this floor.
+    pub steady: bool,
+}
+
+impl Spread {
+    /// The spread of `runs` (at least one), as measured once.
+    pub fn of(mut runs: Vec<f64>) -> Spread {
+        if runs.is_empty() {
+            runs.push(f64::NAN);
+        }
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+        Spread {
+            median: sorted[sorted.len() / 2],
+            min,
+            max,
+            runs,
+            discarded: Vec::new(),
+            remeasured: false,
+            steady: max <= UNSTEADY * min,
+        }
+    }
+
+    /// The runs of `self` and `other` together (measured at two times of one run): their
+    /// discarded runs and whether either was measured again are kept.
+    pub fn merge(self, other: Spread) -> Spread {
+        let mut runs = self.runs;
+        runs.extend(other.runs);
+        let mut discarded = self.discarded;
+        discarded.extend(other.discarded);
+        Spread {
+            discarded,
+            remeasured: self.remeasured || other.remeasured,
+            ..Spread::of(runs)
+        }
+    }
+
+    /// The slowest run over the fastest (for a time; for a rate, the fastest over the
+    /// slowest): 1.0 when the runs agree.
+    pub fn disagreement(&self) -> f64 {
+        self.max / self.min
+    }
+}
+
+/// Measures a floor `times` times (at least 3) with `once`. If the runs disagree by more
+/// than [`UNSTEADY`], they are measured once more: a second round that agrees replaces
+/// the first (kept as `discarded`); one that does not is merged with the first into an
+/// unsteady [`Spread`], which the report flags wherever it is used.
+pub fn spread(times: u32, mut once: impl FnMut() -> Result<f64>) -> Result<Spread> {
+    let times = times.max(3);
+    let mut round = || (0..times).map(|_| once()).collect::<Result<Vec<f64>>>();
+    let first = Spread::of(round()?);
+    if first.steady {
+        return Ok(first);
+    }
+    let second = Spread::of(round()?);
+    if second.steady {
+        return Ok(Spread {
+            discarded: first.runs,
+            remeasured: true,
+            ..second
+        });
+    }
+    let mut all = first.runs;
+    all.extend(second.runs);
+    Ok(Spread {
+        remeasured: true,
+        ..Spread::of(all)
+    })
+}
+
 /// Forks a child that runs `child` with its side of the link (pinned to its CPU), runs
 /// `parent` with the other side (pinned), then ends the child and waits for it.
 fn with_pair<T>(
@@ -74,8 +178,11 @@ fn with_pair<T>(
     child: impl FnOnce(&mut dyn Link) -> Result<()>,
     parent: impl FnOnce(&mut dyn Link) -> Result<T>,
 ) -> Result<T> {
-    let dir = common::paths::private_dir()?;
-    let setup = mechanisms::setup(spec, frame_len, &dir)?;
+    let setup = if reference::is_reference(spec) {
+        reference::setup(spec, frame_len)?
+    } else {
+        mechanisms::setup(spec, frame_len, &common::paths::private_dir()?)?
+    };
     let quiet = Narrator::silent("bench");
     let me = unistd::getpid();
     match process::fork(&quiet, "echo")? {
@@ -193,6 +300,116 @@ pub fn throughput(spec: &Spec, size: usize, amount: Amount, placement: Placement
         let seconds = start.elapsed().as_secs_f64();
         Ok(amount.count as f64 * size as f64 / seconds.max(1e-9))
     })
+}
+
+/// One cell of the table to measure: a mechanism or reference row, a test and a size,
+/// how much to send, and the runs taken so far. The runs of all cells are interleaved
+/// (run 1 of every cell, then run 2 of every cell, ...), so that each cell's median and
+/// range come from the whole length of the bench: a cell is not measured only while
+/// another program happens to load the machine, and two cells compared in a ratio saw
+/// the same conditions.
+pub struct Cell {
+    /// The row: its status says why there is no number, if there is none.
+    pub row: Row,
+    /// How much each run sends; `None` if the cell is not measured.
+    amount: Option<Amount>,
+    /// The runs taken.
+    latencies: Vec<Latency>,
+    /// The runs taken (throughput, bytes/s).
+    rates: Vec<f64>,
+}
+
+impl Cell {
+    /// Plans one cell, or says why it has no number (spinning on one CPU, no payload, a
+    /// size over the mechanism's limit).
+    pub fn plan(spec: &Spec, test: &str, size: usize, quick: bool, placement: Placement) -> Cell {
+        let mut row = Row::new(spec, test, size);
+        let skip = |row: &mut Row, why: &str| row.status = why.into();
+        let measured = if spec.spins && placement.parent == placement.child {
+            skip(
+                &mut row,
+                "skipped (same CPU: spinning would only wait for the scheduler)",
+            );
+            false
+        } else if !spec.carries_data && (test == "throughput" || size != SIZES[0]) {
+            // A signal carries no payload: its round trip is measured once, as "64 B".
+            skip(&mut row, "n/a (no payload)");
+            false
+        } else if spec.carries_data
+            && mechanisms::limit(spec).is_some_and(|limit| size + message::OVERHEAD > limit)
+        {
+            skip(&mut row, "n/a (limit)");
+            false
+        } else {
+            true
+        };
+        let scale = if quick { 40 } else { 1 };
+        let count = if test == "latency" {
+            match size {
+                64 | 4096 => 6_000,
+                65_536 => 2_000,
+                _ => 400,
+            }
+        } else {
+            ((32usize << 20) / size).clamp(100, 200_000) as u64
+        } / scale;
+        // Warm up for at least two laps of a 16-slot ring, so that every page the
+        // mechanism uses is mapped before the clock starts.
+        let amount = measured.then_some(Amount {
+            count: count.max(10),
+            warmup: (count / 10).max(32),
+        });
+        Cell {
+            row,
+            amount,
+            latencies: Vec::new(),
+            rates: Vec::new(),
+        }
+    }
+
+    /// Takes one more run of the cell (nothing if it is not measured).
+    pub fn run(&mut self, placement: Placement) -> Result<()> {
+        let Some(amount) = self.amount else {
+            return Ok(());
+        };
+        let (spec, size) = (self.row.spec, self.row.size);
+        let work = spec.name == reference::WORK;
+        if self.row.test == "latency" {
+            self.latencies.push(if work {
+                reference::work_latency(size, amount)?
+            } else {
+                latency(&spec, size, amount, placement)?
+            });
+        } else {
+            self.rates.push(if work {
+                reference::work_throughput(size, amount)?
+            } else {
+                throughput(&spec, size, amount, placement)?
+            });
+        }
+        Ok(())
+    }
+
+    /// The row, with the median run and the range of the runs. Its ratio to its floor is
+    /// set at the end of the run ([`crate::report::set_ratio`]), once the floors have
+    /// been measured a second time.
+    pub fn finish(mut self) -> Row {
+        let mut all = self.latencies;
+        if !all.is_empty() {
+            all.sort_by(|a, b| a.p50.total_cmp(&b.p50));
+            self.row.latency = Some(all[all.len() / 2]);
+            self.row.range = Some((all[0].p50, all[all.len() - 1].p50));
+            self.row.status = "ok".into();
+        }
+        let mut all = self.rates;
+        if !all.is_empty() {
+            all.sort_by(f64::total_cmp);
+            self.row.bytes_per_s = Some(all[all.len() / 2]);
+            self.row.range = Some((all[0], all[all.len() - 1]));
+            self.row.status = "ok".into();
+        }
+        self.row
+    }
 }
 
 /// The frame every measurement sends: made once, so that the bench measures moving it
@@ -348,6 +565,60 @@ pub mod floors {
                 })
             },
         )
+    }
+
+    /// Every floor, each measured `runs` times (at least 3) with its [`Spread`], and
+    /// measured again where its runs disagree (see [`spread`]). The bench calls it at
+    /// the start of a run, and [`again`] at its end.
+    pub fn all(placement: Placement, quick: bool, runs: u32) -> Result<Floors> {
+        let rounds = if quick { 2_000 } else { 200_000 };
+        Ok(Floors {
+            timer_ns: spread(runs, || Ok(timer_cost()))?,
+            null_syscall_ns: spread(runs, || {
+                Ok(null_syscall(if quick { 100_000 } else { 500_000 }))
+            })?,
+            cache_line_ns: if placement.parent == placement.child {
+                None
+            } else {
+                Some(spread(runs, || cache_line(placement, rounds))?)
+            },
+            futex_ns: spread(runs, || {
+                futex_round_trip(placement, if quick { 200 } else { 5_000 })
+            })?,
+            memcpy: SIZES
+                .iter()
+                .chain(&[64 << 20])
+                .map(|&size| {
+                    let total = if quick { 64 << 20 } else { 512 << 20 };
+                    Ok((size, spread(runs, || Ok(memcpy(size, total)))?))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
+    /// Measures every floor once more, at the end of the run, and merges the new runs
+    /// into `first`'s. A floor is read minutes before the last mechanism is measured, and
+    /// the machine may have changed in between (another program, a CPU's clock): runs at
+    /// both ends make the spread say so, and a floor that moved by more than 2x is
+    /// unsteady, flagged wherever it is used.
+    pub fn again(first: Floors, placement: Placement, quick: bool, runs: u32) -> Result<Floors> {
+        let second = all(placement, quick, runs)?;
+        let memcpy = first
+            .memcpy
+            .into_iter()
+            .zip(second.memcpy)
+            .map(|((size, a), (_, b))| (size, a.merge(b)))
+            .collect();
+        Ok(Floors {
+            timer_ns: first.timer_ns.merge(second.timer_ns),
+            null_syscall_ns: first.null_syscall_ns.merge(second.null_syscall_ns),
+            cache_line_ns: match (first.cache_line_ns, second.cache_line_ns) {
+                (Some(a), Some(b)) => Some(a.merge(b)),
+                (a, b) => a.or(b),
+            },
+            futex_ns: first.futex_ns.merge(second.futex_ns),
+            memcpy,
+        })
     }
 
     /// A system call that does nothing (getppid, which glibc does not cache) (ns).

@@ -21,7 +21,7 @@ use mmap_demo::shared::Shared;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{self, SockType, sockopt};
 use nix::unistd::{self, Pid};
-use shm_demo::region::{Region, Shape, Wait};
+use shm_demo::region::{self, Region, Ring, Shape, Wait};
 
 /// One side of a two-way link: sends and receives whole frames.
 pub trait Link {
@@ -65,6 +65,9 @@ pub struct Spec {
     pub floor: Floor,
     /// Whether it waits by spinning (skipped when both processes share one CPU).
     pub spins: bool,
+    /// Whether it spins briefly before it sleeps (shm-demo's fast ring): an answer that
+    /// comes while it spins costs no wake-up, so its round trip may beat the futex floor.
+    pub spins_first: bool,
     /// Whether it carries data at all (signals carry none).
     pub carries_data: bool,
 }
@@ -99,8 +102,19 @@ pub const ALL: &[Spec] = &[
         "one-way",
         "same machine",
     ),
+    // shm-demo's textbook ring: head, tail and two semaphores, 16 slots.
+    spec(
+        "shm-sem",
+        "shared memory",
+        "slot",
+        "two-way",
+        "same machine",
+    ),
+    // shm-demo's fast ring (--ring fast), waiting by spinning briefly, then sleeping on a
+    // futex; and the same ring spinning only.
     Spec {
         floor: Floor::Futex,
+        spins_first: true,
         ..spec(
             "shm-block",
             "shared memory",
@@ -180,6 +194,7 @@ const fn spec(
         scope,
         floor: Floor::Futex,
         spins: false,
+        spins_first: false,
         carries_data: true,
     }
 }
@@ -267,10 +282,19 @@ pub fn setup(spec: &Spec, frame_len: usize, dir: &std::path::Path) -> Result<Box
                 n,
             })
         }
-        "shm-block" | "shm-spin" => {
+        "shm-sem" | "shm-block" | "shm-spin" => {
             let wait = if spec.spins { Wait::Spin } else { Wait::Block };
-            let shape = Shape::for_frames(16, frame_len)
-                .ok_or_else(|| Error::usage("frame too large for a ring"))?;
+            // The textbook ring as the chapter runs it, with 16 slots. The fast ring gets
+            // the room a pipe has, 64 KiB (16 slots at least): many small messages
+            // between two wake-ups, as a pipe holds them.
+            let shape = if spec.name == "shm-sem" {
+                Shape::new(Ring::Textbook, 16, frame_len)
+            } else {
+                let slot = Shape::new(Ring::Fast, 16, frame_len).map_or(1, |s| s.slot_size);
+                let slots = ((64 << 10) / slot).clamp(16, region::MAX_SLOTS);
+                Shape::new(Ring::Fast, slots, frame_len)
+            }
+            .ok_or_else(|| Error::usage("frame too large for a ring"))?;
             // shm_demo::create, then drop its guard at once: the mapping stays, the name goes.
             let (down, _) =
                 shm_demo::create(&n, &format!("/bench-{tag}-down"), shape, wait, u64::MAX)?;
@@ -381,6 +405,8 @@ struct Pipes {
 impl Setup for Pipes {
     fn parent(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pipes { n, down, up, max } = *self;
+        // As common::stream::produce does for the demos: room for whole frames.
+        common::stream::widen(&n, &down.1, max)?;
         Ok(Box::new(Streams {
             tx: FdStream::new(down.1, &n),
             rx: FdStream::new(up.0, &n),
@@ -390,6 +416,7 @@ impl Setup for Pipes {
 
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         let Pipes { n, down, up, max } = *self;
+        common::stream::widen(&n, &up.1, max)?;
         Ok(Box::new(Streams {
             tx: FdStream::new(up.1, &n),
             rx: FdStream::new(down.0, &n),
@@ -411,6 +438,7 @@ impl Setup for Fifos {
         // The same order as the child's, or the two blocking opens would wait for each other.
         let tx = fifo_demo::open_end(&self.n, &self.down, true)?;
         let rx = fifo_demo::open_end(&self.n, &self.up, false)?;
+        common::stream::widen(&self.n, &tx, self.max)?;
         // Both ends of both FIFOs are open in both processes now: the names can go (the
         // guards unlink them as they drop).
         Ok(Box::new(Streams {
@@ -423,6 +451,7 @@ impl Setup for Fifos {
     fn child(self: Box<Self>, _: Pid) -> Result<Box<dyn Link>> {
         let rx = fifo_demo::open_end(&self.n, &self.down, false)?;
         let tx = fifo_demo::open_end(&self.n, &self.up, true)?;
+        common::stream::widen(&self.n, &tx, self.max)?;
         // The guards' copies in a forked child are inert (common::process::fork forgets
         // them), so dropping them here unlinks nothing.
         Ok(Box::new(Streams {

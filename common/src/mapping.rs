@@ -308,6 +308,7 @@ impl Mapping {
     }
 
     /// Where `size` bytes at `at` start, if they are all inside the mapping.
+    #[inline]
     fn span(&self, at: usize, size: usize) -> std::result::Result<*mut u8, Outside> {
         match at.checked_add(size) {
             Some(end) if end <= self.len => Ok(self.base.as_ptr().wrapping_add(at)),
@@ -320,6 +321,7 @@ impl Mapping {
     }
 
     /// Where a `T` at `at` starts, if it is inside, aligned, and the mapping writable.
+    #[inline]
     fn place<T>(&self, at: usize) -> std::result::Result<NonNull<T>, Outside> {
         if !self.writable {
             return Err(Outside::ReadOnly);
@@ -339,6 +341,7 @@ impl Mapping {
     /// This is how a side reads what the other process wrote: once, into private memory,
     /// before anything interprets it. If the object was shrunk under the mapping, the
     /// copy raises SIGBUS (see [`crate::fault`]).
+    #[inline]
     pub fn read(&self, at: usize, out: &mut [u8]) -> std::result::Result<(), Outside> {
         let from = self.span(at, out.len())?;
         // SAFETY: span checked that the bytes lie inside the mapping, which lives as long
@@ -354,6 +357,7 @@ impl Mapping {
     }
 
     /// Copies `bytes` into the mapping at offset `at`.
+    #[inline]
     pub fn write(&self, at: usize, bytes: &[u8]) -> std::result::Result<(), Outside> {
         if !self.writable {
             return Err(Outside::ReadOnly);
@@ -397,6 +401,7 @@ impl Mapping {
     }
 
     /// The `u64` at `at` as an atomic, which both processes may load and store.
+    #[inline]
     pub fn u64_at(&self, at: usize) -> std::result::Result<&AtomicU64, Outside> {
         let place = self.place::<u64>(at)?;
         // SAFETY: place checked that the 8 bytes are inside the writable mapping and
@@ -410,6 +415,7 @@ impl Mapping {
     }
 
     /// The `u32` at `at` as an atomic.
+    #[inline]
     pub fn u32_at(&self, at: usize) -> std::result::Result<&AtomicU32, Outside> {
         let place = self.place::<u32>(at)?;
         // SAFETY: as in u64_at, for 4 aligned bytes.
@@ -417,6 +423,7 @@ impl Mapping {
     }
 
     /// The `i32` at `at` (a process id) as an atomic.
+    #[inline]
     pub fn i32_at(&self, at: usize) -> std::result::Result<&AtomicI32, Outside> {
         let place = self.place::<i32>(at)?;
         // SAFETY: as in u64_at, for 4 aligned bytes.
@@ -668,11 +675,17 @@ pub fn spin_until(
     if ready() {
         return Ok(());
     }
-    let what = what();
-    if !n.step(&what) {
-        n.say(format_args!("{what} ..."));
+    // The sentence is made only for a reader: a silent side (the bench) that waits on
+    // every message would otherwise format and translate one each time.
+    if !n.is_silent() {
+        let what = what();
+        if !n.step(&what) {
+            n.say(format_args!("{what} ..."));
+        }
     }
-    let mut last_check = Instant::now();
+    // Reading the clock costs more than a look: do it only every 128 looks, and not at
+    // all for a wait that ends before (most of them, between two busy processes).
+    let mut last_check: Option<Instant> = None;
     let mut looks = 0u32;
     while !ready() {
         looks = looks.wrapping_add(1);
@@ -680,11 +693,19 @@ pub fn spin_until(
             Looking::ThenSleep(pause) if looks > SPINS_BEFORE_SLEEP => std::thread::sleep(pause),
             _ => std::hint::spin_loop(),
         }
-        // Reading the clock costs more than a look: do it only now and then.
-        if looks % 128 != 0 || last_check.elapsed() < CHECK_EVERY {
+        if looks % 128 != 0 {
             continue;
         }
-        last_check = Instant::now();
+        let now = Instant::now();
+        match last_check {
+            Some(then) if now.duration_since(then) >= CHECK_EVERY => {}
+            Some(_) => continue,
+            None => {
+                last_check = Some(now);
+                continue;
+            }
+        }
+        last_check = Some(now);
         if let Err(e) = check() {
             return if ready() { Ok(()) } else { Err(e) };
         }

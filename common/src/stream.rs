@@ -15,6 +15,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::FcntlArg;
 
 use crate::error::{Error, Result};
 use crate::message::{self, Frame, HEADER_LEN, OVERHEAD, TRAILER_LEN};
@@ -139,14 +140,20 @@ impl<F: AsFd> FdStream<F> {
     // ANCHOR: read_frame
     /// Reads one frame into `buf`. `Ok(None)` means the stream ended cleanly between
     /// frames. A length over `max_len` is refused before anything is allocated for it.
+    ///
+    /// `buf` keeps its length from one frame to the next (the bytes past a frame are
+    /// left-overs of an earlier one, never read as part of this one): making it shorter
+    /// and longer again would fill it with zeros every time, a pass over 64 KiB of memory
+    /// for every 64 KiB message, which costs a fair part of what the pipe itself does.
     pub fn read_frame<'b>(
         &mut self,
         buf: &'b mut Vec<u8>,
         max_len: usize,
     ) -> Result<Option<Frame<'b>>> {
-        buf.clear();
-        buf.resize(HEADER_LEN, 0);
-        if !self.read_full(buf)? {
+        if buf.len() < HEADER_LEN {
+            buf.resize(HEADER_LEN, 0);
+        }
+        if !self.read_full(&mut buf[..HEADER_LEN])? {
             return Ok(None);
         }
         let fd = self.fd.as_fd().as_raw_fd();
@@ -166,7 +173,9 @@ impl<F: AsFd> FdStream<F> {
             if have == buf.len() {
                 grow(buf, total, fd)?;
             }
-            match self.read(&mut buf[have..])? {
+            // Never past this frame: what follows it on the stream is the next frame's.
+            let end = buf.len().min(total);
+            match self.read(&mut buf[have..end])? {
                 0 => {
                     return Err(Error::bad_data(
                         call(),
@@ -181,7 +190,7 @@ impl<F: AsFd> FdStream<F> {
                 got => have += got,
             }
         }
-        let buf: &'b [u8] = buf;
+        let buf: &'b [u8] = &buf[..total];
         let frame = message::check_frame(header, buf)
             .map_err(|e| Error::bad_data(call(), e.to_string()))?;
         Ok(Some(frame))
@@ -221,11 +230,67 @@ fn grow(buf: &mut Vec<u8>, total: usize, fd: i32) -> Result<()> {
     Ok(())
 }
 
+/// The most a pipe may hold for a process without privileges, unless the system says
+/// otherwise in `/proc/sys/fs/pipe-max-size` (pipe(7)): 1 MiB.
+const PIPE_MAX_SIZE: usize = 1 << 20;
+
+// ANCHOR: widen
+/// Gives a pipe or FIFO room for a few whole frames of `frame_len` bytes, if it has not
+/// room for one. A pipe holds 64 KiB unless asked (pipe(7)); a frame that does not fit
+/// makes the writer sleep part-way through every message and the reader wake for every
+/// piece, and two wake-ups cost more than copying 64 KiB. `fcntl(F_SETPIPE_SZ)` asks for
+/// more, up to `/proc/sys/fs/pipe-max-size`; if the kernel refuses (a user over their
+/// share of pipe memory, EPERM), the pipe keeps what it has and still works.
+pub fn widen(n: &Narrator, fd: &impl AsFd, frame_len: usize) -> Result<()> {
+    // Every pipe holds a page at least (PIPE_BUF, 4096 bytes on Linux): no need to ask.
+    if frame_len <= 4096 {
+        return Ok(());
+    }
+    let room = match sys::fcntl(n, fd, FcntlArg::F_GETPIPE_SZ) {
+        Ok(room) => usize::try_from(room).unwrap_or(0),
+        // Not a pipe (a socket has buffers of its own, see socket(7)): nothing to widen.
+        Err(e) if e.errno() == Some(Errno::EBADF) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if frame_len <= room {
+        return Ok(());
+    }
+    let most = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(PIPE_MAX_SIZE);
+    let want = (4 * frame_len).next_power_of_two().min(most).max(room);
+    let want = i32::try_from(want).unwrap_or(i32::MAX);
+    match sys::fcntl(n, fd, FcntlArg::F_SETPIPE_SZ(want)) {
+        Ok(now) => {
+            say!(
+                n,
+                "a frame of {frame} bytes does not fit in a pipe of {room}: it now holds {now}",
+                frame = frame_len,
+                room,
+                now
+            );
+            Ok(())
+        }
+        Err(e) if matches!(e.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {
+            say!(
+                n,
+                "the kernel keeps the pipe at {room} bytes: each frame will cross it in pieces",
+                room
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+// ANCHOR_END: widen
+
 // ANCHOR: produce
 /// The producer's loop over any byte stream (a pipe, a FIFO, a stream socket): one
 /// `write()` per message, then `close()`, which the reader sees as end-of-file once it
-/// has read everything.
+/// has read everything. A pipe too small for one frame gets more room first ([`widen`]).
 pub fn produce(n: &Narrator, fd: OwnedFd, count: u64, size: usize) -> Result<()> {
+    widen(n, &fd, size + OVERHEAD)?;
     let mut stream = FdStream::new(fd, n);
     let mut frame = Vec::with_capacity(size + OVERHEAD);
     let rest = tr!(
@@ -365,6 +430,28 @@ mod tests {
             "{err}"
         );
         assert!(buf.capacity() <= 2 * GROWTH_STEP, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn one_buffer_reads_frames_of_any_size_in_turn_and_never_takes_the_next_one() {
+        // A large frame leaves the buffer long; the small frame after it must not read
+        // into the large one that follows it on the stream.
+        let (r, w) = unistd::pipe().unwrap();
+        let n = quiet();
+        let mut bytes = Vec::new();
+        for (seq, size) in [(0, 1000), (1, 10), (2, 1000), (3, 0)] {
+            let mut out = Vec::new();
+            message::encode_into(seq, size, &mut out);
+            bytes.extend_from_slice(&out);
+        }
+        FdStream::new(w, &n).write_all(&bytes).unwrap();
+        let mut reader = FdStream::new(r, &n);
+        let mut buf = Vec::new();
+        for (seq, size) in [(0, 1000), (1, 10), (2, 1000), (3, 0)] {
+            let f = reader.read_frame(&mut buf, 1000).unwrap().unwrap();
+            assert_eq!((f.seq, f.payload.len(), f.intact), (seq, size, true));
+        }
+        assert_eq!(reader.read_frame(&mut buf, 1000).unwrap(), None);
     }
 
     #[test]

@@ -10,18 +10,24 @@
 //! data moves with ordinary loads and stores, no system call per message. What the
 //! kernel no longer does, the two processes must do themselves: agree on a layout
 //! ([`region`]), and take turns, here through a ring of slots with two process-shared
-//! semaphores (`--wait block`) or by spinning on two counters (`--wait spin`).
+//! semaphores (`--wait block`) or by spinning on two counters (`--wait spin`). A second
+//! ring (`--ring fast`) shows how queues that must be quick take turns instead.
 //!
 //! One lesson a module, each a listing of the calls it teaches:
 //!
 //! - `object`: [`create`] and [`open`], the object and its mapping as note 003 lists
 //!   the calls, and [`clean`], `shm_unlink` of an object a killed run left behind;
-//! - `ring`: [`put`], [`take`], [`produce`] and [`consume`], the bounded buffer of the
+//! - `ring`: `put`, `take`, [`produce`] and [`consume`], the bounded buffer of the
 //!   textbook, their roles, and [`exchange`], both roles in one terminal;
+//! - `fast`: the fast ring's `put` and `take`: a stamp in each slot, private positions,
+//!   slots padded to cache lines, and a wait that spins briefly before it sleeps on a
+//!   futex ([`put`] and [`take`] choose the ring the region holds);
+//! - `false_sharing`: [`false_sharing`], two counters in one cache line against two
+//!   counters a line apart, measured;
 //! - `race`: [`race`], two processes incrementing one counter, with and without
 //!   synchronisation;
-//! - [`sys`]: the narrated calls of this mechanism only (`shm_open`, `sem_*`), where the
-//!   `unsafe` of the semaphores is;
+//! - [`sys`]: the narrated calls of this mechanism only (`shm_open`, `sem_*`, `futex`), where
+//!   the `unsafe` of the semaphores and the futexes is;
 //! - [`segment`]: the same ring in a System V segment found by a key (note 002's
 //!   `shmget`, `shmat`, `shmdt`, `shmctl`), `--api sysv`;
 //! - [`sem`]: the three kinds of semaphore side by side (unnamed, POSIX named, System
@@ -39,6 +45,8 @@
 //! Usage: `cargo run -p shm-demo -- --help`. See also: shm_overview(7), shm_open(3),
 //! mmap(2), sem_overview(7), and TLPI chapters 48 to 54.
 
+mod false_sharing;
+mod fast;
 pub mod holder;
 pub mod ipc_sys;
 pub mod leftovers;
@@ -52,12 +60,33 @@ pub mod sem;
 pub mod sem_roles;
 pub mod sys;
 
+pub use false_sharing::{FalseSharing, false_sharing};
+pub use fast::SPIN_FOR;
 pub use object::{DEFAULT_MODE, clean, create, create_with_mode, open};
 pub use race::{Increment, RaceResult, race};
-pub use ring::{consume, consumer_role, exchange, produce, producer_role, put, take};
+pub use ring::{consume, consumer_role, exchange, produce, producer_role};
 
-use common::{Error, Result, tr};
-use region::Shape;
+use common::{Error, Narrator, Result, tr};
+use region::{Region, Ring, Shape};
+
+/// Puts message `seq` (a whole frame) into the ring the region holds: the textbook's
+/// (`ring.rs`) or the fast one (`fast.rs`). The producer's step, which the bench
+/// measures too.
+pub fn put(n: &Narrator, region: &Region, seq: u64, frame: &[u8]) -> Result<()> {
+    match region.shape().ring {
+        Ring::Textbook => ring::put(n, region, seq, frame),
+        Ring::Fast => fast::put(n, region, seq, frame),
+    }
+}
+
+/// Takes message `seq` out of the ring the region holds into `out`. The consumer's
+/// step, which the bench measures too.
+pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Result<()> {
+    match region.shape().ring {
+        Ring::Textbook => ring::take(n, region, seq, out),
+        Ring::Fast => fast::take(n, region, seq, out),
+    }
+}
 
 /// The program's name, which starts its error lines.
 const PROGRAM: &str = "shm-demo";
@@ -85,10 +114,13 @@ pub fn object_name(name: Option<String>) -> Result<String> {
     Ok(name)
 }
 
-/// The ring for messages of `size` payload bytes in `slots` slots, or a usage error if
-/// it would be over the 1 GiB a region may have.
-pub fn ring_shape(slots: u32, size: usize) -> Result<Shape> {
-    Shape::for_frames(slots, size + common::message::OVERHEAD).ok_or_else(|| {
+/// The `ring` for messages of `size` payload bytes in `slots` slots, or a usage error if
+/// it would be over the 1 GiB a region may have (or a fast ring of one slot).
+pub fn ring_shape(ring: Ring, slots: u32, size: usize) -> Result<Shape> {
+    if ring == Ring::Fast {
+        fast::check_slots(slots)?;
+    }
+    Shape::new(ring, slots, size + common::message::OVERHEAD).ok_or_else(|| {
         Error::usage(tr!(
             "{slots} slots of {size} bytes is over the 1 GiB this demo allows for a region",
             slots,

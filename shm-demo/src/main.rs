@@ -7,6 +7,8 @@
 //! cargo run -p shm-demo -- race              # lost updates, and how to stop losing them
 //! cargo run -p shm-demo -- --api sysv         # the same ring in a System V segment (note 002)
 //! cargo run -p shm-demo -- holder-dies --kind sysv   # a semaphore whose holder is killed
+//! cargo run -p shm-demo -- --ring fast        # the ring built for speed
+//! cargo run -p shm-demo -- false-sharing      # two counters in one cache line, measured
 //! ```
 
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use common::tally::MAX_COUNT;
 use common::{Error, NarrationArgs, Narrator, Result, tr};
 use shm_demo::locked_race::RaceLock;
-use shm_demo::region::{self, Wait};
+use shm_demo::region::{self, Ring, Wait};
 use shm_demo::sem::{Kind, Place};
 
 /// POSIX shared memory: two processes map the same pages, and data moves with plain loads
@@ -79,6 +81,11 @@ struct RingArgs {
     /// How the two sides wait for each other.
     #[arg(long, value_enum, default_value_t = Wait::Block)]
     wait: Wait,
+    /// Which ring: the textbook's (head, tail and semaphores), or the fast one (a stamp
+    /// in each slot, slots padded to cache lines, and a wait that spins briefly, then
+    /// sleeps on a futex).
+    #[arg(long, value_enum, default_value_t = Ring::Textbook)]
+    ring: Ring,
     /// Permission bits of the new object, in octal. 0666, as note 003 writes it, lets
     /// every user of the machine read the messages and write into the ring (and damage
     /// it): unsafe on a shared machine. The default lets only you in.
@@ -87,7 +94,7 @@ struct RingArgs {
 }
 
 /// The ring's options, as they are named on the command line.
-const RING_OPTIONS: [&str; 5] = ["count", "size", "slots", "wait", "mode"];
+const RING_OPTIONS: [&str; 6] = ["count", "size", "slots", "wait", "ring", "mode"];
 
 fn size(text: &str) -> Result<usize, String> {
     common::units::size_in(text, 1, region::MAX_PAYLOAD)
@@ -122,6 +129,15 @@ enum Role {
         /// a lock of one kind of semaphore (unnamed, named, or System V).
         #[arg(long, value_enum)]
         lock: Option<RaceLock>,
+    },
+    /// Two processes add 1 to their own counters COUNT times each: with both counters in
+    /// one cache line, then two lines apart. Measures what false sharing costs.
+    ///
+    /// Example: cargo run --release -p shm-demo -- false-sharing
+    FalseSharing {
+        /// Increments per process and layout.
+        #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        count: u64,
     },
     /// A process takes a semaphore and is killed with SIGKILL while it holds it; another
     /// then tries to take it, with a time-out. Only SEM_UNDO gives it back.
@@ -200,7 +216,7 @@ fn run() -> Result<()> {
         return sysv(cli);
     }
     let name = shm_demo::object_name(cli.name)?;
-    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.slots, ring.size);
+    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.ring, ring.slots, ring.size);
     match cli.role {
         None => {
             let (n, ring) = (Narrator::new("producer", cli.narration), cli.ring);
@@ -224,6 +240,16 @@ fn run() -> Result<()> {
             common::narrate::print_summary(format_args!(
                 "summary: expected={} unsynchronised={} atomic={} semaphore={}",
                 r.expected, r.unsynchronised, r.atomic, r.semaphore
+            ))
+        }
+        Some(Role::FalseSharing { count }) => {
+            let r = shm_demo::false_sharing(&Narrator::new("false-sharing", cli.narration), count)?;
+            common::narrate::print_summary(format_args!(
+                "summary: increments={} same_line_ns={:.2} padded_ns={:.2} cpus={}",
+                r.increments,
+                r.same_line_ns,
+                r.padded_ns,
+                if r.two_cpus { 2 } else { 1 }
             ))
         }
         Some(Role::Race {
@@ -271,7 +297,7 @@ fn run() -> Result<()> {
 /// The roles over a System V segment (`--api sysv`): the same ring, found by a key.
 fn sysv(cli: Cli) -> Result<()> {
     use shm_demo::segment;
-    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.slots, ring.size);
+    let shape = |ring: RingArgs| shm_demo::ring_shape(ring.ring, ring.slots, ring.size);
     match cli.role {
         None => {
             let (n, ring) = (Narrator::new("producer", cli.narration), cli.ring);
@@ -324,11 +350,11 @@ fn unused_options(matches: &clap::ArgMatches, role: Option<&Role>) -> Result<()>
     }
     if matches!(
         role,
-        Role::Race { .. } | Role::HolderDies { .. } | Role::Status
+        Role::Race { .. } | Role::FalseSharing { .. } | Role::HolderDies { .. } | Role::Status
     ) && given("name")
     {
         return Err(Error::usage(tr!(
-            "`race`, `holder-dies` and `status` name no shared memory object: leave out --name \
+            "`race`, `false-sharing`, `holder-dies` and `status` name no shared memory object: leave out --name \
              (--sem-name names a named semaphore)"
         )));
     }

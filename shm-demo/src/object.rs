@@ -18,7 +18,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, fstat};
 use nix::unistd;
 
-use crate::region::{Corrupt, MAGIC, PRODUCER_OFFSET, Region, Shape, Wait};
+use crate::region::{Corrupt, MAGIC, PRODUCER_OFFSET, Region, Ring, Shape, Wait};
 use crate::sys;
 
 /// The permission bits of a new object unless `--mode` says otherwise: the owner only.
@@ -76,8 +76,9 @@ pub fn create_with_mode(
     let region = set_up(n, map, shape, wait, count)?;
     say!(
         n,
-        "ring ready: {slots} slots of {size} bytes, waiting by {wait}; look: ls -l /dev/shm, \
-         grep {file} /proc/{pid}/maps",
+        "{ring} ring ready: {slots} slots of {size} bytes, waiting by {wait}; look: ls -l \
+         /dev/shm, grep {file} /proc/{pid}/maps",
+        ring = format!("{:?}", shape.ring),
         slots = shape.slots,
         size = shape.slot_size,
         wait = format!("{wait:?}"),
@@ -98,8 +99,11 @@ pub(crate) fn set_up(
     count: u64,
 ) -> Result<Region> {
     let region = Region::initialise(map, shape, wait, count)?;
-    sys::sem_init(n, region.full(), 0)?;
-    sys::sem_init(n, region.empty(), shape.slots)?;
+    // The fast ring waits on its slots' stamps and on futex words, not on semaphores.
+    if shape.ring == Ring::Textbook {
+        sys::sem_init(n, region.full(), 0)?;
+        sys::sem_init(n, region.empty(), shape.slots)?;
+    }
     region.publish();
     Ok(region)
 }

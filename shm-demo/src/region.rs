@@ -23,13 +23,28 @@
 //! 24      4          producer pid
 //! 28      4          consumer pid              0 until a consumer attaches
 //! 32      8          count                     messages the producer will send
+//! 40      4          ring                      0 = textbook, 1 = fast
 //! 64      8          head                      messages published (producer writes)
 //! 128     8          tail                      messages taken (consumer writes)
 //! 192     32         full                      sem_t: slots holding a message
 //! 256     32         empty                     sem_t: slots free
-//! 512     slots × slot_size                    the ring; each slot: u32 length, 4
-//!                                              bytes of padding, then the frame
+//! 320     4          data                      fast ring: 1 while the consumer sleeps
+//! 324     4          consumer's CPU            fast ring: where the consumer last ran
+//! 384     4          room                      fast ring: 1 while the producer sleeps
+//! 388     4          producer's CPU            fast ring: where the producer last ran
+//! 512     slots × slot_size                    the ring; each slot: u32 length, then
+//!                                              u32 padding (textbook) or stamp (fast),
+//!                                              then the frame
 //! ```
+//!
+//! The textbook ring (`--ring textbook`) is the bounded buffer of the notes: `head` and
+//! `tail` say which slots hold messages, and the semaphores `full` and `empty` count
+//! them (or the sides spin on `head` and `tail`). The fast ring (`--ring fast`, see
+//! `fast.rs`) keeps the same header and slots, and differs where speed is: each slot
+//! carries its own stamp (the sequence number of the message it holds or waits for),
+//! so a side waits on the slot itself; each side keeps its position in private memory;
+//! slots are padded to whole cache lines; and a side that must wait spins briefly, then
+//! sleeps on a futex word (`data`, `room`) that the other side wakes only if it is set.
 
 use common::mapping::bytes_at;
 use common::{Error, Result, tr};
@@ -62,6 +77,8 @@ pub const PRODUCER_OFFSET: usize = 24;
 pub const CONSUMER_OFFSET: usize = 28;
 /// Offset of `count` (a `u64`).
 pub const COUNT_OFFSET: usize = 32;
+/// Offset of `ring` (a `u32`: 0 textbook, 1 fast).
+pub const RING_OFFSET: usize = 40;
 /// Offset of `head` (a `u64`), on a cache line of its own.
 pub const HEAD_OFFSET: usize = 64;
 /// Offset of `tail` (a `u64`), on a cache line of its own.
@@ -72,6 +89,21 @@ pub const FULL_OFFSET: usize = 192;
 pub const EMPTY_OFFSET: usize = 256;
 /// Bytes the header gives each semaphore (a glibc `sem_t` is 32 bytes on Linux).
 pub const SEM_SIZE: usize = 32;
+/// Offset of the fast ring's futex word `data` (a `u32`): 1 while the consumer sleeps
+/// waiting for a message. A cache line of its own, shared only with the next field.
+pub const DATA_OFFSET: usize = 320;
+/// Offset of the CPU the consumer last ran on (a `u32`, `u32::MAX`: not known yet).
+pub const CONSUMER_CPU_OFFSET: usize = 324;
+/// Offset of the fast ring's futex word `room` (a `u32`): 1 while the producer sleeps
+/// waiting for a free slot.
+pub const ROOM_OFFSET: usize = 384;
+/// Offset of the CPU the producer last ran on (a `u32`, `u32::MAX`: not known yet).
+pub const PRODUCER_CPU_OFFSET: usize = 388;
+/// Offset of the fast ring's stamp within a slot (a `u32`), after the length.
+pub const STAMP_OFFSET: usize = 4;
+/// The size of a cache line on the machines this runs on (x86-64, and most arm64): the
+/// unit in which CPUs move memory between them, and the fast ring pads slots to.
+pub const CACHE_LINE: usize = 64;
 /// The most slots a ring may have.
 pub const MAX_SLOTS: u32 = 4096;
 /// The largest payload a message may carry: 64 MiB.
@@ -82,6 +114,17 @@ pub const MAX_SLOT_SIZE: u32 = (MAX_PAYLOAD + 64) as u32;
 /// The largest region.
 pub const MAX_REGION: usize = 1 << 30;
 
+/// Which ring the region holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ring {
+    /// The bounded buffer of the notes: head and tail, and two semaphores (or spinning
+    /// on head and tail).
+    Textbook,
+    /// A stamp in each slot, slots padded to cache lines, and a wait that spins briefly
+    /// before it sleeps on a futex.
+    Fast,
+}
+
 /// How the two sides wait for each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Wait {
@@ -91,20 +134,37 @@ pub enum Wait {
     Spin,
 }
 
-/// The shape of a ring: how many slots, how large each.
+/// The shape of a ring: how many slots, how large each, and which ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     /// Slots in the ring.
     pub slots: u32,
     /// Bytes per slot, including the 8-byte slot header.
     pub slot_size: u32,
+    /// The textbook ring or the fast one.
+    pub ring: Ring,
 }
 
 impl Shape {
-    /// The ring for frames of up to `frame_len` bytes in `slots` slots.
+    /// The textbook ring for frames of up to `frame_len` bytes in `slots` slots.
     pub fn for_frames(slots: u32, frame_len: usize) -> Option<Shape> {
-        let slot_size = u32::try_from((SLOT_HEADER + frame_len).div_ceil(8) * 8).ok()?;
-        let shape = Shape { slots, slot_size };
+        Shape::new(Ring::Textbook, slots, frame_len)
+    }
+
+    /// The `ring` for frames of up to `frame_len` bytes in `slots` slots: slots of the
+    /// textbook ring are rounded up to 8 bytes, those of the fast ring to whole cache
+    /// lines, so that no two slots share one.
+    pub fn new(ring: Ring, slots: u32, frame_len: usize) -> Option<Shape> {
+        let unit = match ring {
+            Ring::Textbook => 8,
+            Ring::Fast => CACHE_LINE,
+        };
+        let slot_size = u32::try_from((SLOT_HEADER + frame_len).div_ceil(unit) * unit).ok()?;
+        let shape = Shape {
+            slots,
+            slot_size,
+            ring,
+        };
         shape.is_valid().then_some(shape)
     }
 
@@ -117,6 +177,8 @@ impl Shape {
         (1..=MAX_SLOTS).contains(&self.slots)
             && (SLOT_HEADER as u32 + 8..=MAX_SLOT_SIZE).contains(&self.slot_size)
             && self.slot_size % 8 == 0
+            && (self.ring == Ring::Textbook
+                || (self.slots >= 2 && self.slot_size as usize % CACHE_LINE == 0))
             && self.region_len() <= MAX_REGION
     }
 }
@@ -157,6 +219,16 @@ pub enum Corrupt {
     },
     /// A way of waiting other than 0 (block) and 1 (spin).
     BadWait(u32),
+    /// A ring other than 0 (textbook) and 1 (fast).
+    BadRing(u32),
+    /// A fast ring's slot stamp that is neither what the waiting side expects nor what
+    /// the other side leaves while it is not done yet.
+    BadStamp {
+        /// The slot's message number (the one the waiting side wants).
+        seq: u64,
+        /// The stamp found.
+        stamp: u32,
+    },
     /// A producer pid that is no process (0 or negative). Taken as it is, it would turn
     /// off the check that the producer is alive, so it is refused.
     BadPid(i32),
@@ -212,6 +284,12 @@ impl std::fmt::Display for Corrupt {
                 len
             ),
             Corrupt::BadWait(w) => tr!("way of waiting {w}, not 0 (block) or 1 (spin)", w),
+            Corrupt::BadRing(r) => tr!("ring {r}, not 0 (textbook) or 1 (fast)", r),
+            Corrupt::BadStamp { seq, stamp } => tr!(
+                "the slot of message {seq} has the stamp {stamp}, which no step of the fast ring writes there",
+                seq,
+                stamp
+            ),
             Corrupt::BadPid(pid) => tr!(
                 "producer pid {pid} is no process, so nobody could tell if the producer dies",
                 pid
@@ -254,8 +332,9 @@ pub struct Header {
 /// Checks a copy of a region's header: `h` holds the first [`HEADER`] bytes (or more) of
 /// an object of `len` bytes, copied out once, so that every field checked is the field
 /// used. The checks a consumer makes before it uses a ring, and that `ipc-watch` makes
-/// before it draws one: the magic (all zero: not ready yet), the version, the shape and
-/// that the object holds it, the way of waiting, and a producer pid that is a process.
+/// before it draws one: the magic (all zero: not ready yet), the version, the ring, the
+/// shape and that the object holds it, the way of waiting, and a producer pid that is a
+/// process.
 pub fn parse_header(h: &[u8], len: usize) -> Result<Header, Corrupt> {
     if len < HEADER || h.len() < HEADER {
         return Err(Corrupt::TooSmall {
@@ -275,9 +354,15 @@ pub fn parse_header(h: &[u8], len: usize) -> Result<Header, Corrupt> {
     if version != VERSION {
         return Err(Corrupt::BadVersion(version));
     }
+    let ring = match u32_at(RING_OFFSET) {
+        0 => Ring::Textbook,
+        1 => Ring::Fast,
+        other => return Err(Corrupt::BadRing(other)),
+    };
     let shape = Shape {
         slots: u32_at(SLOTS_OFFSET),
         slot_size: u32_at(SLOT_SIZE_OFFSET),
+        ring,
     };
     if !shape.is_valid() {
         return Err(Corrupt::BadShape(shape));

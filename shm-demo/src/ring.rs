@@ -22,13 +22,13 @@ use nix::sys::stat::fstat;
 use nix::unistd;
 
 use crate::object::{create_with_mode, open, remove_after_dead_producer};
-use crate::region::{Corrupt, Region, Shape, Wait};
+use crate::region::{Corrupt, Region, Ring, Shape, Wait};
 use crate::sys::{self, Sem};
 use crate::{PROGRAM, SIZE_WINDOW};
 
 /// Whether the wait for `role` (pid `pid`, 0 if not known yet) can still end: the
 /// object still has its size, and the other process lives.
-fn can_end(region: &Region, role: &str, pid: i32) -> Result<()> {
+pub(crate) fn can_end(region: &Region, role: &str, pid: i32) -> Result<()> {
     region.check_size()?;
     mapping::peer_alive(role, pid)
 }
@@ -146,8 +146,8 @@ pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Resul
 // ANCHOR_END: put
 
 // ANCHOR: produce
-/// The producer's loop: puts each message into the ring. At the end, it waits until the
-/// consumer has taken all.
+/// The producer's loop: puts each message into the ring (the textbook's [`put`], or
+/// `fast::put` for `--ring fast`). At the end, it waits until the consumer has taken all.
 pub fn produce(n: &Narrator, region: &Region, count: u64, size: usize) -> Result<()> {
     let slots = u64::from(region.shape().slots);
     let mut frame = Vec::with_capacity(size + message::OVERHEAD);
@@ -156,12 +156,15 @@ pub fn produce(n: &Narrator, region: &Region, count: u64, size: usize) -> Result
             n.announce(tr!("the ring is full; waiting for a consumer"));
         }
         message::encode_into(seq, size, &mut frame);
-        put(n, region, seq, &frame)?;
+        crate::put(n, region, seq, &frame)?;
     }
     say!(
         n,
         "all sent; waiting until the consumer has taken everything"
     );
+    if region.shape().ring == Ring::Fast {
+        return crate::fast::wait_all_taken(n, region, count);
+    }
     let check = || can_end(region, "consumer", region.consumer_pid());
     match region.wait() {
         // `empty` counts the free slots. Taking back all of them means the consumer has
@@ -206,7 +209,7 @@ pub fn consume(n: &Narrator, region: &Region) -> Result<()> {
     let mut frame = Vec::new();
     let clock = common::timing::Stopwatch::start();
     for seq in n.first_few(0..count, tr!("the rest without narration")) {
-        take(n, region, seq, &mut frame)?;
+        crate::take(n, region, seq, &mut frame)?;
         match message::decode(&frame, region.slot_capacity()) {
             Ok(f) => tally.record(&f),
             Err(_) => tally.record_undecodable(frame.len()),

@@ -1,5 +1,6 @@
-//! The narrated calls of POSIX shared memory and of its process-shared semaphores, one
-//! function per call, named as in the manual (msgq-demo's `sysv.rs` is the model).
+//! The narrated calls of POSIX shared memory, of its process-shared semaphores and of
+//! the fast ring's futexes, one function per call, named as in the manual (msgq-demo's
+//! `sysv.rs` is the model).
 //!
 //! Each builds its line from its typed arguments, the way the man page writes the call:
 //!
@@ -19,11 +20,12 @@
 //! The semaphores are C library objects that live inside the shared mapping; the calls
 //! on them are the `unsafe` of shm-demo, each block with the reason it is sound. See
 //! also: shm_open(3), shm_unlink(3), sem_init(3), sem_wait(3), sem_post(3),
-//! sem_overview(7).
+//! sem_overview(7), futex(2), futex(7).
 
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use common::mapping::{Mapping, Outside};
@@ -209,4 +211,129 @@ pub fn sem_getvalue(n: &Narrator, sem: Sem<'_>) -> Result<i32> {
 /// the `unsafe` of every mapping is. [`Mapping::munmap`] detaches it with `shmdt`.
 pub fn shmat(n: &Narrator, shmid: i32, len: usize, prot: common::mapping::Prot) -> Result<Mapping> {
     Mapping::shmat(n, shmid, len, prot)
+}
+
+/// A futex word that lives in a mapping (the fast ring's `data` and `room`): a `u32` the
+/// mapping checked (inside, aligned), and the name the narration gives it (`&data`).
+///
+/// A futex (futex(2)) is the kernel's smallest way to sleep: "put me to sleep if this
+/// word still holds this value", and "wake whoever sleeps on this word". glibc builds its
+/// mutexes and semaphores on it; the fast ring uses it bare, to sleep only when spinning
+/// did not help and to make a system call to wake the other side only when it sleeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Futex<'m> {
+    word: &'m AtomicU32,
+    name: &'static str,
+}
+
+impl<'m> Futex<'m> {
+    /// The `u32` at `offset` of `map`, called `name` in the narration.
+    pub fn at(map: &'m Mapping, offset: usize, name: &'static str) -> Result<Futex<'m>, Outside> {
+        Ok(Futex {
+            word: map.u32_at(offset)?,
+            name,
+        })
+    }
+
+    /// The word, for the atomic loads and stores around the calls.
+    pub fn word(&self) -> &'m AtomicU32 {
+        self.word
+    }
+
+    /// The name the narration gives it (`data`, `room`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// `futex(&word, FUTEX_WAIT, expected, &timeout)`: sleeps while the word holds
+/// `expected`, for at most `timeout`. Returns at once with EAGAIN if the word holds
+/// something else already (the other side changed it between our last look and the
+/// call: the check and the sleep are one step in the kernel, so no wake-up is lost), and
+/// with ETIMEDOUT when the time is up, so that the caller can check that the other side
+/// still lives.
+pub fn futex_wait(n: &Narrator, f: Futex<'_>, expected: u32, timeout: Duration) -> Result<()> {
+    n.call_blocking(
+        format_args!(
+            "futex(&{}, FUTEX_WAIT, {expected}, {{{}ms}})",
+            f.name,
+            timeout.as_millis()
+        ),
+        || {
+            let timeout = libc::timespec {
+                tv_sec: timeout.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+            };
+            // SAFETY: the word is an aligned u32 inside a mapping that outlives the call
+            // (Mapping::u32_at checked both). FUTEX_WAIT reads it atomically and sleeps;
+            // it is not FUTEX_PRIVATE_FLAG because the word is in memory two processes
+            // share (MAP_SHARED), and the kernel must find it by its page, not by this
+            // process's address. `timeout` is a relative time, valid during the call;
+            // the last two arguments are unused by FUTEX_WAIT.
+            Errno::result(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    f.word.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    expected,
+                    &timeout as *const libc::timespec,
+                    std::ptr::null::<u32>(),
+                    0u32,
+                )
+            })
+            .map(drop)
+        },
+    )
+}
+
+/// `futex(&word, FUTEX_WAKE, count)`: wakes at most `count` processes sleeping on the
+/// word, and returns how many it woke.
+pub fn futex_wake(n: &Narrator, f: Futex<'_>, count: u32) -> Result<usize> {
+    n.call_blocking(
+        format_args!("futex(&{}, FUTEX_WAKE, {count})", f.name),
+        || {
+            // SAFETY: as in futex_wait; FUTEX_WAKE only looks the word's page up to find
+            // who sleeps on it, and reads or writes nothing else (the other arguments
+            // are unused).
+            let woken = Errno::result(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    f.word.as_ptr(),
+                    libc::FUTEX_WAKE,
+                    count,
+                    std::ptr::null::<libc::timespec>(),
+                    std::ptr::null::<u32>(),
+                    0u32,
+                )
+            })?;
+            Ok(usize::try_from(woken).unwrap_or(0))
+        },
+    )
+}
+
+/// `sched_getcpu(3)`: the CPU this process runs on right now (it may move right after).
+/// Not a system call in practice: glibc reads it from memory the kernel keeps up to date
+/// for each thread (rseq, or the vDSO). `None` if it cannot tell.
+pub fn sched_getcpu() -> Option<u32> {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
+}
+
+/// The first two CPUs this process may run on (sched_getaffinity(2)), or `None` if it
+/// may run on only one.
+pub fn two_cpus() -> Option<[usize; 2]> {
+    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    let mut allowed =
+        (0..nix::sched::CpuSet::count()).filter(|&cpu| set.is_set(cpu).unwrap_or(false));
+    Some([allowed.next()?, allowed.next()?])
+}
+
+/// `sched_setaffinity(0, {cpu})`: this process runs on CPU `cpu` only, from now on.
+pub fn sched_setaffinity(n: &Narrator, cpu: usize) -> Result<()> {
+    n.call(format_args!("sched_setaffinity(0, {{{cpu}}})"), || {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu)?;
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+    })
 }

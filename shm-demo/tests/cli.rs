@@ -51,9 +51,14 @@ fn both_roles_in_one_terminal_and_the_object_is_removed() {
 }
 
 fn many(test: &str, wait: &str, count: &str, size: &str, slots: &str) {
+    many_in("textbook", test, wait, count, size, slots);
+}
+
+fn many_in(ring: &str, test: &str, wait: &str, count: &str, size: &str, slots: &str) {
     let n = name(test);
     let r = shm_demo(&[
-        "--name", &n, "--wait", wait, "--count", count, "--size", size, "--slots", slots, "--quiet",
+        "--name", &n, "--ring", ring, "--wait", wait, "--count", count, "--size", size, "--slots",
+        slots, "--quiet",
     ]);
     r.assert_code(0);
     let size = if size == "1M" {
@@ -86,6 +91,131 @@ fn a_thousand_messages_of_one_mebibyte_by_spinning() {
 }
 
 #[test]
+fn a_million_small_messages_through_the_fast_ring_with_futexes() {
+    many_in("fast", "fast-million-block", "block", "1000000", "64", "64");
+}
+
+#[test]
+fn a_million_small_messages_through_the_fast_ring_by_spinning() {
+    many_in("fast", "fast-million-spin", "spin", "1000000", "64", "64");
+}
+
+#[test]
+fn a_thousand_messages_of_one_mebibyte_through_the_fast_ring() {
+    many_in("fast", "fast-big-block", "block", "1000", "1M", "8");
+    many_in("fast", "fast-big-spin", "spin", "1000", "1M", "2");
+}
+
+#[test]
+fn the_fast_ring_stamps_its_slots_and_uses_no_semaphore() {
+    let n = name("fast-stamps");
+    let r = shm_demo(&["--name", &n, "--ring", "fast"]);
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(3, 64));
+    for line in [
+        "Fast ring ready: 8 slots of 128 bytes, waiting by Block",
+        // Slot 0 waits for message 0, holds it as stamp 1, and after it is taken waits
+        // for message 0 + 8, one lap later.
+        "slot 0: wrote message 0 (80 bytes); stamp = 1",
+        "slot 0: copied message 0 out (80 bytes); stamp = 8",
+        "slot 2: copied message 2 out (80 bytes); stamp = 10",
+    ] {
+        assert!(r.stdout.contains(line), "no {line:?} in:\n{r}");
+    }
+    assert!(!r.stdout.contains("sem_"), "{r}");
+    // After each step a side either wakes the other with a system call or says why it
+    // needs none; which one depends on timing, so both are accepted, never neither.
+    let wakes =
+        r.stdout.matches("FUTEX_WAKE, 1) = ").count() + r.stdout.matches("no futex call").count();
+    assert!(wakes >= 6, "{r}");
+    assert!(!exists(&n));
+}
+
+#[test]
+fn the_fast_ring_needs_two_slots() {
+    let r = shm_demo(&[
+        "--ring",
+        "fast",
+        "--slots",
+        "1",
+        "--name",
+        &name("fast-one"),
+    ]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("--ring fast needs 2 slots at least"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_stamp_no_step_writes_is_refused_by_both_sides() {
+    let n = name("bad-stamp");
+    // Two slots and no consumer: the producer fills both and waits for slot 0.
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
+        ],
+    );
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    // Slot 1 holds message 1 (stamp 2); a hostile peer writes 12345 there.
+    let slot_1 = region::HEADER + 128 + region::STAMP_OFFSET;
+    scribble(&n, slot_1 as u64, &12345u32.to_ne_bytes());
+    let consumer = shm_demo(&["consumer", "--name", &n]);
+    consumer.assert_code(1);
+    assert!(
+        consumer.stderr.contains(
+            "the slot of message 1 has the stamp 12345, which no step of the fast ring writes there"
+        ),
+        "{consumer}"
+    );
+    // The consumer took message 0 and freed slot 0; the producer wrote message 2 there
+    // and then found the same stamp in slot 1, or found the consumer gone.
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("the stamp 12345") || r.stderr.contains("the consumer (pid"),
+        "{r}"
+    );
+    assert!(!exists(&n));
+}
+
+#[test]
+fn false_sharing_is_measured_in_both_layouts() {
+    let r = shm_demo(&["false-sharing", "--count", "100000"]);
+    r.assert_code(0);
+    assert_eq!(r.field("increments"), 100_000);
+    let ns = |field: &str| -> f64 {
+        let summary = r.summary();
+        let value = summary
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(field)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {field}= in {summary}"));
+        value.parse().unwrap_or_else(|_| panic!("{field}={value}"))
+    };
+    for field in ["same_line_ns", "padded_ns"] {
+        let v = ns(field);
+        assert!(v.is_finite() && v > 0.0, "{field} = {v}: {r}");
+    }
+    for line in [
+        "MAP_SHARED|MAP_ANONYMOUS",
+        "counters at offsets 0 and 8: one cache line",
+        "counters at offsets 0 and 128: different cache lines",
+        "in one cache line, each increment took",
+    ] {
+        assert!(r.stdout.contains(line), "no {line:?} in:\n{r}");
+    }
+    let cpus = r.field("cpus");
+    if cpus == 2 {
+        assert!(r.stdout.contains("sched_setaffinity(0, {"), "{r}");
+    }
+    // Anonymous memory has no name.
+    shm_demo(&["false-sharing", "--name", "/x"]).assert_code(2);
+    shm_demo(&["false-sharing", "--count", "0"]).assert_code(2);
+}
+
+#[test]
 fn a_consumer_started_first_waits_for_the_producer() {
     let n = name("consumer-first");
     let mut consumer = Process::start(BIN, &["consumer", "--name", &n]);
@@ -108,14 +238,21 @@ fn a_consumer_with_no_wait_fails_with_a_hint() {
 
 #[test]
 fn a_killed_producer_does_not_hang_the_consumer() {
-    for wait in ["block", "spin"] {
-        let n = name(&format!("killed-{wait}"));
+    for (ring, wait) in [
+        ("textbook", "block"),
+        ("textbook", "spin"),
+        ("fast", "block"),
+        ("fast", "spin"),
+    ] {
+        let n = name(&format!("killed-{ring}-{wait}"));
         let mut producer = Process::start(
             BIN,
             &[
                 "producer",
                 "--name",
                 &n,
+                "--ring",
+                ring,
                 "--wait",
                 wait,
                 "--count",

@@ -31,6 +31,8 @@ struct Ring {
     slots: u32,
     slot_size: u32,
     spin: bool,
+    /// shm-demo's fast ring (`--ring fast`): no semaphores, a futex word per side.
+    fast: bool,
     producer: i32,
     consumer: i32,
     count: u64,
@@ -73,6 +75,7 @@ fn parse_ring(h: &[u8], len: usize) -> Result<Ring, String> {
         slots,
         slot_size: shape.slot_size,
         spin: header.wait == region::Wait::Spin,
+        fast: shape.ring == region::Ring::Fast,
         producer: header.producer,
         consumer: header.consumer,
         count,
@@ -166,7 +169,11 @@ fn show_ring(screen: &mut Screen, r: &Ring) {
         title = screen.title.clone(),
         slots = r.slots,
         size = r.slot_size,
-        how = if r.spin { "spinning" } else { "semaphores" }
+        how = match (r.spin, r.fast) {
+            (true, _) => "spinning",
+            (false, true) => "futex",
+            (false, false) => "semaphores",
+        }
     );
     let slots = u64::from(r.slots);
     let used = r.head - r.tail;
@@ -197,7 +204,7 @@ fn show_ring(screen: &mut Screen, r: &Ring) {
             count = r.count
         ),
     );
-    if let (Some(full), Some(empty)) = (r.full, r.empty) {
+    if let (false, Some(full), Some(empty)) = (r.fast, r.full, r.empty) {
         screen.line(
             common::tr!("semaphores"),
             common::tr!("full = {full}, empty = {empty}", full, empty),

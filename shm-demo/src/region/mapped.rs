@@ -2,17 +2,19 @@
 //! fields (atomics at the header's offsets, slots copied in and out), over a
 //! [`Mapping`] that checks every offset.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use common::mapping::{FirstPid, Mapping, inside};
 use common::{Narrator, Result, tr};
 
 use super::{
-    CONSUMER_OFFSET, COUNT_OFFSET, Corrupt, EMPTY_OFFSET, FULL_OFFSET, HEAD_OFFSET, HEADER, MAGIC,
-    MAGIC_OFFSET, PRODUCER_OFFSET, SLOT_HEADER, SLOT_SIZE_OFFSET, SLOTS_OFFSET, Shape, TAIL_OFFSET,
-    VERSION, VERSION_OFFSET, WAIT_OFFSET, Wait, parse_header,
+    CONSUMER_CPU_OFFSET, CONSUMER_OFFSET, COUNT_OFFSET, Corrupt, DATA_OFFSET, EMPTY_OFFSET,
+    FULL_OFFSET, HEAD_OFFSET, HEADER, MAGIC, MAGIC_OFFSET, PRODUCER_CPU_OFFSET, PRODUCER_OFFSET,
+    RING_OFFSET, ROOM_OFFSET, Ring, SLOT_HEADER, SLOT_SIZE_OFFSET, SLOTS_OFFSET, STAMP_OFFSET,
+    Shape, TAIL_OFFSET, VERSION, VERSION_OFFSET, WAIT_OFFSET, Wait, parse_header,
 };
-use crate::sys::Sem;
+use crate::sys::{Futex, Sem};
 
 /// The whole region, mapped, with the header fields that were checked when it was made
 /// or attached. Unmapped when dropped (or by [`Region::munmap`]).
@@ -27,6 +29,12 @@ pub struct Region {
     count: u64,
     /// The first consumer pid seen in the header; 0 until a consumer attaches.
     consumer: FirstPid,
+    /// The last slot this side asked for: a message number and its slot's offset, so
+    /// that the next one is found by an addition, not a division ([`Region::slot_at`]).
+    last_slot: Cell<(u64, usize)>,
+    /// The CPU this process last wrote into the producer's and the consumer's CPU word
+    /// (`u32::MAX`: none yet), so that it writes a word only when its CPU changes.
+    cpu_written: Cell<[u32; 2]>,
 }
 
 impl Region {
@@ -49,6 +57,8 @@ impl Region {
             producer: nix::unistd::getpid().as_raw(),
             count,
             consumer: FirstPid::default(),
+            last_slot: Cell::new((0, HEADER)),
+            cpu_written: Cell::new([u32::MAX; 2]),
         };
         region.u32(VERSION_OFFSET).store(VERSION, Ordering::Relaxed);
         region
@@ -64,6 +74,21 @@ impl Region {
             .pid(PRODUCER_OFFSET)
             .store(region.producer, Ordering::Relaxed);
         region.u64(COUNT_OFFSET).store(count, Ordering::Relaxed);
+        region
+            .u32(RING_OFFSET)
+            .store(shape.ring as u32, Ordering::Relaxed);
+        if shape.ring == Ring::Fast {
+            // Slot i waits for message i: its stamp says so. No CPU is known yet.
+            for slot in 0..u64::from(shape.slots) {
+                region.stamp(slot).store(slot as u32, Ordering::Relaxed);
+            }
+            region
+                .u32(PRODUCER_CPU_OFFSET)
+                .store(u32::MAX, Ordering::Relaxed);
+            region
+                .u32(CONSUMER_CPU_OFFSET)
+                .store(u32::MAX, Ordering::Relaxed);
+        }
         Ok(region)
     }
 
@@ -105,6 +130,8 @@ impl Region {
             producer: header.producer,
             count: header.count,
             consumer: FirstPid::default(),
+            last_slot: Cell::new((0, HEADER)),
+            cpu_written: Cell::new([u32::MAX; 2]),
         })
     }
 
@@ -215,8 +242,76 @@ impl Region {
         inside(Sem::at(&self.map, EMPTY_OFFSET, "empty"))
     }
 
-    /// The slot that message `seq` goes in.
-    fn slot_offset(&self, seq: u64) -> usize {
+    /// The stamp of the slot that message `seq` goes in (fast ring): the number of the
+    /// message the slot waits for (free), or that number + 1 (it holds that message),
+    /// modulo 2^32, as `fast.rs` describes.
+    pub fn stamp(&self, seq: u64) -> &AtomicU32 {
+        self.stamp_at(self.slot_offset(seq))
+    }
+
+    /// The stamp of the slot at `at` (an offset from [`Region::slot_offset`]).
+    pub fn stamp_at(&self, at: usize) -> &AtomicU32 {
+        self.u32(at + STAMP_OFFSET)
+    }
+
+    /// The futex word the consumer sleeps on (fast ring), set to 1 while it sleeps.
+    pub fn data(&self) -> Futex<'_> {
+        inside(Futex::at(&self.map, DATA_OFFSET, "data"))
+    }
+
+    /// The futex word the producer sleeps on (fast ring), set to 1 while it sleeps.
+    pub fn room(&self) -> Futex<'_> {
+        inside(Futex::at(&self.map, ROOM_OFFSET, "room"))
+    }
+
+    /// Writes the CPU this side (the consumer if `consumer`) runs on into its CPU word,
+    /// if it changed since it last did (fast ring). The other side reads it before it
+    /// spins: on the same CPU, spinning would only keep this side from running.
+    pub fn note_cpu(&self, consumer: bool, here: u32) {
+        let mut written = self.cpu_written.get();
+        let role = usize::from(consumer);
+        if written[role] != here {
+            self.cpu(consumer).store(here, Ordering::Relaxed);
+            written[role] = here;
+            self.cpu_written.set(written);
+        }
+    }
+
+    /// Where the consumer (`consumer` true) or the producer last ran: a CPU number,
+    /// `u32::MAX` if not known (fast ring).
+    pub fn cpu(&self, consumer: bool) -> &AtomicU32 {
+        self.u32(if consumer {
+            CONSUMER_CPU_OFFSET
+        } else {
+            PRODUCER_CPU_OFFSET
+        })
+    }
+
+    /// Where the slot of message `seq` starts, as [`Region::slot_offset`] computes it, but
+    /// without its division when `seq` is the message after the last one asked for (or
+    /// that one again): each side goes through the messages in order, so it keeps its
+    /// place in private memory and moves on by one slot. A 64-bit division costs tens of
+    /// cycles, more than anything else in a step of the fast ring.
+    pub fn slot_at(&self, seq: u64) -> usize {
+        let (last, at) = self.last_slot.get();
+        let at = if seq == last {
+            at
+        } else if seq == last.wrapping_add(1) {
+            let next = at + self.shape.slot_size as usize;
+            if next >= self.shape.region_len() {
+                HEADER
+            } else {
+                next
+            }
+        } else {
+            self.slot_offset(seq)
+        };
+        self.last_slot.set((seq, at));
+        at
+    }
+
+    /// Where the slot that message `seq` goes in starts.
+    pub fn slot_offset(&self, seq: u64) -> usize {
         HEADER + (seq % u64::from(self.shape.slots)) as usize * self.shape.slot_size as usize
     }
 
@@ -229,11 +324,15 @@ impl Region {
     /// slot's length. The caller owns the slot (it waited for it); a frame longer than a
     /// slot is refused.
     pub fn write_slot(&self, n: &Narrator, seq: u64, frame: &[u8]) -> Result<()> {
+        self.write_slot_at(n, self.slot_offset(seq), seq, frame)
+    }
+
+    /// [`Region::write_slot`] into the slot at `at` ([`Region::slot_offset`] of `seq`).
+    pub fn write_slot_at(&self, n: &Narrator, at: usize, seq: u64, frame: &[u8]) -> Result<()> {
         let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
         if frame.len() > self.slot_capacity() {
             return Err(Corrupt::BadSlotLength { slot: seq, len }.into());
         }
-        let at = self.slot_offset(seq);
         self.map.copy_in(n, at + SLOT_HEADER, frame)?;
         self.u32(at).store(len, Ordering::Release);
         Ok(())
@@ -242,7 +341,11 @@ impl Region {
     /// Copies the frame in the slot of message `seq` into `out` (a narrated `memcpy`),
     /// after reading the length the slot claims, once, and checking it.
     pub fn read_slot(&self, n: &Narrator, seq: u64, out: &mut Vec<u8>) -> Result<()> {
-        let at = self.slot_offset(seq);
+        self.read_slot_at(n, self.slot_offset(seq), seq, out)
+    }
+
+    /// [`Region::read_slot`] from the slot at `at` ([`Region::slot_offset`] of `seq`).
+    pub fn read_slot_at(&self, n: &Narrator, at: usize, seq: u64, out: &mut Vec<u8>) -> Result<()> {
         let len = self.u32(at).load(Ordering::Acquire);
         if len as usize > self.slot_capacity() {
             return Err(Corrupt::BadSlotLength { slot: seq, len }.into());

@@ -1,0 +1,376 @@
+//! The fast ring (`--ring fast`): the bounded buffer of `ring.rs`, built the way queues
+//! that must be quick are built (a Vyukov-style bounded queue, a futex event count). It
+//! moves the same frames through the same header and slots; four things differ, and
+//! each is a lesson of its own (docs/src/shm.md, "The fast ring"):
+//!
+//! 1. **A stamp inside each slot.** The textbook consumer waits until `head` moves, then
+//!    reads the slot: two places, two cache lines that must travel between the CPUs. Here
+//!    each slot carries the number of the message it waits for (the slot is free) or
+//!    that number + 1 (the message is in). A side waits on the slot itself, and the
+//!    stamp arrives in the same cache line as the first bytes of the message.
+//! 2. **Positions kept privately.** Each side knows which message comes next (`seq`)
+//!    without reading the other's counter: the stamp says whether the slot is ready.
+//!    `head` and `tail` are still written, for `ipc-watch` and the producer's last wait,
+//!    but neither side reads the other's on the way, so those lines stay where they are.
+//! 3. **Slots padded to whole cache lines** (`Shape::new(Ring::Fast, ..)`), so that the
+//!    producer writing slot 5 never fights over a line with the consumer reading slot 4
+//!    (false sharing, which `shm-demo false-sharing` shows and measures).
+//! 4. **Spin briefly, then sleep; wake only a sleeper.** The textbook's `sem_post` and
+//!    `sem_timedwait` cost system calls, and a sleeping side costs a wake-up (tens of
+//!    microseconds on a virtual machine). A side that must wait here first spins for up
+//!    to [`SPIN_FOR`], if the other side runs on another CPU (each side notes its CPU at
+//!    every step); most waits end there. Only
+//!    then does it write 1 into its futex word and sleep on it (`FUTEX_WAIT`); the other
+//!    side, after each step, makes the `FUTEX_WAKE` system call only if the word says
+//!    someone sleeps. glibc's adaptive mutexes and futex-based event counts work so.
+//!
+//! What stays: every field from the other process is read once and checked (a stamp that
+//! no step writes is an error, a length is checked against the slot), the size of the
+//! object is checked every [`SIZE_WINDOW`] messages, and a side that waits checks every
+//! 200 ms that the other side lives.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use common::mapping::{self, CHECK_EVERY, Looking};
+use common::{Error, Narrator, Result, say, tr};
+use nix::errno::Errno;
+
+use crate::SIZE_WINDOW;
+use crate::region::{Corrupt, Region, Wait};
+use crate::ring::can_end;
+use crate::sys::{self, Futex};
+
+/// How long a side that must wait spins before it sleeps, when the other side last
+/// ran on another CPU. About what sleeping and being woken costs (5 to 80 µs on the
+/// virtual machines this was measured on), so spinning costs at most about as much as
+/// sleeping would have; and far longer than the other side needs for one step (well
+/// under a microsecond), so that while both are busy, neither sleeps.
+pub const SPIN_FOR: Duration = Duration::from_micros(20);
+
+/// Notes the CPU this side runs on, for the other side's waits (only the blocking wait
+/// reads it). `sched_getcpu` reads a number the kernel keeps in this process's memory: no
+/// system call, a few nanoseconds.
+fn note_cpu(region: &Region, side: Side) {
+    if region.wait() == Wait::Block {
+        if let Some(here) = sys::sched_getcpu() {
+            region.note_cpu(side == Side::Consumer, here);
+        }
+    }
+}
+
+/// Which side waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The producer, for a free slot (it sleeps on `room`).
+    Producer,
+    /// The consumer, for a message (it sleeps on `data`).
+    Consumer,
+}
+
+// ANCHOR: fast_put
+/// Puts message `seq` into the fast ring: waits until its slot's stamp says "free for
+/// `seq`", copies the frame in, and sets the stamp to `seq + 1`: "message `seq` is in".
+/// Then wakes the consumer, if it sleeps.
+pub fn put(n: &Narrator, region: &Region, seq: u64, frame: &[u8]) -> Result<()> {
+    if seq % SIZE_WINDOW == 0 {
+        region.check_size()?;
+    }
+    let slots = u64::from(region.shape().slots);
+    // Until the consumer has taken message `seq - slots`, the slot still holds it: its
+    // stamp is then `seq - slots + 1`. Stamps are u32 and wrap around; only equality
+    // matters.
+    note_cpu(region, Side::Producer);
+    let taken = seq as u32;
+    let not_yet = seq.wrapping_sub(slots).wrapping_add(1) as u32;
+    let at = region.slot_at(seq);
+    let stamp = region.stamp_at(at);
+    wait_for_stamp(n, region, Side::Producer, seq, stamp, taken, not_yet)?;
+    region.write_slot_at(n, at, seq, frame)?;
+    // For observers (ipc-watch) and the producer's last wait: the consumer never reads
+    // it on the way. Stored before the stamp, so nobody sees tail pass head.
+    region.set_head(seq + 1);
+    // Release: the frame and its length are visible to whoever sees this stamp.
+    let is_in = seq.wrapping_add(1) as u32;
+    stamp.store(is_in, Ordering::Release);
+    say!(
+        n,
+        "slot {slot}: wrote message {seq} ({len} bytes); stamp = {stamp}",
+        slot = seq % slots,
+        seq,
+        len = frame.len(),
+        stamp = is_in
+    );
+    wake(n, region, region.data())
+}
+
+/// Takes message `seq` out of the fast ring into `out`: waits until its slot's stamp says
+/// "message `seq` is in", copies the frame out, and sets the stamp to `seq + slots`: the
+/// slot is free for the message one lap later. Then wakes the producer, if it sleeps.
+pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Result<()> {
+    if seq % SIZE_WINDOW == 0 {
+        region.check_size()?;
+    }
+    let slots = u64::from(region.shape().slots);
+    note_cpu(region, Side::Consumer);
+    let is_in = seq.wrapping_add(1) as u32;
+    let at = region.slot_at(seq);
+    let stamp = region.stamp_at(at);
+    wait_for_stamp(n, region, Side::Consumer, seq, stamp, is_in, seq as u32)?;
+    region.read_slot_at(n, at, seq, out)?;
+    region.set_tail(seq + 1);
+    // Release: the copy above is done before the producer may write the slot again.
+    let free = seq.wrapping_add(slots) as u32;
+    stamp.store(free, Ordering::Release);
+    say!(
+        n,
+        "slot {slot}: copied message {seq} out ({len} bytes); stamp = {stamp}",
+        slot = seq % slots,
+        seq,
+        len = out.len(),
+        stamp = free
+    );
+    wake(n, region, region.room())
+}
+// ANCHOR_END: fast_put
+
+/// Waits until `stamp`, the stamp of message `seq`'s slot, is `want`. While the other
+/// side is not done, the stamp is `before`; any other value is no step of this ring, and
+/// an error.
+fn wait_for_stamp(
+    n: &Narrator,
+    region: &Region,
+    side: Side,
+    seq: u64,
+    stamp: &AtomicU32,
+    want: u32,
+    before: u32,
+) -> Result<()> {
+    let bad = Cell::new(None);
+    // Each look reads the stamp once, and decides on that one value.
+    let ready = || match stamp.load(Ordering::Acquire) {
+        now if now == want => true,
+        now if now == before => false,
+        now => {
+            bad.set(Some(now));
+            true
+        }
+    };
+    let what = || match side {
+        Side::Producer => tr!(
+            "wait until slot {slot}'s stamp is {want} (free for message {seq})",
+            slot = seq % u64::from(region.shape().slots),
+            want,
+            seq
+        ),
+        Side::Consumer => tr!(
+            "wait until slot {slot}'s stamp is {want} (message {seq} is in)",
+            slot = seq % u64::from(region.shape().slots),
+            want,
+            seq
+        ),
+    };
+    wait_until(n, region, side, what, ready)?;
+    match bad.get() {
+        Some(stamp) => Err(Corrupt::BadStamp { seq, stamp }.into()),
+        None => Ok(()),
+    }
+}
+
+/// The producer's last wait: until the consumer has taken all `count` messages (its
+/// `tail` says so; it wakes `room` after each message, as it does for a free slot).
+pub fn wait_all_taken(n: &Narrator, region: &Region, count: u64) -> Result<()> {
+    let what = || tr!("wait until tail = {count} (all taken)", count);
+    wait_until(n, region, Side::Producer, what, || region.tail() == count)
+}
+
+/// Waits until `ready()`, by the region's way of waiting: spinning only (`--wait spin`),
+/// or spinning briefly and then sleeping on a futex (`--wait block`).
+fn wait_until(
+    n: &Narrator,
+    region: &Region,
+    side: Side,
+    what: impl FnOnce() -> String,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let check = || match side {
+        Side::Producer => can_end(region, "consumer", region.consumer_pid()),
+        Side::Consumer => can_end(region, "producer", region.producer_pid()),
+    };
+    match region.wait() {
+        Wait::Spin => mapping::spin_until(n, what, Looking::Spin, ready, check),
+        Wait::Block => {
+            if ready() {
+                return Ok(());
+            }
+            // Made only for a reader: the bench waits, silent, on almost every message.
+            if !n.is_silent() {
+                let what = what();
+                if !n.step(&what) {
+                    n.say(format_args!("{what} ..."));
+                }
+            }
+            spin_then_sleep(n, region, side, ready, check)
+        }
+    }
+}
+
+// ANCHOR: fast_wait
+/// The blocking wait of the fast ring, as glibc's adaptive mutexes wait: spin first, for
+/// at most [`SPIN_FOR`] and only if the other side last ran on another CPU (on the
+/// same CPU it cannot run while this side spins); then write 1 into this side's futex
+/// word ("I sleep"), look once more, and sleep on the word with `FUTEX_WAIT`. The other
+/// side wakes it only if the word says so ([`wake`]). Every 200 ms asleep, `check()`
+/// asks whether the other side still lives and the object still has its size.
+fn spin_then_sleep(
+    n: &Narrator,
+    region: &Region,
+    side: Side,
+    mut ready: impl FnMut() -> bool,
+    check: impl Fn() -> Result<()>,
+) -> Result<()> {
+    let consumer = side == Side::Consumer;
+    let word = if consumer {
+        region.data()
+    } else {
+        region.room()
+    };
+    // Where this side runs, and where the other side last ran (each notes it at every
+    // step). On the same CPU, the other side cannot run while this one spins.
+    let here = sys::sched_getcpu().unwrap_or(u32::MAX);
+    let there = region.cpu(!consumer).load(Ordering::Relaxed);
+    if there != here {
+        let us = SPIN_FOR.as_micros();
+        if there == u32::MAX {
+            say!(
+                n,
+                "this side runs on CPU {here}, the other has not run a step yet: spin up to {us} µs first",
+                here,
+                us
+            );
+        } else {
+            say!(
+                n,
+                "this side runs on CPU {here}, the other last ran on CPU {there}: spin up to {us} µs first",
+                here,
+                there,
+                us
+            );
+        }
+        // Reading the clock costs more than a look: do it only every 64 looks, and not
+        // at all for a wait that ends before (most of them, between two busy processes).
+        let mut start: Option<Instant> = None;
+        let mut looks = 0u32;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            std::hint::spin_loop();
+            looks = looks.wrapping_add(1);
+            if looks % 64 == 0 {
+                let now = Instant::now();
+                if now.duration_since(*start.get_or_insert(now)) >= SPIN_FOR {
+                    break;
+                }
+            }
+        }
+    }
+    let mut last_check = Instant::now();
+    let again = tr!("still waiting: futex FUTEX_WAIT again, without narration");
+    for _ in n.first_few(0u64.., again) {
+        // "I sleep", then one more look: the other side either sees the 1 after its step
+        // and wakes us, or took its step before, and this look sees it. The SeqCst fence
+        // here and the one in `wake` make "neither" impossible.
+        word.word().store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if ready() {
+            word.word().store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        match sys::futex_wait(n, word, 1, CHECK_EVERY) {
+            Ok(()) => {}
+            // EAGAIN: woken already (the word is 0 again); ETIMEDOUT: time to check.
+            Err(e)
+                if matches!(
+                    e.errno(),
+                    Some(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        if ready() {
+            return Ok(());
+        }
+        if last_check.elapsed() >= CHECK_EVERY {
+            last_check = Instant::now();
+            if let Err(e) = check() {
+                // The other side may have taken its step just before it exited.
+                return if ready() { Ok(()) } else { Err(e) };
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a step: wakes the side that sleeps on `word`, if, and only if, the word says it
+/// sleeps, and clears the word so that the next step does not wake it again. While both
+/// sides are busy this is one load, and no system call.
+fn wake(n: &Narrator, region: &Region, word: Futex<'_>) -> Result<()> {
+    if region.wait() == Wait::Spin {
+        return Ok(());
+    }
+    // Pairs with the fence in spin_then_sleep: our stamp is visible before we look.
+    fence(Ordering::SeqCst);
+    if word.word().load(Ordering::Relaxed) == 1 && word.word().swap(0, Ordering::SeqCst) == 1 {
+        sys::futex_wake(n, word, 1)?;
+    } else {
+        say!(
+            n,
+            "nobody sleeps on &{word}: no futex call",
+            word = word.name()
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: fast_wait
+
+/// The fast ring needs two slots at least: with one, "free for message `seq`" and
+/// "message `seq - 1` is in" would be the same stamp.
+pub fn check_slots(slots: u32) -> Result<()> {
+    if slots < 2 {
+        return Err(Error::usage(tr!(
+            "--ring fast needs 2 slots at least: with one, a free slot and a full one would have the same stamp"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test says it failed by panicking
+
+    use super::*;
+    use crate::region::{Ring, Shape};
+
+    /// Each side notes its CPU at every step, not only when it waits: in a ping-pong the
+    /// producer of a ring never waits for room, and the consumer, not knowing where it
+    /// runs, spun its 20 µs on every wait even when both shared one CPU (a 46 µs round
+    /// trip where a futex one takes 2 µs).
+    #[test]
+    fn every_step_notes_where_its_side_runs() {
+        let n = Narrator::silent("test");
+        let name = format!("/ipc-demos-test-{}-fast-cpu", std::process::id());
+        let shape = Shape::new(Ring::Fast, 4, 80).unwrap();
+        let (region, _unlink) = crate::create(&n, &name, shape, Wait::Block, 1).unwrap();
+        assert_eq!(region.cpu(false).load(Ordering::Relaxed), u32::MAX);
+        assert_eq!(region.cpu(true).load(Ordering::Relaxed), u32::MAX);
+        let mut frame = Vec::new();
+        common::message::encode_into(0, 64, &mut frame);
+        put(&n, &region, 0, &frame).unwrap();
+        assert_ne!(region.cpu(false).load(Ordering::Relaxed), u32::MAX);
+        let mut out = Vec::new();
+        take(&n, &region, 0, &mut out).unwrap();
+        assert_eq!(out, frame);
+        assert_ne!(region.cpu(true).load(Ordering::Relaxed), u32::MAX);
+    }
+}
