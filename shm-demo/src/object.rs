@@ -121,7 +121,7 @@ fn exact_mode(n: &Narrator, fd: &OwnedFd, mode: Mode) -> Result<()> {
             got = format!("{got:04o}"),
             mode = common::sys::mode(mode)
         );
-        sys::fchmod(n, fd, mode)?;
+        common::sys::fchmod(n, fd, mode)?;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@
 //! sem_overview(7), futex(2), futex(7).
 
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
@@ -63,15 +63,6 @@ pub fn shm_open(n: &Narrator, name: &str, flags: OFlag, mode: Mode) -> Result<Ow
 pub fn shm_unlink(n: &Narrator, name: &str) -> Result<()> {
     n.call(format_args!("shm_unlink({name:?})"), || {
         mman::shm_unlink(name)
-    })
-}
-
-/// `fchmod(2)`: sets the permission bits of the object `fd` refers to, exactly (the
-/// umask, which `shm_open` applies, does not apply here).
-pub fn fchmod(n: &Narrator, fd: &impl AsFd, mode: Mode) -> Result<()> {
-    let raw = fd.as_fd().as_raw_fd();
-    n.call(format_args!("fchmod({raw}, {})", sys::mode(mode)), || {
-        nix::sys::stat::fchmod(fd, mode)
     })
 }
 
