@@ -375,6 +375,7 @@ impl Mapping {
 
     /// [`Mapping::write`], narrated as the `memcpy(3)` it is: no system call, just the
     /// processor storing into pages the other process sees.
+    #[inline]
     pub fn copy_in(&self, n: &Narrator, at: usize, bytes: &[u8]) -> Result<()> {
         if !self.writable {
             return Err(Outside::ReadOnly.into());
@@ -390,6 +391,7 @@ impl Mapping {
     }
 
     /// [`Mapping::read`], narrated as the `memcpy(3)` it is.
+    #[inline]
     pub fn copy_out(&self, n: &Narrator, at: usize, out: &mut [u8]) -> Result<()> {
         let from = Address(self.span(at, out.len())?.cast_const());
         let to = Address(out.as_ptr());

@@ -115,11 +115,8 @@ pub fn object_name(name: Option<String>) -> Result<String> {
 }
 
 /// The `ring` for messages of `size` payload bytes in `slots` slots, or a usage error if
-/// it would be over the 1 GiB a region may have (or a fast ring of one slot).
+/// it would be over the 1 GiB a region may have.
 pub fn ring_shape(ring: Ring, slots: u32, size: usize) -> Result<Shape> {
-    if ring == Ring::Fast {
-        fast::check_slots(slots)?;
-    }
     Shape::new(ring, slots, size + common::message::OVERHEAD).ok_or_else(|| {
         Error::usage(tr!(
             "{slots} slots of {size} bytes is over the 1 GiB this demo allows for a region",

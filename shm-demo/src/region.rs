@@ -177,8 +177,7 @@ impl Shape {
         (1..=MAX_SLOTS).contains(&self.slots)
             && (SLOT_HEADER as u32 + 8..=MAX_SLOT_SIZE).contains(&self.slot_size)
             && self.slot_size % 8 == 0
-            && (self.ring == Ring::Textbook
-                || (self.slots >= 2 && self.slot_size as usize % CACHE_LINE == 0))
+            && (self.ring == Ring::Textbook || self.slot_size as usize % CACHE_LINE == 0)
             && self.region_len() <= MAX_REGION
     }
 }

@@ -114,11 +114,11 @@ fn the_fast_ring_stamps_its_slots_and_uses_no_semaphore() {
     assert_eq!(r.summary(), perfect(3, 64));
     for line in [
         "Fast ring ready: 8 slots of 128 bytes, waiting by Block",
-        // Slot 0 waits for message 0, holds it as stamp 1, and after it is taken waits
-        // for message 0 + 8, one lap later.
+        // Slot 0 holds message 0 as stamp 1; the consumer writes nothing into the
+        // slot, only how far it has taken into tail.
         "slot 0: wrote message 0 (80 bytes); stamp = 1",
-        "slot 0: copied message 0 out (80 bytes); stamp = 8",
-        "slot 2: copied message 2 out (80 bytes); stamp = 10",
+        "slot 0: copied message 0 out (80 bytes); tail = 1",
+        "slot 2: copied message 2 out (80 bytes); tail = 3",
     ] {
         assert!(r.stdout.contains(line), "no {line:?} in:\n{r}");
     }
@@ -132,26 +132,27 @@ fn the_fast_ring_stamps_its_slots_and_uses_no_semaphore() {
 }
 
 #[test]
-fn the_fast_ring_needs_two_slots() {
+fn the_fast_ring_works_with_one_slot() {
+    // The stamp says "message seq is in" (seq + 1) or "the slot still holds message seq - 1"
+    // (seq): different values even with one slot.
     let r = shm_demo(&[
         "--ring",
         "fast",
         "--slots",
         "1",
+        "--count",
+        "20",
         "--name",
         &name("fast-one"),
     ]);
-    r.assert_code(2);
-    assert!(
-        r.stderr.contains("--ring fast needs 2 slots at least"),
-        "{r}"
-    );
+    r.assert_code(0);
+    assert_eq!(r.summary(), perfect(20, 64));
 }
 
 #[test]
-fn a_stamp_no_step_writes_is_refused_by_both_sides() {
+fn a_stamp_no_step_writes_is_refused_by_the_consumer() {
     let n = name("bad-stamp");
-    // Two slots and no consumer: the producer fills both and waits for slot 0.
+    // Two slots and no consumer: the producer fills both and waits for room.
     let mut producer = Process::start(
         BIN,
         &[
@@ -170,12 +171,30 @@ fn a_stamp_no_step_writes_is_refused_by_both_sides() {
         ),
         "{consumer}"
     );
-    // The consumer took message 0 and freed slot 0; the producer wrote message 2 there
-    // and then found the same stamp in slot 1, or found the consumer gone.
+    // The consumer took message 0 (tail = 1); the producer wrote message 2 into slot 0,
+    // then waited for tail = 2 and found the consumer gone.
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("the consumer (pid"), "{r}");
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_tail_past_what_was_put_is_refused_by_the_producer() {
+    let n = name("bad-tail");
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
+        ],
+    );
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    // Messages 0 and 1 are in; a hostile peer says 1000 were taken.
+    scribble(&n, region::TAIL_OFFSET as u64, &1000u64.to_ne_bytes());
     let r = producer.finish();
     r.assert_code(1);
     assert!(
-        r.stderr.contains("the stamp 12345") || r.stderr.contains("the consumer (pid"),
+        r.stderr.contains("ring index tail = 1000, not in 0 ..= 2"),
         "{r}"
     );
     assert!(!exists(&n));

@@ -32,6 +32,10 @@ pub struct Region {
     /// The last slot this side asked for: a message number and its slot's offset, so
     /// that the next one is found by an addition, not a division ([`Region::slot_at`]).
     last_slot: Cell<(u64, usize)>,
+    /// The producer's private copy of how far the consumer's `tail` was when it last
+    /// read it (fast ring): messages below `tail + slots` have a free slot, and the
+    /// producer reads the consumer's counter again only when it reaches that bound.
+    tail_seen: Cell<u64>,
     /// The CPU this process last wrote into the producer's and the consumer's CPU word
     /// (`u32::MAX`: none yet), so that it writes a word only when its CPU changes.
     cpu_written: Cell<[u32; 2]>,
@@ -58,6 +62,7 @@ impl Region {
             count,
             consumer: FirstPid::default(),
             last_slot: Cell::new((0, HEADER)),
+            tail_seen: Cell::new(0),
             cpu_written: Cell::new([u32::MAX; 2]),
         };
         region.u32(VERSION_OFFSET).store(VERSION, Ordering::Relaxed);
@@ -78,9 +83,16 @@ impl Region {
             .u32(RING_OFFSET)
             .store(shape.ring as u32, Ordering::Relaxed);
         if shape.ring == Ring::Fast {
-            // Slot i waits for message i: its stamp says so. No CPU is known yet.
-            for slot in 0..u64::from(shape.slots) {
-                region.stamp(slot).store(slot as u32, Ordering::Relaxed);
+            // A stamp is the number of the last message its slot held, plus one. A new
+            // slot i is as if it had held message i - slots (modulo 2^32, as stamps
+            // are): so the consumer's first wait, for stamp i + 1, is like every other.
+            // No CPU is known yet.
+            let slots = u64::from(shape.slots);
+            for slot in 0..slots {
+                let held = slot.wrapping_sub(slots);
+                region
+                    .stamp(slot)
+                    .store(held.wrapping_add(1) as u32, Ordering::Relaxed);
             }
             region
                 .u32(PRODUCER_CPU_OFFSET)
@@ -131,6 +143,7 @@ impl Region {
             count: header.count,
             consumer: FirstPid::default(),
             last_slot: Cell::new((0, HEADER)),
+            tail_seen: Cell::new(0),
             cpu_written: Cell::new([u32::MAX; 2]),
         })
     }
@@ -217,6 +230,16 @@ impl Region {
         self.u64(TAIL_OFFSET).store(tail, Ordering::Release);
     }
 
+    /// The producer's private copy of the consumer's `tail` (fast ring), as last read.
+    pub fn tail_seen(&self) -> u64 {
+        self.tail_seen.get()
+    }
+
+    /// Keeps `tail` as the producer's private copy of the consumer's counter.
+    pub fn see_tail(&self, tail: u64) {
+        self.tail_seen.set(tail);
+    }
+
     /// Checks the producer's `head` against what this consumer has taken (`tail`): it
     /// must be ahead by 1 to `slots`.
     pub fn checked_head(&self, tail: u64) -> Result<u64, Corrupt> {
@@ -243,8 +266,7 @@ impl Region {
     }
 
     /// The stamp of the slot that message `seq` goes in (fast ring): the number of the
-    /// message the slot waits for (free), or that number + 1 (it holds that message),
-    /// modulo 2^32, as `fast.rs` describes.
+    /// last message the slot held, plus one, modulo 2^32, as `fast.rs` describes.
     pub fn stamp(&self, seq: u64) -> &AtomicU32 {
         self.stamp_at(self.slot_offset(seq))
     }
