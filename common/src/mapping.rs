@@ -165,6 +165,16 @@ impl From<Outside> for Error {
     }
 }
 
+/// The sum of `bytes` as native-endian `u64` words (wrapping), as
+/// [`Mapping::sum_words`] adds up a mapping in place; a tail shorter than a word is left
+/// out. mmap-demo's `read-or-map` adds up what `read` copied with it.
+pub fn sum_words(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default()))
+        .fold(0, u64::wrapping_add)
+}
+
 /// A field at an offset that was checked when the mapping was taken over (a header
 /// field, once the mapping is known to hold the header). An `Outside` here is a bug in
 /// the caller's own checks, which no other process can cause, so it panics.
@@ -354,6 +364,27 @@ impl Mapping {
         // frame's checksum) refuse.
         unsafe { std::ptr::copy_nonoverlapping(from, out.as_mut_ptr(), out.len()) };
         Ok(())
+    }
+
+    /// Adds up the `len` bytes at `at` as native-endian `u64` words (wrapping), reading
+    /// them where they are, with no copy into private memory: what a program that maps a
+    /// file to read it does (mmap-demo's `read-or-map` times it against `read(2)`).
+    /// `len` must be a multiple of 8 and `at` aligned to 8.
+    pub fn sum_words(&self, at: usize, len: usize) -> std::result::Result<u64, Outside> {
+        let from = self.span(at, len)?;
+        if len % 8 != 0 || (from as usize) % 8 != 0 {
+            return Err(Outside::Misaligned { at, align: 8 });
+        }
+        let mut sum = 0u64;
+        for i in 0..len / 8 {
+            // SAFETY: span checked that the `len` bytes lie inside the mapping, which
+            // lives as long as `self`, and the word is aligned (checked above); every
+            // bit pattern is a valid u64. As in `read`, a store by another process
+            // during the loop can only make the sum wrong, never unsound for this one:
+            // the value is a plain number that nothing trusts.
+            sum = sum.wrapping_add(unsafe { from.cast::<u64>().add(i).read() });
+        }
+        Ok(sum)
     }
 
     /// Copies `bytes` into the mapping at offset `at`.

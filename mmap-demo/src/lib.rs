@@ -17,6 +17,8 @@
 //! - `private`: [`private`], MAP_PRIVATE, copy-on-write: the writer's changes stay its own;
 //! - `lazy`: [`lazy`], a large sparse file mapped, a few pages touched: only those load;
 //! - `resize`: [`resize`], the file shrunk under the mapping: a touch past the end is SIGBUS;
+//! - `read_or_map`: [`read_or_map`], one file read with `pread` and by mapping it, timed
+//!   both ways, large and small: when each wins (note 000's "mmap is cheaper");
 //! - `file_poll`: [`file_poll`], plain-file IPC, polled, next to a pipe, to see why it is
 //!   not real-time;
 //! - `clean`: [`clean`], which removes the message file a killed producer left, and
@@ -38,6 +40,7 @@ pub mod layout;
 mod lazy;
 mod messages;
 mod private;
+mod read_or_map;
 mod resize;
 pub mod shared;
 pub mod sys;
@@ -48,6 +51,7 @@ pub use layout::MAX_FILE;
 pub use lazy::{Lazy, lazy};
 pub use messages::{consume, consumer_role, exchange, produce, producer_role};
 pub use private::private;
+pub use read_or_map::{ReadOrMap, read_or_map};
 pub use resize::resize;
 
 use std::path::PathBuf;
@@ -69,6 +73,8 @@ pub const PRIVATE_FILE: &str = "mmap-private";
 pub const SPARSE_FILE: &str = "mmap-sparse";
 /// `resize`'s file.
 pub const RESIZE_FILE: &str = "mmap-resize";
+/// The file `read-or-map` reads both ways, in the private folder.
+pub const READ_FILE: &str = "mmap-read";
 /// `file-poll`'s file.
 pub const POLL_FILE: &str = "file-poll";
 

@@ -56,6 +56,11 @@ fn size(text: &str) -> Result<usize, String> {
     common::units::size_in(text, 1, 64 << 20)
 }
 
+/// `read-or-map --size`: one page to 1 GiB.
+fn file_size(text: &str) -> Result<usize, String> {
+    common::units::size_in(text, 4096, 1 << 30)
+}
+
 #[derive(Subcommand, Debug)]
 enum Lesson {
     /// Create the file, map it MAP_SHARED, and write COUNT messages into the mapping.
@@ -88,6 +93,17 @@ enum Lesson {
     ///
     /// Example: cargo run -p mmap-demo -- resize
     Resize,
+    /// Read one file with pread and by mapping it, timed: when each way wins.
+    ///
+    /// Example: cargo run -p mmap-demo -- read-or-map --size 256M
+    ReadOrMap {
+        /// The file's size, a whole number of pages.
+        #[arg(long, default_value = "64M", value_parser = file_size)]
+        size: usize,
+        /// How many times the small case reads the file's first page each way.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        reps: u64,
+    },
     /// Plain-file IPC, polled every POLL-MS, next to a pipe: how late each side notices.
     ///
     /// Example: cargo run -p mmap-demo -- file-poll --count 10 --poll-ms 100
@@ -116,6 +132,7 @@ fn run() -> Result<()> {
         Some(Lesson::Lazy { .. }) => mmap_demo::SPARSE_FILE,
         Some(Lesson::Resize) => mmap_demo::RESIZE_FILE,
         Some(Lesson::FilePoll { .. }) => mmap_demo::POLL_FILE,
+        Some(Lesson::ReadOrMap { .. }) => mmap_demo::READ_FILE,
         _ => mmap_demo::MESSAGE_FILE,
     };
     let path = mmap_demo::path_or_default(cli.path, file)?;
@@ -139,6 +156,9 @@ fn run() -> Result<()> {
         Some(Lesson::FilePoll { count, poll_ms }) => {
             let poll = Duration::from_millis(poll_ms);
             mmap_demo::file_poll(&narrator("writer"), &path, count, poll).map(drop)
+        }
+        Some(Lesson::ReadOrMap { size, reps }) => {
+            mmap_demo::read_or_map(&narrator("reader"), &path, size, reps).map(drop)
         }
         Some(Lesson::Clean) => mmap_demo::clean(&narrator("clean"), &path),
     }

@@ -233,6 +233,55 @@ fn bad_usage_is_exit_2() {
 }
 
 #[test]
+fn a_file_read_with_pread_and_by_mapping_gives_the_same_bytes() {
+    let dir = Scratch::new("mmap-read-or-map");
+    let r = mmap_demo(&[
+        "read-or-map",
+        "--path",
+        &dir.arg("file"),
+        "--size",
+        "8M",
+        "--reps",
+        "200",
+    ]);
+    r.assert_code(0);
+    let s = r.summary();
+    assert_eq!(r.field("size"), 8 << 20);
+    // Both ways added up the file's words to the same sum (the demo checks it, and
+    // stops with exit 1 if they differ).
+    assert!(s.ends_with(" same_bytes=yes"), "{s}");
+    // Mapping 2048 pages faults at least once, and at most once a page.
+    assert!((1..=2048).contains(&r.field("faults")), "{s}");
+    for field in ["read_ns", "mmap_ns", "small_read_ns", "small_mmap_ns"] {
+        assert!(r.field(field) > 0, "{field}: {s}");
+    }
+    assert!(
+        r.stdout
+            .contains("mmap(NULL, 8388608, PROT_READ, MAP_SHARED, 3, 0) = "),
+        "{r}"
+    );
+    assert!(r.stdout.contains("pread(3, buf, 65536, 0) = 65536"), "{r}");
+    assert!(
+        r.stdout.contains("was faster for the large file read once"),
+        "{r}"
+    );
+    dir.assert_empty();
+}
+
+#[test]
+fn read_or_map_refuses_a_size_that_is_not_whole_pages() {
+    let r = mmap_demo(&["read-or-map", "--size", "5000"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("--size 5000: give a whole number of pages"),
+        "{r}"
+    );
+    let r = mmap_demo(&["read-or-map", "--size", "2G"]);
+    r.assert_code(2);
+}
+
+#[test]
 fn help_explains_the_mechanism_with_an_example() {
     let r = mmap_demo(&["--help"]);
     r.assert_code(0);
@@ -244,6 +293,7 @@ fn help_explains_the_mechanism_with_an_example() {
         "lazy",
         "resize",
         "file-poll",
+        "read-or-map",
         "clean",
     ] {
         let r = mmap_demo(&[lesson, "--help"]);
