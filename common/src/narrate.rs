@@ -375,6 +375,7 @@ impl Narrator {
         self.run(desc, true, f)
     }
 
+    #[inline]
     fn run<T: Shown>(
         &self,
         desc: impl Display,
@@ -382,10 +383,22 @@ impl Narrator {
         f: impl FnOnce() -> nix::Result<T>,
     ) -> Result<T> {
         // Silent, nothing is printed and --step does not stop (see `step`): the call
-        // alone, with no line made. The bench makes millions of calls this way.
+        // alone, with no line made. The bench makes millions of calls this way, so this
+        // part is inlined into the caller, and the narrating part is not.
         if self.is_silent() {
             return f().map_err(|errno| Error::sys(desc.to_string(), errno));
         }
+        self.run_narrated(desc, blocks, f)
+    }
+
+    /// [`Narrator::run`] for a narrator that prints.
+    #[inline(never)]
+    fn run_narrated<T: Shown>(
+        &self,
+        desc: impl Display,
+        blocks: bool,
+        f: impl FnOnce() -> nix::Result<T>,
+    ) -> Result<T> {
         let stepped = self.step(&desc);
         let silent = self.is_silent();
         if blocks && !silent && !stepped {

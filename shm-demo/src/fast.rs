@@ -155,6 +155,8 @@ pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Resul
 
 /// The producer's wait for a free slot for message `seq`: until the consumer's `tail`
 /// is past `seq - slots`. A `tail` beyond what was ever put is no step of the ring.
+#[cold]
+#[inline(never)]
 fn wait_for_room(n: &Narrator, region: &Region, seq: u64, slots: u64) -> Result<()> {
     let need = seq + 1 - slots;
     let bad = Cell::new(None);
@@ -190,6 +192,8 @@ fn wait_for_room(n: &Narrator, region: &Region, seq: u64, slots: u64) -> Result<
 /// The consumer's wait until `stamp`, the stamp of message `seq`'s slot, is `want`.
 /// While the producer is not done, the stamp is `before`; any other value is no step of
 /// this ring, and an error.
+#[cold]
+#[inline(never)]
 fn wait_for_stamp(
     n: &Narrator,
     region: &Region,
