@@ -88,11 +88,13 @@ pub const ALL: &[Spec] = &[
         "one-way",
         "same machine",
     ),
+    // One queue carries both directions (type 1 down, type 2 up): two-way, as note 002
+    // says, not one-way as note 000's table has it (docs/src/msgq.md, "Both ways").
     spec(
         "sysv-queue",
         "message passing",
         "message",
-        "one-way",
+        "two-way",
         "same machine",
     ),
     spec(
