@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use common::narrate::Shown;
 use common::process::{self, Patience};
-use common::{Narrator, Result};
+use common::sys::HintOn;
+use common::{Narrator, Result, tr};
 use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
@@ -240,6 +241,15 @@ pub fn mq_open(n: &Narrator, name: &str, how: Open) -> Result<MqdT> {
                         Some(&attr),
                     )
                 },
+            )
+            // The kernel says EMFILE also when the new queue would take this user past
+            // RLIMIT_MSGQUEUE, the bytes all of its open queues may hold (mq_open(3),
+            // mq_overview(7)).
+            .hint_on(
+                Errno::EMFILE,
+                tr!(
+                    "the queues this user has open may already hold all that RLIMIT_MSGQUEUE allows (ulimit -q, 819200 bytes by default): close or remove some (ls /dev/mqueue), or ask for fewer or smaller messages"
+                ),
             )
         }
         Open::ReadOnly => n.call(format_args!("mq_open({name:?}, O_RDONLY)"), || {

@@ -335,6 +335,22 @@ fn mode_0666_works_but_warns() {
     assert!(r.stdout.contains("unsafe on a shared one"), "{r}");
 }
 
+#[test]
+fn a_posix_queue_over_the_users_rlimit_msgqueue_is_refused_with_a_hint() {
+    // RLIMIT_MSGQUEUE caps the bytes all of a user's queues may hold; prlimit(1) lowers
+    // it for one run, to less than the lesson's 8 messages of 80 bytes need.
+    let name = mq_name("rlimit");
+    let args = ["--msgqueue=1000", BIN, "posix", "--name", &name];
+    let r = run("prlimit", &args, b"");
+    r.assert_code(1);
+    assert!(r.stderr.contains("failed: EMFILE"), "{r}");
+    assert!(
+        r.stderr.contains("RLIMIT_MSGQUEUE allows (ulimit -q"),
+        "{r}"
+    );
+    assert!(!mq_exists(&name), "{name} was left behind");
+}
+
 fn posix_run(test: &str, full: &str, expect: &str) -> testkit::Run {
     let name = mq_name(test);
     let r = msgq_demo(&["posix", "--name", &name, "--full", full, "--count", "12"]);
