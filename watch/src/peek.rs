@@ -10,7 +10,7 @@
 //!   object, read only through [`Mapping::snapshot`], which copies bytes out with
 //!   `process_vm_readv(2)` on this process: a page that is gone (a peer shrank the file)
 //!   makes that call fail with EFAULT instead of killing the watcher with SIGBUS.
-//! - [`Mapping::resident`]: `mincore(2)`, which pages of a file are in memory.
+//! - [`Mapping::resident_groups`]: `mincore(2)`, which pages of a file are in memory.
 
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -112,15 +112,42 @@ impl Mapping {
     }
     // ANCHOR_END: snapshot
 
-    /// `mincore(2)`: for each page of the mapping, whether it is in memory (for a file,
-    /// in the page cache, whoever brought it there). Touches no page.
-    pub fn resident(&self) -> nix::Result<Vec<bool>> {
+    /// `mincore(2)` over the first `pages` pages of the mapping (for a file: whether each
+    /// is in the page cache, whoever brought it there; no page is touched), summed into groups of
+    /// `per` consecutive pages (the cells of a view): for each group, how many of its
+    /// pages are in memory, and how many pages it has. mincore writes one byte a page, so
+    /// it is called on windows of at most [`MINCORE_WINDOW`] pages: the memory this takes
+    /// stays the same for a file of a terabyte (an earlier version made one vector as
+    /// long as the file's page count, gigabytes for a large sparse file).
+    pub fn resident_groups(&self, pages: usize, per: usize) -> nix::Result<Vec<(u64, u64)>> {
         let page = page_size();
-        let mut vec = vec![0u8; self.len.div_ceil(page)];
-        // SAFETY: the address and length are those of this live mapping, and `vec` has
-        // one byte per page of it, which is what mincore writes.
-        Errno::result(unsafe { libc::mincore(self.base.as_ptr(), self.len, vec.as_mut_ptr()) })?;
-        Ok(vec.iter().map(|b| b & 1 == 1).collect())
+        let pages = pages.min(self.len.div_ceil(page));
+        let per = per.max(1);
+        let mut groups = vec![(0u64, 0u64); pages.div_ceil(per)];
+        let mut window = vec![0u8; MINCORE_WINDOW.min(pages)];
+        let mut first = 0;
+        while first < pages {
+            let count = window.len().min(pages - first);
+            let bytes = (count * page).min(self.len - first * page);
+            // SAFETY: `first` pages in is inside this live mapping (first < pages, which
+            // is at most its page count), page-aligned since the mapping is; `bytes` ends
+            // at or before the mapping's end; `window` has at least one byte for each of
+            // the `count` pages, which is what mincore writes.
+            Errno::result(unsafe {
+                libc::mincore(
+                    self.base.as_ptr().cast::<u8>().add(first * page).cast(),
+                    bytes,
+                    window.as_mut_ptr(),
+                )
+            })?;
+            for (i, byte) in window[..count].iter().enumerate() {
+                let group = &mut groups[(first + i) / per];
+                group.0 += u64::from(byte & 1);
+                group.1 += 1;
+            }
+            first += count;
+        }
+        Ok(groups)
     }
 }
 
@@ -131,6 +158,10 @@ impl Drop for Mapping {
         let _ = unsafe { munmap(self.base, self.len) };
     }
 }
+
+/// The most pages one `mincore` call looks at in [`Mapping::resident_groups`]: a
+/// mebibyte of result, for 4 GiB of mapping.
+pub const MINCORE_WINDOW: usize = 1 << 20;
 
 /// The size of a page (sysconf(_SC_PAGESIZE)).
 pub fn page_size() -> usize {
@@ -197,6 +228,8 @@ mod tests {
         file.set_len(page as u64).unwrap();
         assert_eq!(map.snapshot(page, &mut out), Err(Errno::EFAULT));
         assert_eq!(map.snapshot(2 * page, &mut out), Err(Errno::EINVAL));
-        assert_eq!(map.resident().unwrap().len(), 2);
+        let groups = map.resident_groups(usize::MAX, 1).unwrap();
+        assert_eq!(groups.len(), 2);
+        assert!(groups.iter().all(|g| g.1 == 1));
     }
 }

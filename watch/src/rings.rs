@@ -24,6 +24,8 @@ use crate::view::{Cell, Part, Screen, Unit, squeeze};
 
 /// The widest row of cells drawn one cell per slot, message or group of pages.
 pub const ROW: usize = 64;
+/// The most pages of a file `lazy` looks at on each refresh: 64 GiB of 4 KiB pages.
+pub const LAZY_PAGES: usize = 1 << 24;
 
 /// What a look at a shm-demo region found, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,9 +416,16 @@ pub fn look_lazy(path: &Path) -> Screen {
         )));
         return screen;
     }
-    let resident = Mapping::read_only(&fd, len).and_then(|map| map.resident());
-    let resident = match resident {
-        Ok(r) => r,
+    // The view has ROW * 4 cells; each shows a group of pages. A file larger than
+    // LAZY_PAGES pages is looked at only that far, and the view says so: each refresh is
+    // one mincore per page looked at, which for a sparse file of terabytes would take
+    // seconds.
+    let pages = len.div_ceil(peek::page_size());
+    let looked = pages.min(LAZY_PAGES);
+    let per = looked.div_ceil(ROW * 4).max(1);
+    let groups = Mapping::read_only(&fd, len).and_then(|map| map.resident_groups(looked, per));
+    let groups = match groups {
+        Ok(g) => g,
         Err(errno) => {
             screen.push(Part::Missing(format!(
                 "mincore = -1 {}",
@@ -425,26 +434,43 @@ pub fn look_lazy(path: &Path) -> Screen {
             return screen;
         }
     };
-    let count = resident.iter().filter(|r| **r).count() as u64;
+    let count: u64 = groups.iter().map(|g| g.0).sum();
     screen.gauge(
         common::tr!("pages in memory (mincore)"),
         count,
-        resident.len() as u64,
+        looked as u64,
         Unit::Pages,
     );
-    let cells: Vec<Cell> = resident
+    if looked < pages {
+        screen.line(
+            common::tr!("looked at"),
+            common::tr!(
+                "the first {looked} of {pages} pages: a larger file is not looked at page by page on every refresh",
+                looked,
+                pages
+            ),
+        );
+    }
+    let cells: Vec<Cell> = groups
         .iter()
-        .map(|r| if *r { Cell::Full } else { Cell::Empty })
+        .map(|&(resident, of)| {
+            if resident == 0 {
+                Cell::Empty
+            } else if resident == of {
+                Cell::Full
+            } else {
+                Cell::Done
+            }
+        })
         .collect();
-    let per = resident.len().div_ceil(ROW * 4).max(1);
-    for (row, chunk) in cells.chunks(per * ROW).enumerate() {
+    for (row, chunk) in cells.chunks(ROW).enumerate() {
         screen.push(Part::Cells {
             label: if row == 0 {
                 common::tr!("map ({per} pages a cell)", per)
             } else {
                 String::new()
             },
-            cells: squeeze(chunk, ROW),
+            cells: chunk.to_vec(),
             marks: Vec::new(),
         });
     }

@@ -311,3 +311,31 @@ fn a_fifo_at_a_watched_path_is_refused_without_waking_its_writer() {
     let _ = reader.read_to_end(&mut got);
     assert_eq!(got, b"x", "a watcher opened the FIFO and woke its writer");
 }
+
+/// A huge sparse file at `lazy`'s path (a terabyte is a `truncate` away) must not make
+/// the view allocate a byte per page: with the data segment limited to 256 MiB
+/// (`prlimit --data`), an earlier version's two vectors of 268 million pages each made
+/// the allocation fail and the process abort.
+#[test]
+fn lazy_looks_at_a_terabyte_sparse_file_in_bounded_memory() {
+    let scratch = Scratch::new("lazy-terabyte");
+    let path = scratch.path("sparse");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(1 << 40))
+        .expect("a sparse file of 1 TiB");
+    let path = path.to_string_lossy().into_owned();
+    let args = ["--data=268435456", WATCH, "--once", "lazy", "--path", &path];
+    let r = run("prlimit", &args, b"");
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("pages in memory (mincore): 0 of 16777216 pages"),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("looked at: the first 16777216 of 268435456 pages"),
+        "{r}"
+    );
+    std::fs::remove_file(&path).expect("remove the sparse file");
+}
