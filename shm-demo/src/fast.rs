@@ -135,9 +135,11 @@ pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Resul
     // One look first: between two busy processes the message is often there already,
     // and the waiting machinery need not be set up at all.
     if stamp.load(Ordering::Acquire) != is_in {
-        wait_for_stamp(n, region, seq, stamp, is_in, before)?;
+        wait_for_stamp(n, region, seq, stamp, is_in, before).map_err(|e| shrunk_or(region, e))?;
     }
-    region.read_slot_at(n, at, seq, out)?;
+    region
+        .read_slot_at(n, at, seq, out)
+        .map_err(|e| shrunk_or(region, e))?;
     // Release: the copy above is done before the producer, seeing this, writes the slot
     // again.
     region.set_tail(seq + 1);
@@ -153,16 +155,31 @@ pub fn take(n: &Narrator, region: &Region, seq: u64, out: &mut Vec<u8>) -> Resul
 }
 // ANCHOR_END: fast_put
 
+/// A slot that reads as nonsense may be one that is gone: a peer that shrank the object
+/// to within its first page leaves zeros where the slots were, not a SIGBUS. The size
+/// says which, and the error names the cause.
+#[cold]
+fn shrunk_or(region: &Region, e: common::Error) -> common::Error {
+    match region.check_size() {
+        Err(shrunk) => shrunk,
+        Ok(()) => e,
+    }
+}
+
 /// The producer's wait for a free slot for message `seq`: until the consumer's `tail`
 /// is past `seq - slots`. A `tail` beyond what was ever put is no step of the ring.
 #[cold]
 #[inline(never)]
 fn wait_for_room(n: &Narrator, region: &Region, seq: u64, slots: u64) -> Result<()> {
     let need = seq + 1 - slots;
+    // `tail` only grows, and never passes what was put: a value behind the one seen
+    // before, or past `seq`, is no step of the consumer. Taken for progress, a `tail`
+    // that went back would leave both sides waiting for each other for ever.
+    let seen = region.tail_seen();
     let bad = Cell::new(None);
     let ready = || {
         let tail = region.tail();
-        if tail > seq {
+        if tail > seq || tail < seen {
             bad.set(Some(tail));
             return true;
         }
@@ -177,12 +194,12 @@ fn wait_for_room(n: &Narrator, region: &Region, seq: u64, slots: u64) -> Result<
             seq
         )
     };
-    wait_until(n, region, Side::Producer, what, ready)?;
+    wait_until(n, region, Side::Producer, what, ready, || Ok(()))?;
     match bad.get() {
         Some(value) => Err(Corrupt::BadIndex {
             what: "tail",
             value,
-            allowed: format!("{} ..= {seq}", region.tail_seen()),
+            allowed: format!("{seen} ..= {seq}"),
         }
         .into()),
         None => Ok(()),
@@ -220,7 +237,27 @@ fn wait_for_stamp(
             seq
         )
     };
-    wait_until(n, region, Side::Consumer, what, ready)?;
+    // `head` is written just before the stamp. If `head` says message `seq` was put
+    // but the stamp still says it was not, at two checks 200 ms apart, something other
+    // than the producer wrote the stamp (or `head`): waiting on would be for ever, since
+    // the producer believes its step is done.
+    let mut strikes = 0;
+    let also = || {
+        if region.head() > seq && stamp.load(Ordering::Acquire) == before {
+            strikes += 1;
+            if strikes >= 2 {
+                return Err(Corrupt::StaleStamp {
+                    seq,
+                    head: region.head(),
+                }
+                .into());
+            }
+        } else {
+            strikes = 0;
+        }
+        Ok(())
+    };
+    wait_until(n, region, Side::Consumer, what, ready, also)?;
     match bad.get() {
         Some(stamp) => Err(Corrupt::BadStamp { seq, stamp }.into()),
         None => Ok(()),
@@ -231,21 +268,48 @@ fn wait_for_stamp(
 /// `tail` says so; it wakes `room` after each message, as it does for a free slot).
 pub fn wait_all_taken(n: &Narrator, region: &Region, count: u64) -> Result<()> {
     let what = || tr!("wait until tail = {count} (all taken)", count);
-    wait_until(n, region, Side::Producer, what, || region.tail() == count)
+    // As in `wait_for_room`: a `tail` behind the one seen, or past `count`, is refused.
+    let seen = region.tail_seen();
+    let bad = Cell::new(None);
+    let ready = || {
+        let tail = region.tail();
+        if tail > count || tail < seen {
+            bad.set(Some(tail));
+            return true;
+        }
+        tail == count
+    };
+    wait_until(n, region, Side::Producer, what, ready, || Ok(()))?;
+    match bad.get() {
+        Some(value) => Err(Corrupt::BadIndex {
+            what: "tail",
+            value,
+            allowed: format!("{seen} ..= {count}"),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// Waits until `ready()`, by the region's way of waiting: spinning only (`--wait spin`),
 /// or spinning briefly and then sleeping on a futex (`--wait block`).
+///
+/// Every 200 ms it asks whether the other side still lives, and then `also()`, a check
+/// of the waiter's own (see `wait_for_stamp`).
 fn wait_until(
     n: &Narrator,
     region: &Region,
     side: Side,
     what: impl FnOnce() -> String,
     mut ready: impl FnMut() -> bool,
+    mut also: impl FnMut() -> Result<()>,
 ) -> Result<()> {
-    let check = || match side {
-        Side::Producer => can_end(region, "consumer", region.consumer_pid()),
-        Side::Consumer => can_end(region, "producer", region.producer_pid()),
+    let check = move || {
+        match side {
+            Side::Producer => can_end(region, "consumer", region.consumer_pid()),
+            Side::Consumer => can_end(region, "producer", region.producer_pid()),
+        }?;
+        also()
     };
     match region.wait() {
         Wait::Spin => mapping::spin_until(n, what, Looking::Spin, ready, check),
@@ -277,7 +341,7 @@ fn spin_then_sleep(
     region: &Region,
     side: Side,
     mut ready: impl FnMut() -> bool,
-    check: impl Fn() -> Result<()>,
+    mut check: impl FnMut() -> Result<()>,
 ) -> Result<()> {
     let consumer = side == Side::Consumer;
     let word = if consumer {

@@ -209,6 +209,15 @@ pub enum Corrupt {
         /// What it had to be within.
         allowed: String,
     },
+    /// A fast ring's slot whose stamp still says "not in" while `head` says the message
+    /// was put, at two looks 200 ms apart: the stamp or `head` was written by something
+    /// other than the producer.
+    StaleStamp {
+        /// The message waited for.
+        seq: u64,
+        /// What `head` says.
+        head: u64,
+    },
     /// A slot's length does not fit in the slot.
     BadSlotLength {
         /// The slot.
@@ -284,6 +293,11 @@ impl std::fmt::Display for Corrupt {
             ),
             Corrupt::BadWait(w) => tr!("way of waiting {w}, not 0 (block) or 1 (spin)", w),
             Corrupt::BadRing(r) => tr!("ring {r}, not 0 (textbook) or 1 (fast)", r),
+            Corrupt::StaleStamp { seq, head } => tr!(
+                "head = {head} says message {seq} was put, but its slot's stamp still says it was not, 200 ms later: the stamp or head was written by another program",
+                head,
+                seq
+            ),
             Corrupt::BadStamp { seq, stamp } => tr!(
                 "the slot of message {seq} has the stamp {stamp}, which no step of the fast ring writes there",
                 seq,

@@ -132,6 +132,89 @@ fn the_fast_ring_stamps_its_slots_and_uses_no_semaphore() {
 }
 
 #[test]
+fn a_tail_that_goes_back_is_refused_by_the_producer() {
+    let n = name("tail-back");
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10", "--all",
+        ],
+    );
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    // A consumer takes message 0 (tail = 1) and is held at its next step; the producer
+    // puts message 2 into the freed slot and waits for tail = 2.
+    let mut consumer = Process::start(BIN, &["consumer", "--name", &n, "--step"]);
+    loop {
+        let line = consumer.wait_for_line("] ");
+        if line.contains("copied message 0 out") {
+            break;
+        }
+        if line.contains("next: ") {
+            consumer.send(b"\n");
+        }
+    }
+    producer.wait_for_line("wait until tail >= 2 (slot 1 free for message 3)");
+    // A hostile peer sets tail back to 0: taken for progress, both sides would wait for
+    // each other for ever.
+    scribble(&n, region::TAIL_OFFSET as u64, &0u64.to_ne_bytes());
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("ring index tail = 0, not in 1 ..= 3"),
+        "{r}"
+    );
+    consumer.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = consumer.finish();
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_tail_past_the_count_is_refused_in_the_producers_last_wait() {
+    let n = name("tail-past-count");
+    let mut producer = Process::start(
+        BIN,
+        &["producer", "--name", &n, "--ring", "fast", "--count", "3"],
+    );
+    producer.wait_for_line("all sent; waiting until the consumer has taken everything");
+    scribble(&n, region::TAIL_OFFSET as u64, &1000u64.to_ne_bytes());
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("ring index tail = 1000, not in 0 ..= 3"),
+        "{r}"
+    );
+    assert!(!exists(&n));
+}
+
+#[test]
+fn a_stamp_set_back_under_a_moved_head_is_refused_by_the_consumer() {
+    let n = name("stale-stamp");
+    let mut producer = Process::start(
+        BIN,
+        &[
+            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
+        ],
+    );
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    // Slot 0 holds message 0 (stamp 1) and head is 2; a hostile peer sets the stamp back
+    // to "held message -2" (stamp -1), as if message 0 had never been put.
+    let slot_0 = region::HEADER + region::STAMP_OFFSET;
+    scribble(&n, slot_0 as u64, &u32::MAX.to_ne_bytes());
+    let consumer = shm_demo(&["consumer", "--name", &n]);
+    consumer.assert_code(1);
+    assert!(
+        consumer.stderr.contains(
+            "head = 2 says message 0 was put, but its slot's stamp still says it was not"
+        ),
+        "{consumer}"
+    );
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("the consumer (pid"), "{r}");
+    assert!(!exists(&n));
+}
+
+#[test]
 fn the_fast_ring_works_with_one_slot() {
     // The stamp says "message seq is in" (seq + 1) or "the slot still holds message seq - 1"
     // (seq): different values even with one slot.
