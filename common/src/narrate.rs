@@ -458,6 +458,11 @@ impl Narrator {
         if self.is_silent() || !self.step.load(Ordering::Relaxed) {
             return false;
         }
+        // After Ctrl-C the removals on the way out are narrated but not stepped: the
+        // student asked to stop, and must not have to press Enter for each clean-up call.
+        if crate::cleanup::interrupted() {
+            return false;
+        }
         let input = self.terminal.input();
         let terminal = is_terminal(input);
         let _turn = if terminal { Turn::take(input) } else { None };

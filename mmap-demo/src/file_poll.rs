@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cleanup::Guard;
+use common::cleanup::{self, Guard};
 use common::narrate::print_summary;
 use common::owner::{self, Kind};
 use common::process::{self, Fork};
@@ -67,6 +67,11 @@ pub fn file_poll(n: &Narrator, path: &Path, count: u64, poll: Duration) -> Resul
                 process::exit_child(&me, result)
             }
             Fork::Parent { child } => {
+                if !through_pipe {
+                    // Once, in the run with the file: Ctrl-C removes it. (The pipe run's
+                    // reader, forked later, goes with this process: PR_SET_PDEATHSIG.)
+                    cleanup::exit_on_interrupt(n)?;
+                }
                 sys::close(n, write_end)?;
                 sys::close(n, data_read)?;
                 let to = log.as_ref().map_or(&data_write, |log| &log.fd);

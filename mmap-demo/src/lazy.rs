@@ -3,12 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
+use common::fault::{self, Remove};
 use common::mapping::{self, Advice, Mapping, Prot, Share};
 use common::narrate::print_summary;
 use common::owner::{self, Kind};
-use common::{Error, Narrator, Result, say, tr};
+use common::{Error, Narrator, Result, cleanup, say, tr};
 use nix::fcntl::OFlag;
 
+use crate::PROGRAM;
 use crate::shared::create_file;
 use crate::sys;
 
@@ -63,8 +65,17 @@ pub fn lazy(n: &Narrator, path: &std::path::Path, size: u64, touch: u64) -> Resu
         resident_random: 0,
         disk: 0,
     };
+    // Ctrl-C removes the file of the moment (the guard below is pending while it lives).
+    cleanup::exit_on_interrupt(n)?;
     for advice in [Advice::Normal, Advice::Random] {
         let (fd, _remove) = create_file(n, path, OFlag::O_RDWR)?;
+        // A store into a page past the end of a file someone shrank is SIGBUS: one line,
+        // and this file removed, not a crash.
+        fault::exit_on_sigbus(
+            PROGRAM,
+            &path.display().to_string(),
+            Remove::File(path.to_path_buf()),
+        )?;
         say!(
             n,
             "a sparse file: ftruncate sets its length and writes no block"

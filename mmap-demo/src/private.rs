@@ -7,7 +7,7 @@ use std::path::Path;
 use common::mapping::{Mapping, Prot, Share};
 use common::narrate::print_summary;
 use common::process::{self, Fork};
-use common::{Error, Narrator, Result, say, sys, tr};
+use common::{Error, Narrator, Result, cleanup, say, sys, tr};
 use nix::fcntl::OFlag;
 
 use crate::shared::create_file;
@@ -38,6 +38,9 @@ pub fn private(n: &Narrator, path: &Path) -> Result<()> {
             process::exit_child(&me, result)
         }
         Fork::Parent { child } => {
+            // After the fork, so that only this process has the handler: Ctrl-C removes
+            // the file, and the child goes with its parent (PR_SET_PDEATHSIG).
+            cleanup::exit_on_interrupt(n)?;
             sys::close(n, go_read)?;
             let mine = Mapping::map(n, &fd, ORIGINAL.len(), Prot::ReadWrite, Share::Private)?;
             mine.copy_in(n, 0, CHANGED)?;

@@ -13,11 +13,15 @@
 use std::path::Path;
 use std::time::Instant;
 
+use common::fault::{self, Remove};
 use common::mapping::{Mapping, Prot, Share, page_size, sum_words};
 use common::narrate::print_summary;
-use common::{Error, Narrator, Result, say, tr};
+use common::sys::HintOn;
+use common::{Error, Narrator, Result, cleanup, say, tr};
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
+use crate::PROGRAM;
 use crate::shared::create_file;
 use crate::sys;
 
@@ -75,7 +79,10 @@ fn by_read(n: &Narrator, fd: &impl std::os::fd::AsFd, len: usize, buf: &mut [u8]
                     offset,
                     len
                 ),
-            ));
+            )
+            .hint(tr!(
+                "another process shortened the file (ftruncate) while the lesson read it; run it again"
+            )));
         }
         sum = sum.wrapping_add(sum_words(&buf[..got]));
         offset += got;
@@ -87,6 +94,13 @@ fn by_read(n: &Narrator, fd: &impl std::os::fd::AsFd, len: usize, buf: &mut [u8]
 /// The mapping way: `mmap` the first `len` bytes of the file, add them up where they lie,
 /// `munmap`. Returns the sum.
 fn by_map(n: &Narrator, fd: &impl std::os::fd::AsFd, len: usize) -> Result<u64> {
+    // A file shrunk since it was written would make the loads past its new end SIGBUS:
+    // ask its size first (the SIGBUS handler still catches a shrink after this look).
+    fault::check_size(fd, &tr!("the file"), len).map_err(|e| {
+        e.hint(tr!(
+            "another process shortened the file (ftruncate) while the lesson read it; run it again"
+        ))
+    })?;
     let map = Mapping::map(n, fd, len, Prot::Read, Share::Shared)?;
     let sum = map.sum_words(0, len)?;
     map.munmap(n)?;
@@ -106,7 +120,18 @@ pub fn read_or_map(n: &Narrator, path: &Path, size: usize, reps: u64) -> Result<
             page
         )));
     }
-    let (fd, _remove) = create_file(n, path, OFlag::O_RDWR)?;
+    let (fd, _remove) = create_file(n, path, OFlag::O_RDWR).hint_on(
+        Errno::EEXIST,
+        tr!(
+            "something is at that path already, perhaps the file of a run that was killed; read-or-map writes only into a file it creates: remove it (rm {path}) if it is yours, or use another --path",
+            path = path.display()
+        ),
+    )?;
+    // The file is this lesson's own: Ctrl-C removes it, and so does the SIGBUS of a
+    // mapping whose file someone shrank (only this user or root can).
+    let shown = path.display().to_string();
+    fault::exit_on_sigbus(PROGRAM, &shown, Remove::File(path.to_path_buf()))?;
+    cleanup::exit_on_interrupt(n)?;
     // The file's bytes: each 8-byte word is its own index times an odd constant, so
     // that no two pages are alike, and a sum that matches means the same bytes were read.
     say!(

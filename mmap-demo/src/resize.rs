@@ -5,7 +5,7 @@
 use common::mapping::{self, Mapping, Prot, Share};
 use common::narrate::print_summary;
 use common::process::{self, Fork};
-use common::{Error, Narrator, Result, say, sys, tr};
+use common::{Error, Narrator, Result, cleanup, say, sys, tr};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -45,22 +45,24 @@ pub fn resize(n: &Narrator, path: &std::path::Path) -> Result<()> {
             });
             process::exit_child(&me, result)
         }
-        Fork::Parent { child } => match sys::waitpid(n, child)? {
-            WaitStatus::Signaled(_, Signal::SIGBUS, _) => {
-                say!(
-                    n,
-                    "SIGBUS: the page past the end of the file has nothing behind it"
-                );
-                print_summary("summary: truncate=allowed access_beyond_end=SIGBUS")
+        Fork::Parent { child } => {
+            match cleanup::exit_on_interrupt(n).and_then(|()| sys::waitpid(n, child))? {
+                WaitStatus::Signaled(_, Signal::SIGBUS, _) => {
+                    say!(
+                        n,
+                        "SIGBUS: the page past the end of the file has nothing behind it"
+                    );
+                    print_summary("summary: truncate=allowed access_beyond_end=SIGBUS")
+                }
+                other => Err(Error::bad_data(
+                    tr!("the toucher"),
+                    tr!(
+                        "it ended with {status}, not SIGBUS",
+                        status = format!("{other:?}")
+                    ),
+                )),
             }
-            other => Err(Error::bad_data(
-                tr!("the toucher"),
-                tr!(
-                    "it ended with {status}, not SIGBUS",
-                    status = format!("{other:?}")
-                ),
-            )),
-        },
+        }
     }
 }
 // ANCHOR_END: resize

@@ -269,6 +269,94 @@ fn a_file_read_with_pread_and_by_mapping_gives_the_same_bytes() {
 }
 
 #[test]
+fn read_or_map_interrupted_removes_its_file() {
+    let dir = Scratch::new("mmap-read-int");
+    let path = dir.arg("file");
+    let args = ["read-or-map", "--path", &path, "--size", "1G"];
+    let mut reader = Process::start(BIN, &args);
+    // Interrupted while it writes the file (a gigabyte takes a while).
+    reader.wait_for_line("the other writes without narration");
+    reader.signal(Signal::SIGINT);
+    let r = reader.finish();
+    r.assert_code(130);
+    assert!(r.stdout.contains(&format!("unlink(\"{path}\") = 0")), "{r}");
+    dir.assert_empty();
+}
+
+#[test]
+fn read_or_map_reports_a_file_shrunk_under_its_mapping() {
+    let dir = Scratch::new("mmap-read-shrunk");
+    let path = dir.path("file");
+    let args = [
+        "read-or-map",
+        "--path",
+        &dir.arg("file"),
+        "--size",
+        "64K",
+        "--step",
+    ];
+    let mut reader = Process::start(BIN, &args);
+    // Step to the first mmap, shrink the file there (after the size check, before the
+    // loads), and let it go on: its loads past the new end raise SIGBUS.
+    while !reader.wait_for_line("next: ").contains("next: mmap(") {
+        reader.send(b"\n");
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(0))
+        .expect("shrink the file");
+    reader.send(b"\n");
+    let r = reader.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains("SIGBUS"), "{r}");
+    dir.assert_empty();
+}
+
+#[test]
+fn read_or_map_names_a_leftover_at_its_path() {
+    let dir = Scratch::new("mmap-read-leftover");
+    std::fs::write(dir.path("file"), b"a killed run's").expect("a leftover");
+    let r = mmap_demo(&["read-or-map", "--path", &dir.arg("file"), "--size", "4K"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("EEXIST"), "{r}");
+    assert!(r.stderr.contains("remove it (rm "), "{r}");
+    assert_eq!(std::fs::read(dir.path("file")).unwrap(), b"a killed run's");
+    std::fs::remove_file(dir.path("file")).unwrap();
+}
+
+#[test]
+fn the_lessons_that_make_a_file_remove_it_on_ctrl_c() {
+    // Each lesson is stepped to a call it makes once its Ctrl-C handler is in place (for
+    // those that fork, in the parent after the fork), and interrupted there.
+    for (lesson, parent, at) in [
+        ("lazy", "[lazy ", "next: mmap("),
+        ("private", "[writer ", "next: close("),
+        ("resize", "[parent ", "next: waitpid("),
+        ("file-poll", "[writer ", "next: close("),
+    ] {
+        let dir = Scratch::new(&format!("mmap-int-{lesson}"));
+        let mut run = Process::start(BIN, &[lesson, "--path", &dir.arg("file"), "--step"]);
+        loop {
+            let line = run.wait_for_line("next: ");
+            if line.contains(parent) && line.contains(at) {
+                break;
+            }
+            run.send(b"\n");
+        }
+        assert!(dir.path("file").exists(), "{lesson}: no file yet");
+        run.signal(Signal::SIGINT);
+        let r = run.finish();
+        r.assert_code(130);
+        assert!(
+            r.stdout.contains("interrupted (SIGINT or SIGTERM)"),
+            "{lesson}: {r}"
+        );
+        dir.assert_empty();
+    }
+}
+
+#[test]
 fn read_or_map_refuses_a_size_that_is_not_whole_pages() {
     let r = mmap_demo(&["read-or-map", "--size", "5000"]);
     r.assert_code(2);
