@@ -65,7 +65,7 @@ pub fn serve(
     clients: Option<u64>,
     ready: Option<OwnedFd>,
 ) -> Result<String> {
-    let (listener, _path_guard) = place::listen(n, path, &tr!("ALPC server"))?;
+    let (listener, _path_guard) = place::listen(n, path, place::Server::Alpc)?;
     n.essential(tr!(
         "connection port ready at {path}",
         path = path.display()

@@ -99,7 +99,7 @@ pub fn serve(
     requests: Option<u64>,
     ready: Option<OwnedFd>,
 ) -> Result<String> {
-    let (listener, _path_guard) = place::listen(n, path, &tr!("bootstrap server"))?;
+    let (listener, _path_guard) = place::listen(n, path, place::Server::Bootstrap)?;
     n.essential(tr!(
         "bootstrap server ready at {path}",
         path = path.display()
@@ -274,7 +274,7 @@ fn request(
         "bootstrap_look_up"
     };
     let call = format!("{op}({name:?})");
-    let conn = place::connect(n, path, &tr!("bootstrap server"))?;
+    let conn = place::connect(n, path, place::Server::Bootstrap)?;
     let msg = Outgoing {
         id,
         body: name.as_bytes().to_vec(),

@@ -59,7 +59,7 @@ pub struct Channel {
 /// offers a section of `section` bytes for requests and asks for one of `reply_section`
 /// bytes for replies; the server answers with the channel's number and its section.
 pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) -> Result<Channel> {
-    let sock = place::connect(n, path, &tr!("ALPC server"))?;
+    let sock = place::connect(n, path, place::Server::Alpc)?;
     let server = sys::getsockopt_peercred(n, &sock)?;
     // The kernel says who the server is. A server of another user gets nothing of ours:
     // not the right to read this process's memory, not the section below.

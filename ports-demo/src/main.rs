@@ -37,10 +37,10 @@ struct Cli {
     #[command(subcommand)]
     lesson: Option<Lesson>,
     /// The bootstrap server's socket (default: ports-bootstrap in a private per-user folder).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "PATH")]
     bootstrap: Option<PathBuf>,
     /// The ALPC connection port's socket (default: ports-alpc in a private per-user folder).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "PATH")]
     port: Option<PathBuf>,
     /// Requests the client sends (with no subcommand).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -225,6 +225,9 @@ enum Lesson {
     },
     /// Remove the sockets a killed bootstrap or ALPC server left behind.
     ///
+    /// It looks at --bootstrap PATH and --port PATH, removes a socket of yours that no
+    /// server answers on, and names anything else it finds there and leaves alone.
+    ///
     /// Example: cargo run -p ports-demo -- clean
     Clean,
 }
@@ -326,17 +329,13 @@ fn run() -> Result<()> {
         Some(Lesson::Alpc { sizes }) => {
             tour::alpc(&role("alpc-client"), &alpc_port()?, section, &sizes)
         }
-        Some(Lesson::Clean) => {
-            let n = role("clean");
-            let mut removed = 0;
-            for (path, what) in [
-                (boot()?, common::tr!("bootstrap server")),
-                (alpc_port()?, common::tr!("ALPC server")),
-            ] {
-                removed += u32::from(place::clean(&n, &path, &what)?);
-            }
-            print_summary(format_args!("summary: removed={removed}"))
-        }
+        Some(Lesson::Clean) => place::clean(
+            &role("clean"),
+            &[
+                (boot()?, place::Server::Bootstrap),
+                (alpc_port()?, place::Server::Alpc),
+            ],
+        ),
     }
 }
 

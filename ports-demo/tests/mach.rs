@@ -400,6 +400,81 @@ fn a_live_bootstrap_socket_is_never_replaced_and_a_stale_one_is() {
     s.assert_empty();
 }
 
+/// Starts `ports-demo ARGS`, waits for its `ready` line, and kills it with SIGKILL, so
+/// that it cannot remove its socket: what a killed server leaves behind.
+fn killed(args: &[&str], ready: &str) {
+    let mut p = Process::start(BIN, args);
+    p.wait_for_line(ready);
+    p.signal(Signal::SIGKILL);
+    p.finish();
+}
+
+/// `clean` looks at both paths whatever it finds at the first: what is not its own (a
+/// symbolic link, somebody's file) is named on a line of its own, with a hint that names
+/// ports-demo's real option, and left alone; a socket a killed server left is removed.
+/// (Attack review: it stopped at its first refusal, and its hints named --name/--path,
+/// which ports-demo does not have.)
+#[test]
+fn clean_removes_a_stale_socket_and_names_what_it_leaves_alone() {
+    let s = Scratch::new("clean-all");
+    let (boot, alpc) = (s.arg("boot"), s.arg("alpc"));
+    let refusals = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter(|l| l.contains("refused: "))
+            .map(String::from)
+            .collect()
+    };
+    // A symbolic link at the bootstrap path (the first one clean looks at), and the
+    // socket of an ALPC server killed with SIGKILL at the other.
+    std::fs::write(s.path("target"), b"precious").unwrap();
+    std::os::unix::fs::symlink(s.path("target"), s.path("boot")).unwrap();
+    killed(&["alpc-server", "--port", &alpc], "connection port ready");
+    let clean = run(&s, &["clean", "--port", &alpc]);
+    clean.assert_code(1);
+    assert_eq!(clean.summary(), "summary: removed=1", "{clean}");
+    assert!(s.path("alpc").symlink_metadata().is_err(), "{clean}");
+    assert!(s.path("boot").symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read(s.path("target")).unwrap(), b"precious");
+    let refused = refusals(&clean);
+    assert_eq!(refused.len(), 1, "{clean}");
+    assert!(
+        refused[0].contains("symbolic link") && refused[0].contains("--bootstrap PATH"),
+        "{clean}"
+    );
+    assert!(!clean.stderr.contains("--name"), "{clean}");
+    assert!(
+        clean.stderr.contains("1 of 2 paths were left alone"),
+        "{clean}"
+    );
+    // The other way round: somebody's file at the ALPC path, a stale bootstrap socket.
+    std::fs::remove_file(s.path("boot")).unwrap();
+    std::fs::remove_file(s.path("target")).unwrap();
+    std::fs::write(s.path("alpc"), b"a file of someone's").unwrap();
+    killed(
+        &["bootstrap", "--bootstrap", &boot],
+        "bootstrap server ready",
+    );
+    let clean = run(&s, &["clean", "--port", &alpc]);
+    clean.assert_code(1);
+    assert_eq!(clean.summary(), "summary: removed=1", "{clean}");
+    assert!(s.path("boot").symlink_metadata().is_err(), "{clean}");
+    assert_eq!(
+        std::fs::read(s.path("alpc")).unwrap(),
+        b"a file of someone's"
+    );
+    let refused = refusals(&clean);
+    assert_eq!(refused.len(), 1, "{clean}");
+    assert!(
+        refused[0].contains("it is a regular file, not a socket")
+            && refused[0].contains("--port PATH"),
+        "{clean}"
+    );
+    assert!(!clean.stderr.contains("--name"), "{clean}");
+    std::fs::remove_file(s.path("alpc")).unwrap();
+    s.assert_empty();
+}
+
 fn bootstrap_replacing(s: &Scratch) -> Process {
     let mut p = Process::start(BIN, &["bootstrap", "--bootstrap", &s.arg("boot")]);
     p.wait_for_line("nobody answers there");
