@@ -17,6 +17,7 @@
 //! See also: proc(5) (/proc/PID/fd), pidfd_getfd(2), ptrace(2) (access mode checking).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::narrate::print_summary;
 use common::{Error, Narrator, Result, say, sys, tr};
@@ -51,15 +52,16 @@ fn paths_summary(ch: &Channel) -> String {
 /// Connects with a section of `section` bytes (and asks for as large a one for replies),
 /// echoes data of each of `sizes`, then calls `greet`, which calls back; checks every
 /// result. With `hold`, it waits for Enter after connecting, so that another process can
-/// try to reach its channel.
+/// try to reach its channel. It waits at most `patience` for each answer of the server.
 pub fn client(
     n: &Narrator,
     port: &Path,
     section: usize,
     sizes: &[usize],
     hold: bool,
+    patience: Option<Duration>,
 ) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     if hold {
         n.essential(tr!(
             "holding: channel on fd {fd} in pid {pid}; try alpc-peek --pid {pid} --fd {fd}, then press Enter",
@@ -98,9 +100,16 @@ pub fn client(
 // ANCHOR_END: client
 
 // ANCHOR: rpc
-/// Local RPC: three procedures called through their stubs, as an application would.
-pub fn rpc(n: &Narrator, port: &Path, section: usize, large: usize) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+/// Local RPC: three procedures called through their stubs, as an application would
+/// (waiting at most `patience` for each answer).
+pub fn rpc(
+    n: &Narrator,
+    port: &Path,
+    section: usize,
+    large: usize,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     let (mut ok, mut wrong) = (0u64, 0u64);
     let mut check = |good: bool| if good { ok += 1 } else { wrong += 1 };
     let sum = rpc::add_stub(n, &mut ch, 2, 40)?;
@@ -147,9 +156,16 @@ pub enum BadAlpc {
 
 // ANCHOR: bad
 /// Sends one request that breaks the rules as `how` says (or vanishes mid-call), then,
-/// unless it vanished, one good call on the same channel.
-pub fn bad(n: &Narrator, port: &Path, section: usize, how: BadAlpc) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+/// unless it vanished, one good call on the same channel (waiting at most `patience` for
+/// each answer).
+pub fn bad(
+    n: &Narrator,
+    port: &Path,
+    section: usize,
+    how: BadAlpc,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     let label = match how {
         BadAlpc::LyingLength => "lying-length",
         BadAlpc::SectionBounds => "section-bounds",

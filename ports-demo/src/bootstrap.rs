@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 use common::{Error, Narrator, Result, say, sys, tr};
 use nix::poll::PollFlags;
@@ -259,14 +260,16 @@ fn reply(
 }
 
 // ANCHOR: client
-/// One request to the bootstrap server at `path`: connect, send, take the reply, check
-/// it. Returns the reply's rider (the right a look-up asked for), if any.
+/// One request to the bootstrap server at `path`: connect, send, take the reply (waiting
+/// at most `patience`), check it. Returns the reply's rider (the right a look-up asked
+/// for), if any.
 fn request(
     n: &Narrator,
     path: &Path,
     id: u32,
     name: &str,
     rider: Option<&SendRight>,
+    patience: Option<Duration>,
 ) -> Result<Option<SendRight>> {
     let op = if id == REGISTER {
         "bootstrap_register"
@@ -274,14 +277,16 @@ fn request(
         "bootstrap_look_up"
     };
     let call = format!("{op}({name:?})");
-    let conn = place::connect(n, path, place::Server::Bootstrap)?;
+    let conn = place::connect(n, path, place::Server::Bootstrap, patience)?;
     let msg = Outgoing {
         id,
         body: name.as_bytes().to_vec(),
         disposition: COPY_SEND,
     };
     port::send(n, &conn, &msg, rider.map(|r| &r.0), SendOption::Wait)?;
-    let answer = match port::receive(n, &conn)? {
+    let got = port::receive(n, &conn)
+        .map_err(|e| place::no_answer(e, place::Server::Bootstrap, patience))?;
+    let answer = match got {
         Received::Message(m) => m,
         Received::Refused { why, .. } => {
             return Err(Error::bad_data(
@@ -323,9 +328,16 @@ fn request(
     Ok(answer.rider)
 }
 
-/// `bootstrap_register`: gives the bootstrap server a copy of `right` under `name`.
-pub fn register(n: &Narrator, path: &Path, name: &str, right: &SendRight) -> Result<()> {
-    request(n, path, REGISTER, name, Some(right))?;
+/// `bootstrap_register`: gives the bootstrap server a copy of `right` under `name`,
+/// waiting at most `patience` for its answer.
+pub fn register(
+    n: &Narrator,
+    path: &Path,
+    name: &str,
+    right: &SendRight,
+    patience: Option<Duration>,
+) -> Result<()> {
+    request(n, path, REGISTER, name, Some(right), patience)?;
     say!(
         n,
         "registered {name}: any task that knows the name can now send to my port",
@@ -334,9 +346,15 @@ pub fn register(n: &Narrator, path: &Path, name: &str, right: &SendRight) -> Res
     Ok(())
 }
 
-/// `bootstrap_look_up`: a send right to the port registered under `name`.
-pub fn look_up(n: &Narrator, path: &Path, name: &str) -> Result<SendRight> {
-    let right = request(n, path, LOOK_UP, name, None)?;
+/// `bootstrap_look_up`: a send right to the port registered under `name`, waiting at
+/// most `patience` for the answer.
+pub fn look_up(
+    n: &Narrator,
+    path: &Path,
+    name: &str,
+    patience: Option<Duration>,
+) -> Result<SendRight> {
+    let right = request(n, path, LOOK_UP, name, None, patience)?;
     let right = right.ok_or_else(|| {
         Error::bad_data(
             format!("bootstrap_look_up({name:?})"),

@@ -51,6 +51,9 @@ struct Cli {
     /// Bytes of the ALPC section each side sets up once.
     #[arg(long, global = true, default_value = "64K", value_parser = section_size)]
     section: usize,
+    /// Seconds a client waits for a server's answer before giving up (0: wait forever).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    timeout: u64,
     #[command(flatten)]
     narration: NarrationArgs,
     #[command(flatten)]
@@ -249,6 +252,8 @@ fn run() -> Result<()> {
         None => ports_demo::default_port(),
     };
     let section = cli.section;
+    // A client gives up on a server that lives but does not answer (0: it never does).
+    let patience = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
     let role = |role| Narrator::new(role, cli.narration);
     match cli.lesson {
         None => {
@@ -259,7 +264,7 @@ fn run() -> Result<()> {
                 None => ports_demo::default_bootstrap()?
                     .with_file_name(format!("ports-bootstrap-{}", std::process::id())),
             };
-            tour::mach(&n, &path, cli.count, cli.size)
+            tour::mach(&n, &path, cli.count, cli.size, patience)
         }
         Some(Lesson::Bootstrap { requests }) => {
             let n = role("bootstrap");
@@ -269,7 +274,14 @@ fn run() -> Result<()> {
         Some(Lesson::Server { name, requests }) => {
             let n = role("server");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(mach_server::server(&n, &boot()?, &name, requests, None)?)
+            print_summary(mach_server::server(
+                &n,
+                &boot()?,
+                &name,
+                requests,
+                None,
+                patience,
+            )?)
         }
         Some(Lesson::Client {
             name,
@@ -280,11 +292,15 @@ fn run() -> Result<()> {
         }) => {
             let n = role("client");
             match bad {
-                Some(how) => mach_client::bad(&n, &boot()?, &name, how),
-                None => mach_client::client(&n, &boot()?, &name, count, size, hold_replies),
+                Some(how) => mach_client::bad(&n, &boot()?, &name, how, patience),
+                None => {
+                    mach_client::client(&n, &boot()?, &name, count, size, hold_replies, patience)
+                }
             }
         }
-        Some(Lesson::LookUp { name }) => mach_client::look_up(&role("client"), &boot()?, &name),
+        Some(Lesson::LookUp { name }) => {
+            mach_client::look_up(&role("client"), &boot()?, &name, patience)
+        }
         Some(Lesson::Receive {
             name,
             hold,
@@ -293,7 +309,7 @@ fn run() -> Result<()> {
         }) => {
             let n = role("receiver");
             cleanup::exit_on_interrupt(&n)?;
-            queue::receive(&n, &boot()?, &name, senders, hold, queue_bytes)
+            queue::receive(&n, &boot()?, &name, senders, hold, queue_bytes, patience)
         }
         Some(Lesson::Send {
             name,
@@ -307,7 +323,7 @@ fn run() -> Result<()> {
                 Full::Now => SendOption::Now,
                 Full::Notify => SendOption::Notify,
             };
-            queue::send(&role("sender"), &boot()?, &name, count, option)
+            queue::send(&role("sender"), &boot()?, &name, count, option, patience)
         }
         Some(Lesson::Dead) => mach_client::dead(&role("sender")),
         Some(Lesson::AlpcServer { clients }) => {
@@ -318,17 +334,21 @@ fn run() -> Result<()> {
         Some(Lesson::AlpcClient { sizes, hold, bad }) => {
             let n = role("alpc-client");
             match bad {
-                Some(how) => alpc_client::bad(&n, &alpc_port()?, section, how),
-                None => alpc_client::client(&n, &alpc_port()?, section, &sizes, hold),
+                Some(how) => alpc_client::bad(&n, &alpc_port()?, section, how, patience),
+                None => alpc_client::client(&n, &alpc_port()?, section, &sizes, hold, patience),
             }
         }
         Some(Lesson::Rpc { large }) => {
-            alpc_client::rpc(&role("rpc-client"), &alpc_port()?, section, large)
+            alpc_client::rpc(&role("rpc-client"), &alpc_port()?, section, large, patience)
         }
         Some(Lesson::AlpcPeek { pid, fd }) => alpc_client::peek(&role("peek"), pid, fd),
-        Some(Lesson::Alpc { sizes }) => {
-            tour::alpc(&role("alpc-client"), &alpc_port()?, section, &sizes)
-        }
+        Some(Lesson::Alpc { sizes }) => tour::alpc(
+            &role("alpc-client"),
+            &alpc_port()?,
+            section,
+            &sizes,
+            patience,
+        ),
         Some(Lesson::Clean) => place::clean(
             &role("clean"),
             &[

@@ -10,13 +10,16 @@
 //!   ECONNREFUSED: a killed server left it); a live server's socket is never removed;
 //! - at the end (or on Ctrl-C) the path is removed only if it is still the socket this
 //!   process bound (same inode), never a successor's;
-//! - `clean` removes only such a stale socket of ours, and names everything it leaves.
+//! - `clean` removes only such a stale socket of ours, and names everything it leaves;
+//! - a client that connects to it gives up on a server that does not answer within its
+//!   time-out (`SO_RCVTIMEO`), instead of waiting as long as a silent server lives.
 //!
-//! See also: unix(7), bind(2), umask(2), lstat(2).
+//! See also: unix(7), bind(2), umask(2), lstat(2), socket(7) (SO_RCVTIMEO).
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::cleanup::Guard;
 use common::narrate::print_summary;
@@ -187,8 +190,16 @@ pub fn accept(n: &Narrator, listener: &OwnedFd) -> Result<Option<OwnedFd>> {
     }
 }
 
-/// `socket` and `connect` to a server's well-known path.
-pub fn connect(n: &Narrator, path: &Path, server: Server) -> Result<OwnedFd> {
+/// `socket` and `connect` to a server's well-known path; then, given a `patience`,
+/// `SO_RCVTIMEO`: a receive on the connection that waits longer fails with EAGAIN, so
+/// that a server that is running but never answers cannot keep its client waiting
+/// forever (`None`: wait as long as the server lives, for `--timeout 0`).
+pub fn connect(
+    n: &Narrator,
+    path: &Path,
+    server: Server,
+    patience: Option<Duration>,
+) -> Result<OwnedFd> {
     let what = server.what();
     let fd = sys::socket(n, AddressFamily::Unix, SockType::SeqPacket)?;
     sys::connect(n, &fd, &address(path)?)
@@ -206,7 +217,23 @@ pub fn connect(n: &Narrator, path: &Path, server: Server) -> Result<OwnedFd> {
                 what
             ),
         )?;
+    if let Some(patience) = patience {
+        sys::setsockopt(n, &fd, sys::Opt::RcvTimeo(patience))?;
+    }
     Ok(fd)
+}
+
+/// The hint for a receive from `server` that gave up: EAGAIN is the time-out [`connect`]
+/// set; any other error passes through as it is.
+pub fn no_answer(e: Error, server: Server, patience: Option<Duration>) -> Error {
+    match (e.errno(), patience) {
+        (Some(Errno::EAGAIN), Some(patience)) => e.hint(tr!(
+            "no answer from the {what} within {seconds} s (SO_RCVTIMEO): it is running but stuck, or paused (Ctrl-Z, --step); --timeout SECONDS waits longer, --timeout 0 forever",
+            what = server.what(),
+            seconds = patience.as_secs_f64()
+        )),
+        _ => e,
+    }
 }
 
 /// What [`clean`] did with one path.

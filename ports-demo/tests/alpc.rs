@@ -2,6 +2,8 @@
 //! another process's memory; ordered by the lines they print, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use testkit::{Process, Run, Scratch};
 
@@ -302,4 +304,60 @@ fn a_client_refuses_a_server_of_another_user() {
     let _ = srv.finish();
     let _ = std::fs::remove_file(&port);
     let _ = std::fs::remove_dir(&theirs);
+}
+
+/// A server that completes the handshake, takes the request, and never answers (a Python
+/// peer written from the book's message format): the client gives up after `--timeout`
+/// with one line naming the call and its errno, and a hint, and exit code 1 (attack
+/// review: it waited as long as the server lived).
+#[test]
+fn an_alpc_client_gives_up_on_a_server_that_never_answers() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        println!("skipped: python3 is missing");
+        return;
+    }
+    let s = Scratch::new("alpc-silent");
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/silent_alpc.py");
+    let mut silent = Process::start("python3", &[peer, &s.arg("alpc")]);
+    silent.wait_for_line("listening at");
+    let start = Instant::now();
+    let client = Process::start(
+        BIN,
+        &[
+            "alpc-client",
+            "--port",
+            &s.arg("alpc"),
+            "--sizes",
+            "100",
+            "--timeout",
+            "1",
+        ],
+    )
+    .finish_within(Duration::from_secs(20));
+    let took = start.elapsed();
+    client.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(1),
+        "gave up after {took:?}:\n{client}"
+    );
+    // The handshake worked; the call is what found no answer.
+    assert!(client.stdout.contains("channel 1:"), "{client}");
+    assert_eq!(client.stderr.lines().count(), 1, "{client}");
+    assert!(
+        client.stderr.contains("recvmsg(")
+            && client.stderr.contains("failed: EAGAIN")
+            && client
+                .stderr
+                .contains("no answer from the ALPC server within 1 s (SO_RCVTIMEO)")
+            && client.stderr.contains("--timeout 0"),
+        "{client}"
+    );
+    let peer = silent.finish();
+    peer.assert_code(0);
+    assert!(peer.stdout.contains("took request 1"), "{peer}");
+    assert!(peer.stdout.contains("the client closed its end"), "{peer}");
+    s.assert_empty();
 }

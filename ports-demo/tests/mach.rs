@@ -2,6 +2,8 @@
 //! through real kernel objects, ordered by the lines they print, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use testkit::{Process, Run, Scratch};
 
@@ -549,5 +551,102 @@ fn a_client_that_connects_and_says_nothing_holds_up_nobody() {
     srv.finish().assert_code(0);
     drop(silent);
     stop(boot);
+    s.assert_empty();
+}
+
+/// A server whose port lives but that never replies (a `receive --hold` registered as
+/// echo takes nothing until Enter): the client gives up after `--timeout` with one line
+/// naming the call and ETIMEDOUT, and a hint, exit code 1 (attack review: `wait_reply`
+/// waited as long as the server lived).
+#[test]
+fn a_client_gives_up_on_a_server_that_never_replies() {
+    let s = Scratch::new("no-reply");
+    let boot = bootstrap(&s);
+    let boot_path = s.arg("boot");
+    let mut silent = Process::start(
+        BIN,
+        &[
+            "receive",
+            "--bootstrap",
+            &boot_path,
+            "--name",
+            "echo",
+            "--hold",
+        ],
+    );
+    silent.wait_for_line("holding");
+    let start = Instant::now();
+    let client = Process::start(
+        BIN,
+        &[
+            "client",
+            "--bootstrap",
+            &boot_path,
+            "--count",
+            "1",
+            "--timeout",
+            "1",
+        ],
+    )
+    .finish_within(Duration::from_secs(20));
+    let took = start.elapsed();
+    client.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(1),
+        "gave up after {took:?}:\n{client}"
+    );
+    assert_eq!(client.stderr.lines().count(), 1, "{client}");
+    assert!(
+        client.stderr.contains("poll(POLLIN) on reply port ")
+            && client.stderr.contains("failed: ETIMEDOUT")
+            && client.stderr.contains("MACH_RCV_TIMED_OUT")
+            && client.stderr.contains("--timeout 0"),
+        "{client}"
+    );
+    stop(silent);
+    stop(boot);
+    s.assert_empty();
+}
+
+/// A bootstrap server that takes the connection and never answers (a listening socket
+/// the test holds and never accepts on), and no `--timeout`: the default is a bounded
+/// wait too, 5 seconds, after which the look-up fails with the receive's EAGAIN.
+#[test]
+fn a_look_up_gives_up_on_a_bootstrap_server_that_never_answers() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, listen, socket};
+    let s = Scratch::new("silent-bootstrap");
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&listener),
+        &UnixAddr::new(&s.path("boot")).unwrap(),
+    )
+    .unwrap();
+    listen(&listener, nix::sys::socket::Backlog::new(4).unwrap()).unwrap();
+    let start = Instant::now();
+    let look = Process::start(BIN, &["look-up", "echo", "--bootstrap", &s.arg("boot")])
+        .finish_within(Duration::from_secs(30));
+    let took = start.elapsed();
+    look.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(5),
+        "gave up after {took:?}:\n{look}"
+    );
+    assert_eq!(look.stderr.lines().count(), 1, "{look}");
+    assert!(
+        look.stderr.contains("recvmsg(")
+            && look.stderr.contains("failed: EAGAIN")
+            && look
+                .stderr
+                .contains("no answer from the bootstrap server within 5 s (SO_RCVTIMEO)"),
+        "{look}"
+    );
+    drop(listener);
+    std::fs::remove_file(s.path("boot")).unwrap();
     s.assert_empty();
 }
