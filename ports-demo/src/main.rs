@@ -98,6 +98,9 @@ enum Lesson {
         /// Stop after this many requests (default: run until Ctrl-C).
         #[arg(long)]
         requests: Option<u64>,
+        /// Seconds a connection may send nothing before it is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = ports_demo::DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout: u64,
     },
     /// A Mach server: a port registered as NAME; answers each request on its reply port.
     ///
@@ -266,10 +269,14 @@ fn run() -> Result<()> {
             };
             tour::mach(&n, &path, cli.count, cli.size, patience)
         }
-        Some(Lesson::Bootstrap { requests }) => {
+        Some(Lesson::Bootstrap {
+            requests,
+            idle_timeout,
+        }) => {
             let n = role("bootstrap");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(bootstrap::serve(&n, &boot()?, requests, None)?)
+            let idle = Duration::from_secs(idle_timeout);
+            print_summary(bootstrap::serve(&n, &boot()?, requests, None, idle)?)
         }
         Some(Lesson::Server { name, requests }) => {
             let n = role("server");

@@ -79,7 +79,14 @@ pub fn mach(
 ) -> Result<()> {
     // The bootstrap server answers two requests: the server's register, the client's look-up.
     let boot = start(n, "bootstrap", |me, ready| {
-        bootstrap::serve(me, bootstrap_path, Some(2), Some(ready)).map(drop)
+        bootstrap::serve(
+            me,
+            bootstrap_path,
+            Some(2),
+            Some(ready),
+            crate::default_idle(),
+        )
+        .map(drop)
     })?;
     let server = start(n, "server", |me, ready| {
         mach_server::server(
