@@ -16,6 +16,7 @@
 //!
 //! See also: proc(5) (/proc/PID/fd), pidfd_getfd(2), ptrace(2) (access mode checking).
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -242,17 +243,46 @@ fn outcome<T>(result: &Result<T>) -> String {
 /// (`readlink` shows a socket has none), by opening it through /proc (sockets cannot be
 /// opened that way), and by copying the descriptor with `pidfd_getfd`, which only a
 /// process with ptrace access to the client may do.
+///
+/// The open is the lesson's, so it must open nothing else: a FIFO opened for writing
+/// wakes its reader, and a device acts on an open. So `/proc/PID/fd/N` is first opened
+/// with `O_PATH`, which reads, writes and waits for nothing and runs no driver's open;
+/// `fstat` on that descriptor says what it is; anything but a socket is refused. The
+/// lesson's open then goes through this process's own `O_PATH` descriptor
+/// (`/proc/self/fd/K`), so it meets the very socket `fstat` saw, even if the client has
+/// put something else at descriptor N meanwhile.
 pub fn peek(n: &Narrator, pid: i32, fd: i32) -> Result<()> {
     let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
     let named = crate::sys::readlink(n, &link);
-    if let Ok(target) = &named {
-        say!(
-            n,
-            "{target}: a socket with no path; nothing in the file system names this channel",
-            target
-        );
-    }
-    let opened = sys::open(n, &link, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty());
+    let opened = match sys::open(n, &link, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+        Err(e) => Err(e),
+        Ok(handle) => {
+            let st = crate::sys::fstat(n, &handle)?;
+            if st.0.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+                return Err(Error::bad_data(
+                    format!("fstat({})", handle.as_raw_fd()),
+                    tr!(
+                        "descriptor {fd} of process {pid} is {found}, not a socket: alpc-peek opens nothing but a channel",
+                        fd,
+                        pid,
+                        found = common::owner::said(st.0.st_mode)
+                    ),
+                )
+                .hint(tr!(
+                    "give the --pid and --fd that alpc-client --hold prints"
+                )));
+            }
+            if let Ok(target) = &named {
+                say!(
+                    n,
+                    "{target}: a socket with no path; nothing in the file system names this channel",
+                    target
+                );
+            }
+            let mine = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+            sys::open(n, &mine, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        }
+    };
     let stolen = crate::sys::pidfd_open(n, Pid::from_raw(pid))
         .and_then(|pidfd| crate::sys::pidfd_getfd(n, &pidfd, fd));
     match &stolen {

@@ -361,3 +361,76 @@ fn an_alpc_client_gives_up_on_a_server_that_never_answers() {
     assert!(peer.stdout.contains("the client closed its end"), "{peer}");
     s.assert_empty();
 }
+
+/// A helper process (`sleep`) whose standard input is `stdin`, killed and reaped when
+/// dropped, so that a failing test leaves none behind.
+struct Helper(std::process::Child);
+
+impl Helper {
+    fn start(stdin: std::process::Stdio) -> Helper {
+        use std::process::{Command, Stdio};
+        let child = Command::new("sleep")
+            .arg("600")
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sleep");
+        Helper(child)
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// alpc-peek opens nothing but a channel. Given a descriptor of another process that is a
+/// FIFO or /dev/null, it looks with `O_PATH` and `fstat`, refuses in one line (exit 1),
+/// and never opens the object for reading or writing (attack review: it opened
+/// /proc/PID/fd/N with O_RDWR, whatever that was: a FIFO's reader was woken, a device's
+/// driver ran its open).
+#[test]
+fn alpc_peek_refuses_a_descriptor_that_is_not_a_socket() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let s = Scratch::new("peek-not-socket");
+    nix::unistd::mkfifo(
+        &s.path("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // Read and write, without waiting: on Linux such an open of a FIFO returns at once.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("fifo"))
+        .unwrap();
+    for (stdin, found) in [
+        (std::process::Stdio::from(fifo), "a FIFO"),
+        (std::process::Stdio::null(), "a character device"),
+    ] {
+        let helper = Helper::start(stdin);
+        let pid = helper.0.id().to_string();
+        let peek = testkit::run(BIN, &["alpc-peek", "--pid", &pid, "--fd", "0"], b"");
+        drop(helper);
+        peek.assert_code(1);
+        assert_eq!(peek.stderr.lines().count(), 1, "{peek}");
+        assert!(
+            peek.stderr.contains(&format!(
+                "descriptor 0 of process {pid} is {found}, not a socket"
+            )),
+            "{peek}"
+        );
+        assert!(peek.stdout.contains("O_PATH) = "), "{peek}");
+        assert!(
+            !peek.stdout.contains("O_RDWR"),
+            "opened for reading and writing:\n{peek}"
+        );
+        assert!(!peek.stdout.contains("pidfd_getfd("), "{peek}");
+    }
+    std::fs::remove_file(s.path("fifo")).unwrap();
+    s.assert_empty();
+}
