@@ -529,21 +529,9 @@ fn a_name_that_is_taken_by_a_live_port_cannot_be_registered_again() {
 
 #[test]
 fn a_client_that_connects_and_says_nothing_holds_up_nobody() {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
     let s = Scratch::new("silent");
     let boot = bootstrap(&s);
-    let silent = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    connect(
-        std::os::fd::AsRawFd::as_raw_fd(&silent),
-        &UnixAddr::new(&s.path("boot")).unwrap(),
-    )
-    .unwrap();
+    let silent = testkit::silent_connection(&s.path("boot"));
     let srv = server(&s, "echo", &["--requests", "1"]);
     let client = run(&s, &["client", "--count", "1"]);
     client.assert_code(0);
@@ -651,43 +639,6 @@ fn a_look_up_gives_up_on_a_bootstrap_server_that_never_answers() {
     s.assert_empty();
 }
 
-/// A connection to the bootstrap server at `path` that will send nothing.
-fn silent_connection(path: &std::path::Path) -> std::os::fd::OwnedFd {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    connect(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &UnixAddr::new(path).unwrap(),
-    )
-    .unwrap();
-    fd
-}
-
-/// Whether the server has closed its end of `fd`: `poll` (at most `limit`, a safety net,
-/// not an ordering) and then `recv`, which reads end-of-file (0 bytes) from a closed peer.
-fn closed_by_server(fd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(limit).unwrap();
-    if poll(&mut fds, ms).unwrap() == 0 {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    let got = nix::sys::socket::recv(
-        std::os::fd::AsRawFd::as_raw_fd(fd),
-        &mut buf,
-        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-    );
-    got == Ok(0)
-}
-
 /// Idle connections cannot lock real clients out of the bootstrap server: the test opens
 /// more connections than it has slots and sends nothing on them, and still a server
 /// registers and a client looks it up, because the connection silent longest gives its
@@ -698,7 +649,7 @@ fn idle_connections_cannot_keep_real_clients_out_of_the_bootstrap_server() {
     let s = Scratch::new("idle-slots");
     let boot = bootstrap(&s);
     let idle: Vec<std::os::fd::OwnedFd> = (0..ports_demo::bootstrap::MAX_CONNECTIONS + 4)
-        .map(|_| silent_connection(&s.path("boot")))
+        .map(|_| testkit::silent_connection(&s.path("boot")))
         .collect();
     // Every idle connection is accepted before these (the backlog is first come, first
     // served), so the slots are all taken when the real ones arrive.
@@ -708,7 +659,7 @@ fn idle_connections_cannot_keep_real_clients_out_of_the_bootstrap_server() {
     assert_eq!(client.field("ok"), 1, "{client}");
     srv.finish().assert_code(0);
     // The first idle connection was silent longest: it lost its slot first.
-    assert!(closed_by_server(&idle[0], Duration::from_secs(10)));
+    assert!(testkit::closed_by_peer(&idle[0], Duration::from_secs(10)));
     let served = stop(boot);
     let making_room = format!(
         "{} clients are connected already: I close the one silent longest",
@@ -736,10 +687,10 @@ fn the_bootstrap_server_closes_a_connection_that_stays_silent() {
     );
     boot.wait_for_line("bootstrap server ready");
     let start = Instant::now();
-    let silent = silent_connection(&s.path("boot"));
+    let silent = testkit::silent_connection(&s.path("boot"));
     boot.wait_for_line("a client sent nothing for 1 s: I close its connection");
     assert!(start.elapsed() >= Duration::from_secs(1));
-    assert!(closed_by_server(&silent, Duration::from_secs(10)));
+    assert!(testkit::closed_by_peer(&silent, Duration::from_secs(10)));
     // The server goes on answering.
     let unknown = run(&s, &["look-up", "nobody-here"]);
     unknown.assert_code(1);
