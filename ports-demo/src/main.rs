@@ -187,6 +187,10 @@ enum Lesson {
         /// Stop after this many channels have ended (default: run until Ctrl-C).
         #[arg(long)]
         clients: Option<u64>,
+        /// Seconds a client may send nothing while the server waits for it (its connect, an
+        /// answer to a callback) before its channel is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = ports_demo::DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout: u64,
     },
     /// An ALPC client: a call down each path (inline, section, direct) and a callback.
     ///
@@ -333,10 +337,14 @@ fn run() -> Result<()> {
             queue::send(&role("sender"), &boot()?, &name, count, option, patience)
         }
         Some(Lesson::Dead) => mach_client::dead(&role("sender")),
-        Some(Lesson::AlpcServer { clients }) => {
+        Some(Lesson::AlpcServer {
+            clients,
+            idle_timeout,
+        }) => {
             let n = role("alpc-server");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(alpc_server::serve(&n, &alpc_port()?, clients, None)?)
+            let idle = Duration::from_secs(idle_timeout);
+            print_summary(alpc_server::serve(&n, &alpc_port()?, clients, None, idle)?)
         }
         Some(Lesson::AlpcClient { sizes, hold, bad }) => {
             let n = role("alpc-client");

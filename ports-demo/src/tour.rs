@@ -116,7 +116,7 @@ pub fn alpc(
     patience: Option<Duration>,
 ) -> Result<()> {
     let server = start(n, "alpc-server", |me, ready| {
-        alpc_server::serve(me, port, Some(1), Some(ready)).map(drop)
+        alpc_server::serve(me, port, Some(1), Some(ready), crate::default_idle()).map(drop)
     })?;
     cleanup::exit_on_interrupt(n)?;
     alpc_client::client(n, port, section, sizes, false, patience)?;

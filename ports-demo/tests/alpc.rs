@@ -434,3 +434,70 @@ fn alpc_peek_refuses_a_descriptor_that_is_not_a_socket() {
     std::fs::remove_file(s.path("fifo")).unwrap();
     s.assert_empty();
 }
+
+/// A client that connects and never sends its connect message is given up on after
+/// `--idle-timeout`: its channel's thread ends, its connection is closed, and the server
+/// goes on. (Attack review: the thread waited for it forever.)
+#[test]
+fn an_alpc_server_gives_up_on_a_client_that_never_sends() {
+    let s = Scratch::new("alpc-idle");
+    let mut srv = Process::start(
+        BIN,
+        &[
+            "alpc-server",
+            "--port",
+            &s.arg("alpc"),
+            "--clients",
+            "2",
+            "--idle-timeout",
+            "1",
+        ],
+    );
+    srv.wait_for_line("connection port ready");
+    let start = Instant::now();
+    let silent = testkit::silent_connection(&s.path("alpc"));
+    let ended = srv.wait_for_line("channel 1 ended: ");
+    assert!(start.elapsed() >= Duration::from_secs(1), "{ended}");
+    assert!(
+        ended.contains("wait for the connect of channel 1 failed: ETIMEDOUT")
+            && ended.contains("--idle-timeout"),
+        "{ended}"
+    );
+    assert!(testkit::closed_by_peer(&silent, Duration::from_secs(10)));
+    let good = run(&s, &["alpc-client", "--sizes", "100"]);
+    good.assert_code(0);
+    assert_eq!(good.field("ok"), 2, "{good}");
+    let served = srv.finish();
+    served.assert_code(0);
+    assert_eq!(served.field("channels"), 2, "{served}");
+    drop(silent);
+    s.assert_empty();
+}
+
+/// Connections that say nothing cannot take every channel: with all of them held, a
+/// newcomer takes the place of the one silent longest, and a real client is served.
+/// (Attack review: once the channels were full, every new connection was closed at once.)
+#[test]
+fn silent_connections_cannot_keep_a_real_alpc_client_out() {
+    let s = Scratch::new("alpc-slots");
+    let places = ports_demo::alpc_server::MAX_CHANNELS;
+    // Every place taken, one connection more, and the real client.
+    let clients = (places + 2).to_string();
+    let srv = server(&s, &clients);
+    let idle: Vec<std::os::fd::OwnedFd> = (0..=places)
+        .map(|_| testkit::silent_connection(&s.path("alpc")))
+        .collect();
+    let good = run(&s, &["alpc-client", "--sizes", "100"]);
+    good.assert_code(0);
+    assert_eq!(good.field("ok"), 2, "{good}");
+    // The first silent connection was silent longest: it lost its place first.
+    assert!(testkit::closed_by_peer(&idle[0], Duration::from_secs(10)));
+    // The others end when their clients close them; then the server ends.
+    drop(idle);
+    let served = srv.finish();
+    served.assert_code(0);
+    let making_room =
+        format!("{places} channels are open already: I close channel 1, silent longest");
+    assert!(served.stdout.contains(&making_room), "{served}");
+    s.assert_empty();
+}
