@@ -78,7 +78,7 @@ pub fn describe(mode: libc::mode_t) -> &'static str {
 
 /// What the type bits of `mode` say the object is, in the chosen language, for a
 /// sentence ([`describe`] is the English word a system-call line shows).
-fn said(mode: libc::mode_t) -> String {
+pub fn said(mode: libc::mode_t) -> String {
     match mode & libc::S_IFMT {
         libc::S_IFIFO => crate::tr!("a FIFO"),
         libc::S_IFSOCK => crate::tr!("a socket"),

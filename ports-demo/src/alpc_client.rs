@@ -16,7 +16,9 @@
 //!
 //! See also: proc(5) (/proc/PID/fd), pidfd_getfd(2), ptrace(2) (access mode checking).
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::narrate::print_summary;
 use common::{Error, Narrator, Result, say, sys, tr};
@@ -51,15 +53,16 @@ fn paths_summary(ch: &Channel) -> String {
 /// Connects with a section of `section` bytes (and asks for as large a one for replies),
 /// echoes data of each of `sizes`, then calls `greet`, which calls back; checks every
 /// result. With `hold`, it waits for Enter after connecting, so that another process can
-/// try to reach its channel.
+/// try to reach its channel. It waits at most `patience` for each answer of the server.
 pub fn client(
     n: &Narrator,
     port: &Path,
     section: usize,
     sizes: &[usize],
     hold: bool,
+    patience: Option<Duration>,
 ) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     if hold {
         n.essential(tr!(
             "holding: channel on fd {fd} in pid {pid}; try alpc-peek --pid {pid} --fd {fd}, then press Enter",
@@ -98,9 +101,16 @@ pub fn client(
 // ANCHOR_END: client
 
 // ANCHOR: rpc
-/// Local RPC: three procedures called through their stubs, as an application would.
-pub fn rpc(n: &Narrator, port: &Path, section: usize, large: usize) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+/// Local RPC: three procedures called through their stubs, as an application would
+/// (waiting at most `patience` for each answer).
+pub fn rpc(
+    n: &Narrator,
+    port: &Path,
+    section: usize,
+    large: usize,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     let (mut ok, mut wrong) = (0u64, 0u64);
     let mut check = |good: bool| if good { ok += 1 } else { wrong += 1 };
     let sum = rpc::add_stub(n, &mut ch, 2, 40)?;
@@ -147,9 +157,16 @@ pub enum BadAlpc {
 
 // ANCHOR: bad
 /// Sends one request that breaks the rules as `how` says (or vanishes mid-call), then,
-/// unless it vanished, one good call on the same channel.
-pub fn bad(n: &Narrator, port: &Path, section: usize, how: BadAlpc) -> Result<()> {
-    let mut ch = channel::connect(n, port, section, section)?;
+/// unless it vanished, one good call on the same channel (waiting at most `patience` for
+/// each answer).
+pub fn bad(
+    n: &Narrator,
+    port: &Path,
+    section: usize,
+    how: BadAlpc,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let mut ch = channel::connect(n, port, section, section, patience)?;
     let label = match how {
         BadAlpc::LyingLength => "lying-length",
         BadAlpc::SectionBounds => "section-bounds",
@@ -226,17 +243,46 @@ fn outcome<T>(result: &Result<T>) -> String {
 /// (`readlink` shows a socket has none), by opening it through /proc (sockets cannot be
 /// opened that way), and by copying the descriptor with `pidfd_getfd`, which only a
 /// process with ptrace access to the client may do.
+///
+/// The open is the lesson's, so it must open nothing else: a FIFO opened for writing
+/// wakes its reader, and a device acts on an open. So `/proc/PID/fd/N` is first opened
+/// with `O_PATH`, which reads, writes and waits for nothing and runs no driver's open;
+/// `fstat` on that descriptor says what it is; anything but a socket is refused. The
+/// lesson's open then goes through this process's own `O_PATH` descriptor
+/// (`/proc/self/fd/K`), so it meets the very socket `fstat` saw, even if the client has
+/// put something else at descriptor N meanwhile.
 pub fn peek(n: &Narrator, pid: i32, fd: i32) -> Result<()> {
     let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
     let named = crate::sys::readlink(n, &link);
-    if let Ok(target) = &named {
-        say!(
-            n,
-            "{target}: a socket with no path; nothing in the file system names this channel",
-            target
-        );
-    }
-    let opened = sys::open(n, &link, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty());
+    let opened = match sys::open(n, &link, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+        Err(e) => Err(e),
+        Ok(handle) => {
+            let st = crate::sys::fstat(n, &handle)?;
+            if st.0.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+                return Err(Error::bad_data(
+                    format!("fstat({})", handle.as_raw_fd()),
+                    tr!(
+                        "descriptor {fd} of process {pid} is {found}, not a socket: alpc-peek opens nothing but a channel",
+                        fd,
+                        pid,
+                        found = common::owner::said(st.0.st_mode)
+                    ),
+                )
+                .hint(tr!(
+                    "give the --pid and --fd that alpc-client --hold prints"
+                )));
+            }
+            if let Ok(target) = &named {
+                say!(
+                    n,
+                    "{target}: a socket with no path; nothing in the file system names this channel",
+                    target
+                );
+            }
+            let mine = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+            sys::open(n, &mine, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        }
+    };
     let stolen = crate::sys::pidfd_open(n, Pid::from_raw(pid))
         .and_then(|pidfd| crate::sys::pidfd_getfd(n, &pidfd, fd));
     match &stolen {

@@ -21,13 +21,14 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use common::{Error, HintOn, Narrator, Result, sys, tr};
+use common::{Error, HintOn, Narrator, Result, say, sys, tr};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
+use nix::sys::socket::Shutdown;
 use nix::unistd::Pid;
 
 use crate::alpc::{self, DIRECT_MAX, Header, INLINE_MAX, MsgKind, Path as DataPath, SECTION_MAX};
@@ -51,21 +52,72 @@ fn add(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The most channels served at once; a connection beyond that is closed at once, so that
-/// idle clients cannot take every thread the server may have.
+/// The most channels served at once. A newcomer beyond that takes the place of the
+/// channel whose client has been silent longest, so that idle clients cannot take every
+/// thread the server may have and keep the others out.
 pub const MAX_CHANNELS: usize = 64;
+
+/// When a channel's client last sent something, shared by two threads: the channel's
+/// own sets it at each message, the accepting one reads it to find the channel silent
+/// longest.
+#[derive(Debug)]
+struct Heard {
+    /// The server's start: the clock's zero.
+    start: Instant,
+    /// Nanoseconds from `start` to the client's last message (or its connection).
+    at_ns: AtomicU64,
+}
+
+impl Heard {
+    fn new(start: Instant) -> Heard {
+        let heard = Heard {
+            start,
+            at_ns: AtomicU64::new(0),
+        };
+        heard.now();
+        heard
+    }
+
+    /// The client has just sent something.
+    fn now(&self) {
+        let ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.at_ns.store(ns, Ordering::SeqCst);
+    }
+
+    /// How long the client has said nothing.
+    fn silent_for(&self) -> Duration {
+        let at = Duration::from_nanos(self.at_ns.load(Ordering::SeqCst));
+        self.start.elapsed().saturating_sub(at)
+    }
+}
+
+/// What the accepting thread keeps of a live channel: its thread, when its client last
+/// spoke, and a weak handle on its socket. Weak, so that the socket closes as soon as
+/// the channel's thread lets it go (its client then reads end-of-file at once), while a
+/// channel still alive can be shut down from here to make room.
+#[derive(Debug)]
+struct Live {
+    number: u32,
+    thread: std::thread::JoinHandle<()>,
+    heard: Arc<Heard>,
+    sock: Weak<OwnedFd>,
+}
 
 // ANCHOR: serve
 /// Publishes the connection port at `path` and serves each channel in a thread; after
 /// `clients` channels have ended (or never), returns its summary line. `ready` gets one
-/// byte once the port is published.
+/// byte once the port is published. A client that sends nothing for `idle` while the
+/// server waits for it (its connect, an answer to a callback) loses its channel, and when
+/// all [`MAX_CHANNELS`] are open, a newcomer takes the place of the channel whose client
+/// has been silent longest: clients that say nothing cannot keep the others out.
 pub fn serve(
     n: &Narrator,
     path: &Path,
     clients: Option<u64>,
     ready: Option<OwnedFd>,
+    idle: Duration,
 ) -> Result<String> {
-    let (listener, _path_guard) = place::listen(n, path, &tr!("ALPC server"))?;
+    let (listener, _path_guard) = place::listen(n, path, place::Server::Alpc)?;
     n.essential(tr!(
         "connection port ready at {path}",
         path = path.display()
@@ -74,7 +126,9 @@ pub fn serve(
         sys::write(n, &fd, b"r")?;
     }
     let totals = Arc::new(Totals::default());
-    let mut threads = Vec::new();
+    let start = Instant::now();
+    let mut live: Vec<Live> = Vec::new();
+    let mut closing = Vec::new();
     let mut number = 0u32;
     while clients.is_none_or(|limit| u64::from(number) < limit) {
         let Some(conn) = place::accept(n, &listener)? else {
@@ -82,26 +136,28 @@ pub fn serve(
         };
         number += 1;
         // Channels that have ended leave the list, so that it holds the live ones only.
-        threads.retain(|t: &std::thread::JoinHandle<()>| !t.is_finished());
-        if threads.len() >= MAX_CHANNELS {
-            n.say(tr!(
-                "{max} channels are open already: I close this connection at once",
-                max = MAX_CHANNELS
-            ));
-            drop(conn);
-            continue;
+        live.retain(|l| !l.thread.is_finished());
+        if live.len() >= MAX_CHANNELS {
+            closing.extend(make_room(n, &mut live)?);
         }
-        let (n2, totals) = (n.clone(), totals.clone());
+        let conn = Arc::new(conn);
+        let heard = Arc::new(Heard::new(start));
+        let (n2, totals, sock, heard2) = (n.clone(), totals.clone(), conn.clone(), heard.clone());
         // Builder::spawn, not thread::spawn: a thread the system cannot give (a small
         // `ulimit -v`, too many threads) is an error for this one channel, not a panic.
         let spawned = std::thread::Builder::new().spawn(move || {
             add(&totals.channels);
-            if let Err(e) = channel(&n2, conn, number, &totals) {
+            if let Err(e) = channel(&n2, sock, number, &totals, &heard2, idle) {
                 n2.essential(tr!("channel {number} ended: {e}", number, e));
             }
         });
         match spawned {
-            Ok(t) => threads.push(t),
+            Ok(thread) => live.push(Live {
+                number,
+                thread,
+                heard,
+                sock: Arc::downgrade(&conn),
+            }),
             Err(e) => n.essential(tr!(
                 "pthread_create for channel {number} failed: {e}; that client is turned away, the others go on",
                 number,
@@ -109,7 +165,7 @@ pub fn serve(
             )),
         }
     }
-    for t in threads {
+    for t in live.into_iter().map(|l| l.thread).chain(closing) {
         let _ = t.join();
     }
     let load = |c: &AtomicU64| c.load(Ordering::SeqCst);
@@ -125,31 +181,92 @@ pub fn serve(
 }
 // ANCHOR_END: serve
 
+/// Every place is taken: shuts down the channel whose client has been silent longest
+/// (`shutdown(SHUT_RDWR)`: its thread reads end-of-file and ends, its client is told the
+/// channel is closed). A real client sends as soon as it has connected, so the channels
+/// that lose their places are the ones that keep saying nothing. Returns the thread, to
+/// join at the end.
+fn make_room(n: &Narrator, live: &mut Vec<Live>) -> Result<Option<std::thread::JoinHandle<()>>> {
+    // Of two silent as long, the older channel (the lower number) goes.
+    let longest = (0..live.len()).max_by_key(|&i| {
+        (
+            live[i].heard.silent_for(),
+            std::cmp::Reverse(live[i].number),
+        )
+    });
+    let Some(longest) = longest else {
+        return Ok(None);
+    };
+    let gone = live.swap_remove(longest);
+    say!(
+        n,
+        "{max} channels are open already: I close channel {number}, silent longest ({ms} ms), to make room",
+        max = MAX_CHANNELS,
+        number = gone.number,
+        ms = gone.heard.silent_for().as_millis()
+    );
+    // Its thread may have let the socket go meanwhile: then the channel is closed already.
+    if let Some(sock) = gone.sock.upgrade() {
+        my::shutdown(n, &*sock, Shutdown::Both)?;
+    }
+    Ok(Some(gone.thread))
+}
+
+/// Waits at most `idle` for the client to send something on `sock` (or to hang up, which
+/// the receive that follows sees). `call` names what the server waits for, for the error
+/// a silent client gets: so that it cannot hold this channel's thread forever.
+fn wait_for_client(n: &Narrator, sock: &impl AsFd, idle: Duration, call: String) -> Result<()> {
+    let ready = sys::poll(n, &[(sock.as_fd(), PollFlags::POLLIN)], Some(idle))?;
+    if ready.timed_out() {
+        return Err(Error::sys(call, Errno::ETIMEDOUT).hint(tr!(
+            "the client sent nothing for {seconds} s: its channel is closed, so that a silent client cannot hold a thread of the server (--idle-timeout)",
+            seconds = idle.as_secs_f64()
+        )));
+    }
+    Ok(())
+}
+
 /// The server's end of one channel.
 struct End<'a> {
     n: &'a Narrator,
-    sock: OwnedFd,
+    sock: Arc<OwnedFd>,
     client: Pid,
     /// The client process itself: readable (POLLIN) once it has exited.
     pidfd: Option<OwnedFd>,
     requests: Mapping,
     replies: Mapping,
     totals: &'a Totals,
+    heard: &'a Heard,
+    idle: Duration,
 }
 
 // ANCHOR: channel
 /// One channel: learn who the client is from the kernel, set up both sections, then
-/// answer requests until the client closes its end.
-fn channel(n: &Narrator, sock: OwnedFd, number: u32, totals: &Totals) -> Result<()> {
+/// answer requests until the client closes its end. Its connect must come within `idle`.
+fn channel(
+    n: &Narrator,
+    sock: Arc<OwnedFd>,
+    number: u32,
+    totals: &Totals,
+    heard: &Heard,
+    idle: Duration,
+) -> Result<()> {
     let peer = sys::getsockopt_peercred(n, &sock)?;
     let client = Pid::from_raw(peer.pid());
     let pidfd = my::getsockopt_peerpidfd(n, &sock)
         .or_else(|_| my::pidfd_open(n, client))
         .ok();
     let mut buf = alpc::buffer();
+    wait_for_client(
+        n,
+        &sock,
+        idle,
+        tr!("wait for the connect of channel {number}", number),
+    )?;
     let Some(got) = wire::receive(n, &sock, &mut buf)? else {
         return Ok(());
     };
+    heard.now();
     let (hello, _) = alpc::decode(&buf[..got.len])?;
     let [section_fd] = <[OwnedFd; 1]>::try_from(got.fds).map_err(|_| {
         Error::bad_data(
@@ -191,6 +308,8 @@ fn channel(n: &Narrator, sock: OwnedFd, number: u32, totals: &Totals) -> Result<
         requests,
         replies,
         totals,
+        heard,
+        idle,
     };
     for _ in n.first_few(
         0u64..,
@@ -200,6 +319,7 @@ fn channel(n: &Narrator, sock: OwnedFd, number: u32, totals: &Totals) -> Result<
             n.announce(tr!("channel {number}: the client closed its end", number));
             return Ok(());
         };
+        heard.now();
         add(&totals.requests);
         let outcome = alpc::decode(&buf[..got.len]).and_then(|(h, data)| {
             if !got.fds.is_empty() {
@@ -218,6 +338,14 @@ fn channel(n: &Narrator, sock: OwnedFd, number: u32, totals: &Totals) -> Result<
         });
         match outcome {
             Ok(_) => {}
+            Err(e) if e.errno() == Some(Errno::ETIMEDOUT) => {
+                n.essential(tr!(
+                    "channel {number}: the client did not answer my callback: {e}",
+                    number,
+                    e
+                ));
+                return Ok(());
+            }
             Err(e) if e.errno() == Some(Errno::EPIPE) || e.errno() == Some(Errno::ECONNRESET) => {
                 add(&totals.vanished);
                 n.essential(tr!(
@@ -323,7 +451,9 @@ impl End<'_> {
             cb.len = question.len() as u64;
             sys::sendmsg_fds(n, sock, &alpc::encode(&cb, question), &[])?;
             let mut buf = alpc::buffer();
+            wait_for_client(n, sock, self.idle, tr!("wait for the callback's answer"))?;
             let got = wire::receive(n, sock, &mut buf)?.ok_or_else(vanished)?;
+            self.heard.now();
             let (back, answer) = alpc::decode(&buf[..got.len])?;
             if back.kind != MsgKind::CallbackReply || back.seq != h.seq {
                 return Err(Error::bad_data(

@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::{Error, Narrator, Result, say, sys, tr};
 use nix::poll::PollFlags;
@@ -50,8 +51,9 @@ pub const BAD_ARGUMENTS: i32 = -304;
 pub const BAD_ID: i32 = -303;
 /// The longest name (`name_t` is 128 characters).
 pub const MAX_NAME: usize = 128;
-/// Connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections held at once. A newcomer beyond that takes the slot of the connection
+/// that has been silent longest, so that idle connections cannot lock the others out.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// A return code as its `<servers/bootstrap.h>` or MIG name.
 pub fn code_name(code: i32) -> &'static str {
@@ -88,18 +90,29 @@ pub fn check_name(name: &[u8]) -> std::result::Result<String, String> {
 }
 
 // ANCHOR: serve
+/// A client's connection, and when the server last heard from it (its accept, or its
+/// last message).
+#[derive(Debug)]
+struct Connection {
+    fd: OwnedFd,
+    heard: Instant,
+}
+
 /// The bootstrap server: listens at `path` and answers `register` and `look-up` until it
 /// has handled `requests` messages (or forever). One `poll` watches the listening socket
 /// and every connection, so a client that connects and says nothing, or vanishes in the
-/// middle, never holds up the others. `ready`, if given, gets one byte once it listens.
-/// Returns its summary line.
+/// middle, never holds up the others. A connection that sends nothing for `idle` is
+/// closed, and when all [`MAX_CONNECTIONS`] slots are held, a newcomer takes the slot of
+/// the one silent longest: connections that say nothing cannot keep real clients out.
+/// `ready`, if given, gets one byte once it listens. Returns its summary line.
 pub fn serve(
     n: &Narrator,
     path: &Path,
     requests: Option<u64>,
     ready: Option<OwnedFd>,
+    idle: Duration,
 ) -> Result<String> {
-    let (listener, _path_guard) = place::listen(n, path, &tr!("bootstrap server"))?;
+    let (listener, _path_guard) = place::listen(n, path, place::Server::Bootstrap)?;
     n.essential(tr!(
         "bootstrap server ready at {path}",
         path = path.display()
@@ -108,12 +121,18 @@ pub fn serve(
         sys::write(n, &fd, b"r")?;
     }
     let mut names: BTreeMap<String, SendRight> = BTreeMap::new();
-    let mut clients: Vec<OwnedFd> = Vec::new();
+    let mut clients: Vec<Connection> = Vec::new();
     let mut handled = 0u64;
     while requests.is_none_or(|limit| handled < limit) {
         let mut watch = vec![(listener.as_fd(), PollFlags::POLLIN)];
-        watch.extend(clients.iter().map(|c| (c.as_fd(), PollFlags::POLLIN)));
-        let ready = sys::poll(n, &watch, None)?;
+        watch.extend(clients.iter().map(|c| (c.fd.as_fd(), PollFlags::POLLIN)));
+        // Wake up when the connection heard from longest ago has been silent for `idle`.
+        let now = Instant::now();
+        let wake = clients
+            .iter()
+            .map(|c| (c.heard + idle).saturating_duration_since(now))
+            .min();
+        let ready = sys::poll(n, &watch, wake)?;
         // Newest first, so that removing one does not shift the ones still to look at.
         for i in (0..clients.len()).rev() {
             if !ready.has(
@@ -122,15 +141,16 @@ pub fn serve(
             ) {
                 continue;
             }
-            let keep = match port::receive(n, &clients[i]) {
+            clients[i].heard = Instant::now();
+            let keep = match port::receive(n, &clients[i].fd) {
                 Ok(Received::Message(msg)) => {
                     handled += 1;
-                    answer(n, &clients[i], &mut names, msg)
+                    answer(n, &clients[i].fd, &mut names, msg)
                 }
                 Ok(Received::Refused { why, id, .. }) => {
                     handled += 1;
                     n.essential(tr!("refused a message: {why}", why));
-                    reply(n, &clients[i], id, BAD_ARGUMENTS, &why, None)
+                    reply(n, &clients[i].fd, id, BAD_ARGUMENTS, &why, None)
                 }
                 Ok(Received::NoSenders) => false,
                 Err(e) => {
@@ -140,26 +160,60 @@ pub fn serve(
             };
             if !keep {
                 let gone = clients.swap_remove(i);
-                sys::close(n, gone)?;
+                sys::close(n, gone.fd)?;
             }
         }
+        close_idle(n, &mut clients, idle)?;
         if ready.has(0, PollFlags::POLLIN) {
             let Some(client) = place::accept(n, &listener)? else {
                 continue;
             };
-            if clients.len() < MAX_CONNECTIONS {
-                clients.push(client);
-            } else {
-                say!(
-                    n,
-                    "{max} clients are connected already: closing this one",
-                    max = MAX_CONNECTIONS
-                );
-                sys::close(n, client)?;
-            }
+            make_room(n, &mut clients)?;
+            clients.push(Connection {
+                fd: client,
+                heard: Instant::now(),
+            });
         }
     }
     Ok(format!("summary: requests={handled} names={}", names.len()))
+}
+// ANCHOR_END: serve
+
+/// Closes every connection that has sent nothing for `idle`: a client sends its request
+/// as soon as it has connected, so one that stays silent holds a slot for nothing.
+fn close_idle(n: &Narrator, clients: &mut Vec<Connection>, idle: Duration) -> Result<()> {
+    for i in (0..clients.len()).rev() {
+        if clients[i].heard.elapsed() >= idle {
+            let gone = clients.swap_remove(i);
+            say!(
+                n,
+                "a client sent nothing for {seconds} s: I close its connection, so that it holds no slot",
+                seconds = idle.as_secs_f64()
+            );
+            sys::close(n, gone.fd)?;
+        }
+    }
+    Ok(())
+}
+
+/// When every slot is held, closes the connection that has been silent longest, so that
+/// the newcomer gets a slot: a real client sends at once and is served at once, so the
+/// connections that lose their slots are the ones that keep saying nothing.
+fn make_room(n: &Narrator, clients: &mut Vec<Connection>) -> Result<()> {
+    if clients.len() < MAX_CONNECTIONS {
+        return Ok(());
+    }
+    let Some(longest) = (0..clients.len()).min_by_key(|&i| clients[i].heard) else {
+        return Ok(());
+    };
+    let gone = clients.swap_remove(longest);
+    say!(
+        n,
+        "{max} clients are connected already: I close the one silent longest ({ms} ms), to make room",
+        max = MAX_CONNECTIONS,
+        ms = gone.heard.elapsed().as_millis()
+    );
+    sys::close(n, gone.fd)
 }
 // ANCHOR_END: serve
 
@@ -259,14 +313,16 @@ fn reply(
 }
 
 // ANCHOR: client
-/// One request to the bootstrap server at `path`: connect, send, take the reply, check
-/// it. Returns the reply's rider (the right a look-up asked for), if any.
+/// One request to the bootstrap server at `path`: connect, send, take the reply (waiting
+/// at most `patience`), check it. Returns the reply's rider (the right a look-up asked
+/// for), if any.
 fn request(
     n: &Narrator,
     path: &Path,
     id: u32,
     name: &str,
     rider: Option<&SendRight>,
+    patience: Option<Duration>,
 ) -> Result<Option<SendRight>> {
     let op = if id == REGISTER {
         "bootstrap_register"
@@ -274,14 +330,16 @@ fn request(
         "bootstrap_look_up"
     };
     let call = format!("{op}({name:?})");
-    let conn = place::connect(n, path, &tr!("bootstrap server"))?;
+    let conn = place::connect(n, path, place::Server::Bootstrap, patience)?;
     let msg = Outgoing {
         id,
         body: name.as_bytes().to_vec(),
         disposition: COPY_SEND,
     };
     port::send(n, &conn, &msg, rider.map(|r| &r.0), SendOption::Wait)?;
-    let answer = match port::receive(n, &conn)? {
+    let got = port::receive(n, &conn)
+        .map_err(|e| place::no_answer(e, place::Server::Bootstrap, patience))?;
+    let answer = match got {
         Received::Message(m) => m,
         Received::Refused { why, .. } => {
             return Err(Error::bad_data(
@@ -323,9 +381,16 @@ fn request(
     Ok(answer.rider)
 }
 
-/// `bootstrap_register`: gives the bootstrap server a copy of `right` under `name`.
-pub fn register(n: &Narrator, path: &Path, name: &str, right: &SendRight) -> Result<()> {
-    request(n, path, REGISTER, name, Some(right))?;
+/// `bootstrap_register`: gives the bootstrap server a copy of `right` under `name`,
+/// waiting at most `patience` for its answer.
+pub fn register(
+    n: &Narrator,
+    path: &Path,
+    name: &str,
+    right: &SendRight,
+    patience: Option<Duration>,
+) -> Result<()> {
+    request(n, path, REGISTER, name, Some(right), patience)?;
     say!(
         n,
         "registered {name}: any task that knows the name can now send to my port",
@@ -334,9 +399,15 @@ pub fn register(n: &Narrator, path: &Path, name: &str, right: &SendRight) -> Res
     Ok(())
 }
 
-/// `bootstrap_look_up`: a send right to the port registered under `name`.
-pub fn look_up(n: &Narrator, path: &Path, name: &str) -> Result<SendRight> {
-    let right = request(n, path, LOOK_UP, name, None)?;
+/// `bootstrap_look_up`: a send right to the port registered under `name`, waiting at
+/// most `patience` for the answer.
+pub fn look_up(
+    n: &Narrator,
+    path: &Path,
+    name: &str,
+    patience: Option<Duration>,
+) -> Result<SendRight> {
+    let right = request(n, path, LOOK_UP, name, None, patience)?;
     let right = right.ok_or_else(|| {
         Error::bad_data(
             format!("bootstrap_look_up({name:?})"),

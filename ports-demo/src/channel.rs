@@ -7,6 +7,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 use common::{Error, Narrator, Result, say, sys, tr};
 use nix::unistd::Pid;
@@ -50,6 +51,8 @@ pub struct Channel {
     section: Mapping,
     replies: Mapping,
     seq: u32,
+    /// How long a receive waits for the server (`SO_RCVTIMEO`), for the hint of a time-out.
+    patience: Option<Duration>,
     /// What went which way.
     pub paths: Paths,
 }
@@ -57,9 +60,17 @@ pub struct Channel {
 // ANCHOR: connect
 /// Connects to the connection port at `path`, lets the server read this process's memory,
 /// offers a section of `section` bytes for requests and asks for one of `reply_section`
-/// bytes for replies; the server answers with the channel's number and its section.
-pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) -> Result<Channel> {
-    let sock = place::connect(n, path, &tr!("ALPC server"))?;
+/// bytes for replies; the server answers with the channel's number and its section. Every
+/// receive on the channel waits at most `patience` for the server (`None`: as long as the
+/// server lives).
+pub fn connect(
+    n: &Narrator,
+    path: &Path,
+    section: usize,
+    reply_section: usize,
+    patience: Option<Duration>,
+) -> Result<Channel> {
+    let sock = place::connect(n, path, place::Server::Alpc, patience)?;
     let server = sys::getsockopt_peercred(n, &sock)?;
     // The kernel says who the server is. A server of another user gets nothing of ours:
     // not the right to read this process's memory, not the section below.
@@ -92,12 +103,14 @@ pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) 
     // The descriptor went to the server; this side keeps only its mapping.
     sys::close(n, section_fd)?;
     let mut buf = alpc::buffer();
-    let got = wire::receive(n, &sock, &mut buf)?.ok_or_else(|| {
-        Error::bad_data(
-            tr!("connect to the ALPC server"),
-            tr!("it closed the connection"),
-        )
-    })?;
+    let got = wire::receive(n, &sock, &mut buf)
+        .map_err(|e| place::no_answer(e, place::Server::Alpc, patience))?
+        .ok_or_else(|| {
+            Error::bad_data(
+                tr!("connect to the ALPC server"),
+                tr!("it closed the connection"),
+            )
+        })?;
     let (h, data) = alpc::decode(&buf[..got.len])?;
     if h.kind == MsgKind::Failure {
         return Err(Error::bad_data(
@@ -136,6 +149,7 @@ pub fn connect(n: &Narrator, path: &Path, section: usize, reply_section: usize) 
         section,
         replies,
         seq: 0,
+        patience,
         paths: Paths::default(),
     })
 }
@@ -262,12 +276,14 @@ impl Channel {
     ) -> Result<Vec<u8>> {
         let mut buf = alpc::buffer();
         loop {
-            let got = wire::receive(n, &self.sock, &mut buf)?.ok_or_else(|| {
-                Error::bad_data(
-                    tr!("wait for a reply"),
-                    tr!("the server closed the channel"),
-                )
-            })?;
+            let got = wire::receive(n, &self.sock, &mut buf)
+                .map_err(|e| place::no_answer(e, place::Server::Alpc, self.patience))?
+                .ok_or_else(|| {
+                    Error::bad_data(
+                        tr!("wait for a reply"),
+                        tr!("the server closed the channel"),
+                    )
+                })?;
             if !got.fds.is_empty() {
                 return Err(Error::bad_data(
                     tr!("wait for a reply"),

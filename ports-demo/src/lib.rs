@@ -43,3 +43,13 @@ pub fn default_bootstrap() -> common::Result<std::path::PathBuf> {
 pub fn default_port() -> common::Result<std::path::PathBuf> {
     Ok(common::paths::private_dir()?.join("ports-alpc"))
 }
+
+/// Seconds a server keeps a connection that sends nothing, unless `--idle-timeout` says
+/// otherwise: long enough for a client stepped through with `--step`, short enough that
+/// a silent connection cannot hold a slot for long.
+pub const DEFAULT_IDLE_SECONDS: u64 = 30;
+
+/// [`DEFAULT_IDLE_SECONDS`] as a duration.
+pub fn default_idle() -> std::time::Duration {
+    std::time::Duration::from_secs(DEFAULT_IDLE_SECONDS)
+}

@@ -13,10 +13,12 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::narrate::print_summary;
 use common::process::{self, Fork};
 use common::{Error, Narrator, Result, say, sys, tr};
+use nix::errno::Errno;
 use nix::poll::PollFlags;
 
 use crate::bootstrap;
@@ -49,15 +51,24 @@ enum Answer {
 // ANCHOR: wait_reply
 /// Waits for the reply on `replies`, and for the server's port at the same time: if the
 /// server ends first, its port becomes a dead name (POLLHUP) and waiting would be forever.
-fn wait_reply(n: &Narrator, replies: &ReceiveRight, service: &SendRight) -> Result<Answer> {
+/// A server that lives but never replies is given `patience` (Mach's `MACH_RCV_TIMEOUT`);
+/// `None` waits as long as it lives.
+fn wait_reply(
+    n: &Narrator,
+    replies: &ReceiveRight,
+    service: &SendRight,
+    patience: Option<Duration>,
+) -> Result<Answer> {
+    let deadline = patience.map(|p| Instant::now() + p);
     loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ready = sys::poll(
             n,
             &[
                 (replies.as_fd(), PollFlags::POLLIN),
                 (service.as_fd(), PollFlags::empty()),
             ],
-            None,
+            left,
         )?;
         if ready.has(0, PollFlags::POLLIN) {
             break;
@@ -69,6 +80,19 @@ fn wait_reply(n: &Narrator, replies: &ReceiveRight, service: &SendRight) -> Resu
             )
             .hint(tr!(
                 "start the server again; a new look-up gives a right to its new port"
+            )));
+        }
+        if let (Some(patience), true) = (patience, ready.timed_out()) {
+            return Err(Error::sys(
+                tr!(
+                    "poll(POLLIN) on reply port {port}",
+                    port = port::name(replies)
+                ),
+                Errno::ETIMEDOUT,
+            )
+            .hint(tr!(
+                "the server's port is alive, but no reply came within {seconds} s (Mach says MACH_RCV_TIMED_OUT): the server is stuck, or paused (Ctrl-Z, --step); --timeout SECONDS waits longer, --timeout 0 forever",
+                seconds = patience.as_secs_f64()
             )));
         }
     }
@@ -137,7 +161,8 @@ fn measure(n: &Narrator, replies: &ReceiveRight, right: &SendRight, size: usize)
 /// Looks `name` up, makes a reply port, and sends `count` requests of `size` bytes, each
 /// with a send-once right to the reply port riding along; checks every reply.
 /// With `hold_replies`, it sends one request more than its reply port holds and reads no
-/// reply until Enter, so that the server finds the port full.
+/// reply until Enter, so that the server finds the port full. It waits at most `patience`
+/// for each answer (`None`: as long as the server lives).
 pub fn client(
     n: &Narrator,
     bootstrap_path: &Path,
@@ -145,8 +170,9 @@ pub fn client(
     count: u64,
     size: usize,
     hold_replies: bool,
+    patience: Option<Duration>,
 ) -> Result<()> {
-    let service = bootstrap::look_up(n, bootstrap_path, name)?;
+    let service = bootstrap::look_up(n, bootstrap_path, name, patience)?;
     let (replies, reply_right) = port::allocate(n, port::DEFAULT_QUEUE_BYTES)?;
     let count = if hold_replies {
         measure(n, &replies, &reply_right, size + 4)? + 1
@@ -176,7 +202,7 @@ pub fn client(
             SendOption::Wait,
         )?;
         if !hold_replies {
-            check(i, wait_reply(n, &replies, &service)?);
+            check(i, wait_reply(n, &replies, &service, patience)?);
         }
     }
     if hold_replies {
@@ -186,7 +212,7 @@ pub fn client(
         ));
         wait_for_enter(n)?;
         for i in n.first_few(0..count, tr!("the remaining replies, without narration")) {
-            check(i, wait_reply(n, &replies, &service)?);
+            check(i, wait_reply(n, &replies, &service, patience)?);
         }
     }
     print_summary(format_args!(
@@ -210,9 +236,16 @@ pub enum Bad {
 
 // ANCHOR: bad
 /// Sends one request that breaks the rules in the way `how` says, then (unless it
-/// vanishes) one good request, to show that the server still serves.
-pub fn bad(n: &Narrator, bootstrap_path: &Path, name: &str, how: Bad) -> Result<()> {
-    let service = bootstrap::look_up(n, bootstrap_path, name)?;
+/// vanishes) one good request, to show that the server still serves. Waits at most
+/// `patience` for each answer.
+pub fn bad(
+    n: &Narrator,
+    bootstrap_path: &Path,
+    name: &str,
+    how: Bad,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let service = bootstrap::look_up(n, bootstrap_path, name, patience)?;
     let (replies, reply_right) = port::allocate(n, port::DEFAULT_QUEUE_BYTES)?;
     let request = Outgoing {
         id: UPPER,
@@ -232,7 +265,7 @@ pub fn bad(n: &Narrator, bootstrap_path: &Path, name: &str, how: Bad) -> Result<
                 len = bytes.len()
             );
             sys::sendmsg_fds(n, &service, &bytes, &[rider])?;
-            match wait_reply(n, &replies, &service)? {
+            match wait_reply(n, &replies, &service, patience)? {
                 Answer::Refused(why) => n.essential(tr!("the server refused it: {why}", why)),
                 Answer::Data(_) => {
                     return Err(Error::bad_data(
@@ -292,7 +325,7 @@ pub fn bad(n: &Narrator, bootstrap_path: &Path, name: &str, how: Bad) -> Result<
         Some(&reply_right.0),
         SendOption::Wait,
     )?;
-    let ok = match wait_reply(n, &replies, &service)? {
+    let ok = match wait_reply(n, &replies, &service, patience)? {
         Answer::Data(d) if d == body(0, 16).to_ascii_uppercase() => 1,
         Answer::Data(_) => 0,
         Answer::Refused(why) => {
@@ -307,9 +340,15 @@ pub fn bad(n: &Narrator, bootstrap_path: &Path, name: &str, how: Bad) -> Result<
 }
 // ANCHOR_END: bad
 
-/// The `look-up` subcommand: asks the bootstrap server for `name` and shows the right.
-pub fn look_up(n: &Narrator, bootstrap_path: &Path, name: &str) -> Result<()> {
-    let right = bootstrap::look_up(n, bootstrap_path, name)?;
+/// The `look-up` subcommand: asks the bootstrap server for `name` (waiting at most
+/// `patience` for its answer) and shows the right.
+pub fn look_up(
+    n: &Narrator,
+    bootstrap_path: &Path,
+    name: &str,
+    patience: Option<Duration>,
+) -> Result<()> {
+    let right = bootstrap::look_up(n, bootstrap_path, name, patience)?;
     let st = my::fstat(n, &right)?;
     let dead = port::is_dead(n, &right)?;
     say!(

@@ -20,6 +20,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 use common::{Narrator, Result, say, sys, tr};
 use nix::errno::Errno;
@@ -63,17 +64,18 @@ pub fn reply_body(code: i32, data: &[u8]) -> Vec<u8> {
 // ANCHOR: server
 /// Makes a port, registers it as `name`, closes its own send right (the bootstrap server
 /// holds one; clients get theirs by look-up) and serves until `requests` messages have
-/// come (or forever). `ready`, if given, gets one byte once the name is registered.
-/// Returns its summary line.
+/// come (or forever). `ready`, if given, gets one byte once the name is registered;
+/// `patience` bounds the wait for the bootstrap server's answer. Returns its summary line.
 pub fn server(
     n: &Narrator,
     bootstrap_path: &Path,
     name: &str,
     requests: Option<u64>,
     ready: Option<OwnedFd>,
+    patience: Option<Duration>,
 ) -> Result<String> {
     let (port, send) = port::allocate(n, port::DEFAULT_QUEUE_BYTES)?;
-    bootstrap::register(n, bootstrap_path, name, &send)?;
+    bootstrap::register(n, bootstrap_path, name, &send, patience)?;
     sys::close(n, send.0)?;
     say!(
         n,

@@ -37,10 +37,10 @@ struct Cli {
     #[command(subcommand)]
     lesson: Option<Lesson>,
     /// The bootstrap server's socket (default: ports-bootstrap in a private per-user folder).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "PATH")]
     bootstrap: Option<PathBuf>,
     /// The ALPC connection port's socket (default: ports-alpc in a private per-user folder).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "PATH")]
     port: Option<PathBuf>,
     /// Requests the client sends (with no subcommand).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -51,6 +51,9 @@ struct Cli {
     /// Bytes of the ALPC section each side sets up once.
     #[arg(long, global = true, default_value = "64K", value_parser = section_size)]
     section: usize,
+    /// Seconds a client waits for a server's answer before giving up (0: wait forever).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    timeout: u64,
     #[command(flatten)]
     narration: NarrationArgs,
     #[command(flatten)]
@@ -95,6 +98,9 @@ enum Lesson {
         /// Stop after this many requests (default: run until Ctrl-C).
         #[arg(long)]
         requests: Option<u64>,
+        /// Seconds a connection may send nothing before it is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = ports_demo::DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout: u64,
     },
     /// A Mach server: a port registered as NAME; answers each request on its reply port.
     ///
@@ -181,6 +187,10 @@ enum Lesson {
         /// Stop after this many channels have ended (default: run until Ctrl-C).
         #[arg(long)]
         clients: Option<u64>,
+        /// Seconds a client may send nothing while the server waits for it (its connect, an
+        /// answer to a callback) before its channel is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = ports_demo::DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout: u64,
     },
     /// An ALPC client: a call down each path (inline, section, direct) and a callback.
     ///
@@ -225,6 +235,9 @@ enum Lesson {
     },
     /// Remove the sockets a killed bootstrap or ALPC server left behind.
     ///
+    /// It looks at --bootstrap PATH and --port PATH, removes a socket of yours that no
+    /// server answers on, and names anything else it finds there and leaves alone.
+    ///
     /// Example: cargo run -p ports-demo -- clean
     Clean,
 }
@@ -246,6 +259,8 @@ fn run() -> Result<()> {
         None => ports_demo::default_port(),
     };
     let section = cli.section;
+    // A client gives up on a server that lives but does not answer (0: it never does).
+    let patience = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
     let role = |role| Narrator::new(role, cli.narration);
     match cli.lesson {
         None => {
@@ -256,17 +271,28 @@ fn run() -> Result<()> {
                 None => ports_demo::default_bootstrap()?
                     .with_file_name(format!("ports-bootstrap-{}", std::process::id())),
             };
-            tour::mach(&n, &path, cli.count, cli.size)
+            tour::mach(&n, &path, cli.count, cli.size, patience)
         }
-        Some(Lesson::Bootstrap { requests }) => {
+        Some(Lesson::Bootstrap {
+            requests,
+            idle_timeout,
+        }) => {
             let n = role("bootstrap");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(bootstrap::serve(&n, &boot()?, requests, None)?)
+            let idle = Duration::from_secs(idle_timeout);
+            print_summary(bootstrap::serve(&n, &boot()?, requests, None, idle)?)
         }
         Some(Lesson::Server { name, requests }) => {
             let n = role("server");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(mach_server::server(&n, &boot()?, &name, requests, None)?)
+            print_summary(mach_server::server(
+                &n,
+                &boot()?,
+                &name,
+                requests,
+                None,
+                patience,
+            )?)
         }
         Some(Lesson::Client {
             name,
@@ -277,11 +303,15 @@ fn run() -> Result<()> {
         }) => {
             let n = role("client");
             match bad {
-                Some(how) => mach_client::bad(&n, &boot()?, &name, how),
-                None => mach_client::client(&n, &boot()?, &name, count, size, hold_replies),
+                Some(how) => mach_client::bad(&n, &boot()?, &name, how, patience),
+                None => {
+                    mach_client::client(&n, &boot()?, &name, count, size, hold_replies, patience)
+                }
             }
         }
-        Some(Lesson::LookUp { name }) => mach_client::look_up(&role("client"), &boot()?, &name),
+        Some(Lesson::LookUp { name }) => {
+            mach_client::look_up(&role("client"), &boot()?, &name, patience)
+        }
         Some(Lesson::Receive {
             name,
             hold,
@@ -290,7 +320,7 @@ fn run() -> Result<()> {
         }) => {
             let n = role("receiver");
             cleanup::exit_on_interrupt(&n)?;
-            queue::receive(&n, &boot()?, &name, senders, hold, queue_bytes)
+            queue::receive(&n, &boot()?, &name, senders, hold, queue_bytes, patience)
         }
         Some(Lesson::Send {
             name,
@@ -304,39 +334,43 @@ fn run() -> Result<()> {
                 Full::Now => SendOption::Now,
                 Full::Notify => SendOption::Notify,
             };
-            queue::send(&role("sender"), &boot()?, &name, count, option)
+            queue::send(&role("sender"), &boot()?, &name, count, option, patience)
         }
         Some(Lesson::Dead) => mach_client::dead(&role("sender")),
-        Some(Lesson::AlpcServer { clients }) => {
+        Some(Lesson::AlpcServer {
+            clients,
+            idle_timeout,
+        }) => {
             let n = role("alpc-server");
             cleanup::exit_on_interrupt(&n)?;
-            print_summary(alpc_server::serve(&n, &alpc_port()?, clients, None)?)
+            let idle = Duration::from_secs(idle_timeout);
+            print_summary(alpc_server::serve(&n, &alpc_port()?, clients, None, idle)?)
         }
         Some(Lesson::AlpcClient { sizes, hold, bad }) => {
             let n = role("alpc-client");
             match bad {
-                Some(how) => alpc_client::bad(&n, &alpc_port()?, section, how),
-                None => alpc_client::client(&n, &alpc_port()?, section, &sizes, hold),
+                Some(how) => alpc_client::bad(&n, &alpc_port()?, section, how, patience),
+                None => alpc_client::client(&n, &alpc_port()?, section, &sizes, hold, patience),
             }
         }
         Some(Lesson::Rpc { large }) => {
-            alpc_client::rpc(&role("rpc-client"), &alpc_port()?, section, large)
+            alpc_client::rpc(&role("rpc-client"), &alpc_port()?, section, large, patience)
         }
         Some(Lesson::AlpcPeek { pid, fd }) => alpc_client::peek(&role("peek"), pid, fd),
-        Some(Lesson::Alpc { sizes }) => {
-            tour::alpc(&role("alpc-client"), &alpc_port()?, section, &sizes)
-        }
-        Some(Lesson::Clean) => {
-            let n = role("clean");
-            let mut removed = 0;
-            for (path, what) in [
-                (boot()?, common::tr!("bootstrap server")),
-                (alpc_port()?, common::tr!("ALPC server")),
-            ] {
-                removed += u32::from(place::clean(&n, &path, &what)?);
-            }
-            print_summary(format_args!("summary: removed={removed}"))
-        }
+        Some(Lesson::Alpc { sizes }) => tour::alpc(
+            &role("alpc-client"),
+            &alpc_port()?,
+            section,
+            &sizes,
+            patience,
+        ),
+        Some(Lesson::Clean) => place::clean(
+            &role("clean"),
+            &[
+                (boot()?, place::Server::Bootstrap),
+                (alpc_port()?, place::Server::Alpc),
+            ],
+        ),
     }
 }
 

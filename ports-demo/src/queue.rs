@@ -60,6 +60,7 @@ struct Sender {
 
 // ANCHOR: receive
 /// Registers a port as `name` and takes messages until `senders` end marks have come.
+/// `patience` bounds the wait for the bootstrap server's answer, not for the senders.
 pub fn receive(
     n: &Narrator,
     bootstrap_path: &Path,
@@ -67,9 +68,10 @@ pub fn receive(
     senders: u64,
     hold: bool,
     queue_bytes: usize,
+    patience: Option<Duration>,
 ) -> Result<()> {
     let (port, send) = port::allocate(n, queue_bytes)?;
-    bootstrap::register(n, bootstrap_path, name, &send)?;
+    bootstrap::register(n, bootstrap_path, name, &send, patience)?;
     sys::close(n, send.0)?;
     n.essential(tr!("receiver ready: {name} is registered", name));
     if hold {
@@ -161,14 +163,16 @@ struct Counts {
 // ANCHOR: send
 /// Looks `name` up and sends `count` messages with `option` for a full queue; stops at
 /// the first message the option gives up on; then sends the end mark, waiting for room.
+/// `patience` bounds the wait for the bootstrap server's answer to the look-up.
 pub fn send(
     n: &Narrator,
     bootstrap_path: &Path,
     name: &str,
     count: u64,
     option: SendOption,
+    patience: Option<Duration>,
 ) -> Result<()> {
-    let dest = bootstrap::look_up(n, bootstrap_path, name)?;
+    let dest = bootstrap::look_up(n, bootstrap_path, name, patience)?;
     let pid = std::process::id();
     let mut c = Counts::default();
     for seq in 0..count {

@@ -13,6 +13,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::time::Duration;
 
 use common::process::{self, Fork};
 use common::{Error, Narrator, Result, cleanup, sys, tr};
@@ -67,28 +68,57 @@ fn start(
 }
 
 // ANCHOR: mach
-/// The whole Mach exchange in one terminal: bootstrap, a server, and a client.
-pub fn mach(n: &Narrator, bootstrap_path: &Path, count: u64, size: usize) -> Result<()> {
+/// The whole Mach exchange in one terminal: bootstrap, a server, and a client; the two
+/// clients of the bootstrap server wait at most `patience` for an answer.
+pub fn mach(
+    n: &Narrator,
+    bootstrap_path: &Path,
+    count: u64,
+    size: usize,
+    patience: Option<Duration>,
+) -> Result<()> {
     // The bootstrap server answers two requests: the server's register, the client's look-up.
     let boot = start(n, "bootstrap", |me, ready| {
-        bootstrap::serve(me, bootstrap_path, Some(2), Some(ready)).map(drop)
+        bootstrap::serve(
+            me,
+            bootstrap_path,
+            Some(2),
+            Some(ready),
+            crate::default_idle(),
+        )
+        .map(drop)
     })?;
     let server = start(n, "server", |me, ready| {
-        mach_server::server(me, bootstrap_path, "echo", Some(count), Some(ready)).map(drop)
+        mach_server::server(
+            me,
+            bootstrap_path,
+            "echo",
+            Some(count),
+            Some(ready),
+            patience,
+        )
+        .map(drop)
     })?;
     cleanup::exit_on_interrupt(n)?;
-    mach_client::client(n, bootstrap_path, "echo", count, size, false)?;
+    mach_client::client(n, bootstrap_path, "echo", count, size, false, patience)?;
     process::wait_for(n, server, "server")?;
     process::wait_for(n, boot, "bootstrap")
 }
 // ANCHOR_END: mach
 
-/// ALPC in one terminal: the server (one channel) in a child, the client here.
-pub fn alpc(n: &Narrator, port: &Path, section: usize, sizes: &[usize]) -> Result<()> {
+/// ALPC in one terminal: the server (one channel) in a child, the client here, which waits
+/// at most `patience` for each answer.
+pub fn alpc(
+    n: &Narrator,
+    port: &Path,
+    section: usize,
+    sizes: &[usize],
+    patience: Option<Duration>,
+) -> Result<()> {
     let server = start(n, "alpc-server", |me, ready| {
-        alpc_server::serve(me, port, Some(1), Some(ready)).map(drop)
+        alpc_server::serve(me, port, Some(1), Some(ready), crate::default_idle()).map(drop)
     })?;
     cleanup::exit_on_interrupt(n)?;
-    alpc_client::client(n, port, section, sizes, false)?;
+    alpc_client::client(n, port, section, sizes, false, patience)?;
     process::wait_for(n, server, "alpc-server")
 }

@@ -2,6 +2,8 @@
 //! another process's memory; ordered by the lines they print, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use testkit::{Process, Run, Scratch};
 
@@ -302,4 +304,200 @@ fn a_client_refuses_a_server_of_another_user() {
     let _ = srv.finish();
     let _ = std::fs::remove_file(&port);
     let _ = std::fs::remove_dir(&theirs);
+}
+
+/// A server that completes the handshake, takes the request, and never answers (a Python
+/// peer written from the book's message format): the client gives up after `--timeout`
+/// with one line naming the call and its errno, and a hint, and exit code 1 (attack
+/// review: it waited as long as the server lived).
+#[test]
+fn an_alpc_client_gives_up_on_a_server_that_never_answers() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        println!("skipped: python3 is missing");
+        return;
+    }
+    let s = Scratch::new("alpc-silent");
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/silent_alpc.py");
+    let mut silent = Process::start("python3", &[peer, &s.arg("alpc")]);
+    silent.wait_for_line("listening at");
+    let start = Instant::now();
+    let client = Process::start(
+        BIN,
+        &[
+            "alpc-client",
+            "--port",
+            &s.arg("alpc"),
+            "--sizes",
+            "100",
+            "--timeout",
+            "1",
+        ],
+    )
+    .finish_within(Duration::from_secs(20));
+    let took = start.elapsed();
+    client.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(1),
+        "gave up after {took:?}:\n{client}"
+    );
+    // The handshake worked; the call is what found no answer.
+    assert!(client.stdout.contains("channel 1:"), "{client}");
+    assert_eq!(client.stderr.lines().count(), 1, "{client}");
+    assert!(
+        client.stderr.contains("recvmsg(")
+            && client.stderr.contains("failed: EAGAIN")
+            && client
+                .stderr
+                .contains("no answer from the ALPC server within 1 s (SO_RCVTIMEO)")
+            && client.stderr.contains("--timeout 0"),
+        "{client}"
+    );
+    let peer = silent.finish();
+    peer.assert_code(0);
+    assert!(peer.stdout.contains("took request 1"), "{peer}");
+    assert!(peer.stdout.contains("the client closed its end"), "{peer}");
+    s.assert_empty();
+}
+
+/// A helper process (`sleep`) whose standard input is `stdin`, killed and reaped when
+/// dropped, so that a failing test leaves none behind.
+struct Helper(std::process::Child);
+
+impl Helper {
+    fn start(stdin: std::process::Stdio) -> Helper {
+        use std::process::{Command, Stdio};
+        let child = Command::new("sleep")
+            .arg("600")
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sleep");
+        Helper(child)
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// alpc-peek opens nothing but a channel. Given a descriptor of another process that is a
+/// FIFO or /dev/null, it looks with `O_PATH` and `fstat`, refuses in one line (exit 1),
+/// and never opens the object for reading or writing (attack review: it opened
+/// /proc/PID/fd/N with O_RDWR, whatever that was: a FIFO's reader was woken, a device's
+/// driver ran its open).
+#[test]
+fn alpc_peek_refuses_a_descriptor_that_is_not_a_socket() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let s = Scratch::new("peek-not-socket");
+    nix::unistd::mkfifo(
+        &s.path("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // Read and write, without waiting: on Linux such an open of a FIFO returns at once.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("fifo"))
+        .unwrap();
+    for (stdin, found) in [
+        (std::process::Stdio::from(fifo), "a FIFO"),
+        (std::process::Stdio::null(), "a character device"),
+    ] {
+        let helper = Helper::start(stdin);
+        let pid = helper.0.id().to_string();
+        let peek = testkit::run(BIN, &["alpc-peek", "--pid", &pid, "--fd", "0"], b"");
+        drop(helper);
+        peek.assert_code(1);
+        assert_eq!(peek.stderr.lines().count(), 1, "{peek}");
+        assert!(
+            peek.stderr.contains(&format!(
+                "descriptor 0 of process {pid} is {found}, not a socket"
+            )),
+            "{peek}"
+        );
+        assert!(peek.stdout.contains("O_PATH) = "), "{peek}");
+        assert!(
+            !peek.stdout.contains("O_RDWR"),
+            "opened for reading and writing:\n{peek}"
+        );
+        assert!(!peek.stdout.contains("pidfd_getfd("), "{peek}");
+    }
+    std::fs::remove_file(s.path("fifo")).unwrap();
+    s.assert_empty();
+}
+
+/// A client that connects and never sends its connect message is given up on after
+/// `--idle-timeout`: its channel's thread ends, its connection is closed, and the server
+/// goes on. (Attack review: the thread waited for it forever.)
+#[test]
+fn an_alpc_server_gives_up_on_a_client_that_never_sends() {
+    let s = Scratch::new("alpc-idle");
+    let mut srv = Process::start(
+        BIN,
+        &[
+            "alpc-server",
+            "--port",
+            &s.arg("alpc"),
+            "--clients",
+            "2",
+            "--idle-timeout",
+            "1",
+        ],
+    );
+    srv.wait_for_line("connection port ready");
+    let start = Instant::now();
+    let silent = testkit::silent_connection(&s.path("alpc"));
+    let ended = srv.wait_for_line("channel 1 ended: ");
+    assert!(start.elapsed() >= Duration::from_secs(1), "{ended}");
+    assert!(
+        ended.contains("wait for the connect of channel 1 failed: ETIMEDOUT")
+            && ended.contains("--idle-timeout"),
+        "{ended}"
+    );
+    assert!(testkit::closed_by_peer(&silent, Duration::from_secs(10)));
+    let good = run(&s, &["alpc-client", "--sizes", "100"]);
+    good.assert_code(0);
+    assert_eq!(good.field("ok"), 2, "{good}");
+    let served = srv.finish();
+    served.assert_code(0);
+    assert_eq!(served.field("channels"), 2, "{served}");
+    drop(silent);
+    s.assert_empty();
+}
+
+/// Connections that say nothing cannot take every channel: with all of them held, a
+/// newcomer takes the place of the one silent longest, and a real client is served.
+/// (Attack review: once the channels were full, every new connection was closed at once.)
+#[test]
+fn silent_connections_cannot_keep_a_real_alpc_client_out() {
+    let s = Scratch::new("alpc-slots");
+    let places = ports_demo::alpc_server::MAX_CHANNELS;
+    // Every place taken, one connection more, and the real client.
+    let clients = (places + 2).to_string();
+    let srv = server(&s, &clients);
+    let idle: Vec<std::os::fd::OwnedFd> = (0..=places)
+        .map(|_| testkit::silent_connection(&s.path("alpc")))
+        .collect();
+    let good = run(&s, &["alpc-client", "--sizes", "100"]);
+    good.assert_code(0);
+    assert_eq!(good.field("ok"), 2, "{good}");
+    // The first silent connection was silent longest: it lost its place first.
+    assert!(testkit::closed_by_peer(&idle[0], Duration::from_secs(10)));
+    // The others end when their clients close them; then the server ends.
+    drop(idle);
+    let served = srv.finish();
+    served.assert_code(0);
+    let making_room =
+        format!("{places} channels are open already: I close channel 1, silent longest");
+    assert!(served.stdout.contains(&making_room), "{served}");
+    s.assert_empty();
 }

@@ -2,6 +2,8 @@
 //! through real kernel objects, ordered by the lines they print, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use testkit::{Process, Run, Scratch};
 
@@ -400,6 +402,81 @@ fn a_live_bootstrap_socket_is_never_replaced_and_a_stale_one_is() {
     s.assert_empty();
 }
 
+/// Starts `ports-demo ARGS`, waits for its `ready` line, and kills it with SIGKILL, so
+/// that it cannot remove its socket: what a killed server leaves behind.
+fn killed(args: &[&str], ready: &str) {
+    let mut p = Process::start(BIN, args);
+    p.wait_for_line(ready);
+    p.signal(Signal::SIGKILL);
+    p.finish();
+}
+
+/// `clean` looks at both paths whatever it finds at the first: what is not its own (a
+/// symbolic link, somebody's file) is named on a line of its own, with a hint that names
+/// ports-demo's real option, and left alone; a socket a killed server left is removed.
+/// (Attack review: it stopped at its first refusal, and its hints named --name/--path,
+/// which ports-demo does not have.)
+#[test]
+fn clean_removes_a_stale_socket_and_names_what_it_leaves_alone() {
+    let s = Scratch::new("clean-all");
+    let (boot, alpc) = (s.arg("boot"), s.arg("alpc"));
+    let refusals = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter(|l| l.contains("refused: "))
+            .map(String::from)
+            .collect()
+    };
+    // A symbolic link at the bootstrap path (the first one clean looks at), and the
+    // socket of an ALPC server killed with SIGKILL at the other.
+    std::fs::write(s.path("target"), b"precious").unwrap();
+    std::os::unix::fs::symlink(s.path("target"), s.path("boot")).unwrap();
+    killed(&["alpc-server", "--port", &alpc], "connection port ready");
+    let clean = run(&s, &["clean", "--port", &alpc]);
+    clean.assert_code(1);
+    assert_eq!(clean.summary(), "summary: removed=1", "{clean}");
+    assert!(s.path("alpc").symlink_metadata().is_err(), "{clean}");
+    assert!(s.path("boot").symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read(s.path("target")).unwrap(), b"precious");
+    let refused = refusals(&clean);
+    assert_eq!(refused.len(), 1, "{clean}");
+    assert!(
+        refused[0].contains("symbolic link") && refused[0].contains("--bootstrap PATH"),
+        "{clean}"
+    );
+    assert!(!clean.stderr.contains("--name"), "{clean}");
+    assert!(
+        clean.stderr.contains("1 of 2 paths were left alone"),
+        "{clean}"
+    );
+    // The other way round: somebody's file at the ALPC path, a stale bootstrap socket.
+    std::fs::remove_file(s.path("boot")).unwrap();
+    std::fs::remove_file(s.path("target")).unwrap();
+    std::fs::write(s.path("alpc"), b"a file of someone's").unwrap();
+    killed(
+        &["bootstrap", "--bootstrap", &boot],
+        "bootstrap server ready",
+    );
+    let clean = run(&s, &["clean", "--port", &alpc]);
+    clean.assert_code(1);
+    assert_eq!(clean.summary(), "summary: removed=1", "{clean}");
+    assert!(s.path("boot").symlink_metadata().is_err(), "{clean}");
+    assert_eq!(
+        std::fs::read(s.path("alpc")).unwrap(),
+        b"a file of someone's"
+    );
+    let refused = refusals(&clean);
+    assert_eq!(refused.len(), 1, "{clean}");
+    assert!(
+        refused[0].contains("it is a regular file, not a socket")
+            && refused[0].contains("--port PATH"),
+        "{clean}"
+    );
+    assert!(!clean.stderr.contains("--name"), "{clean}");
+    std::fs::remove_file(s.path("alpc")).unwrap();
+    s.assert_empty();
+}
+
 fn bootstrap_replacing(s: &Scratch) -> Process {
     let mut p = Process::start(BIN, &["bootstrap", "--bootstrap", &s.arg("boot")]);
     p.wait_for_line("nobody answers there");
@@ -452,21 +529,9 @@ fn a_name_that_is_taken_by_a_live_port_cannot_be_registered_again() {
 
 #[test]
 fn a_client_that_connects_and_says_nothing_holds_up_nobody() {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
     let s = Scratch::new("silent");
     let boot = bootstrap(&s);
-    let silent = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    connect(
-        std::os::fd::AsRawFd::as_raw_fd(&silent),
-        &UnixAddr::new(&s.path("boot")).unwrap(),
-    )
-    .unwrap();
+    let silent = testkit::silent_connection(&s.path("boot"));
     let srv = server(&s, "echo", &["--requests", "1"]);
     let client = run(&s, &["client", "--count", "1"]);
     client.assert_code(0);
@@ -474,5 +539,166 @@ fn a_client_that_connects_and_says_nothing_holds_up_nobody() {
     srv.finish().assert_code(0);
     drop(silent);
     stop(boot);
+    s.assert_empty();
+}
+
+/// A server whose port lives but that never replies (a `receive --hold` registered as
+/// echo takes nothing until Enter): the client gives up after `--timeout` with one line
+/// naming the call and ETIMEDOUT, and a hint, exit code 1 (attack review: `wait_reply`
+/// waited as long as the server lived).
+#[test]
+fn a_client_gives_up_on_a_server_that_never_replies() {
+    let s = Scratch::new("no-reply");
+    let boot = bootstrap(&s);
+    let boot_path = s.arg("boot");
+    let mut silent = Process::start(
+        BIN,
+        &[
+            "receive",
+            "--bootstrap",
+            &boot_path,
+            "--name",
+            "echo",
+            "--hold",
+        ],
+    );
+    silent.wait_for_line("holding");
+    let start = Instant::now();
+    let client = Process::start(
+        BIN,
+        &[
+            "client",
+            "--bootstrap",
+            &boot_path,
+            "--count",
+            "1",
+            "--timeout",
+            "1",
+        ],
+    )
+    .finish_within(Duration::from_secs(20));
+    let took = start.elapsed();
+    client.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(1),
+        "gave up after {took:?}:\n{client}"
+    );
+    assert_eq!(client.stderr.lines().count(), 1, "{client}");
+    assert!(
+        client.stderr.contains("poll(POLLIN) on reply port ")
+            && client.stderr.contains("failed: ETIMEDOUT")
+            && client.stderr.contains("MACH_RCV_TIMED_OUT")
+            && client.stderr.contains("--timeout 0"),
+        "{client}"
+    );
+    stop(silent);
+    stop(boot);
+    s.assert_empty();
+}
+
+/// A bootstrap server that takes the connection and never answers (a listening socket
+/// the test holds and never accepts on), and no `--timeout`: the default is a bounded
+/// wait too, 5 seconds, after which the look-up fails with the receive's EAGAIN.
+#[test]
+fn a_look_up_gives_up_on_a_bootstrap_server_that_never_answers() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, listen, socket};
+    let s = Scratch::new("silent-bootstrap");
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&listener),
+        &UnixAddr::new(&s.path("boot")).unwrap(),
+    )
+    .unwrap();
+    listen(&listener, nix::sys::socket::Backlog::new(4).unwrap()).unwrap();
+    let start = Instant::now();
+    let look = Process::start(BIN, &["look-up", "echo", "--bootstrap", &s.arg("boot")])
+        .finish_within(Duration::from_secs(30));
+    let took = start.elapsed();
+    look.assert_code(1);
+    assert!(
+        took >= Duration::from_secs(5),
+        "gave up after {took:?}:\n{look}"
+    );
+    assert_eq!(look.stderr.lines().count(), 1, "{look}");
+    assert!(
+        look.stderr.contains("recvmsg(")
+            && look.stderr.contains("failed: EAGAIN")
+            && look
+                .stderr
+                .contains("no answer from the bootstrap server within 5 s (SO_RCVTIMEO)"),
+        "{look}"
+    );
+    drop(listener);
+    std::fs::remove_file(s.path("boot")).unwrap();
+    s.assert_empty();
+}
+
+/// Idle connections cannot lock real clients out of the bootstrap server: the test opens
+/// more connections than it has slots and sends nothing on them, and still a server
+/// registers and a client looks it up, because the connection silent longest gives its
+/// slot to a newcomer. (Attack review: once the slots were full, every new connection
+/// was closed at once, so one user could deny the service by connecting and waiting.)
+#[test]
+fn idle_connections_cannot_keep_real_clients_out_of_the_bootstrap_server() {
+    let s = Scratch::new("idle-slots");
+    let boot = bootstrap(&s);
+    let idle: Vec<std::os::fd::OwnedFd> = (0..ports_demo::bootstrap::MAX_CONNECTIONS + 4)
+        .map(|_| testkit::silent_connection(&s.path("boot")))
+        .collect();
+    // Every idle connection is accepted before these (the backlog is first come, first
+    // served), so the slots are all taken when the real ones arrive.
+    let srv = server(&s, "echo", &["--requests", "1"]);
+    let client = run(&s, &["client", "--count", "1"]);
+    client.assert_code(0);
+    assert_eq!(client.field("ok"), 1, "{client}");
+    srv.finish().assert_code(0);
+    // The first idle connection was silent longest: it lost its slot first.
+    assert!(testkit::closed_by_peer(&idle[0], Duration::from_secs(10)));
+    let served = stop(boot);
+    let making_room = format!(
+        "{} clients are connected already: I close the one silent longest",
+        ports_demo::bootstrap::MAX_CONNECTIONS
+    );
+    assert!(served.stdout.contains(&making_room), "{served}");
+    drop(idle);
+    s.assert_empty();
+}
+
+/// A connection that sends nothing is closed after `--idle-timeout`, with nobody else
+/// around to need its slot.
+#[test]
+fn the_bootstrap_server_closes_a_connection_that_stays_silent() {
+    let s = Scratch::new("idle-timeout");
+    let mut boot = Process::start(
+        BIN,
+        &[
+            "bootstrap",
+            "--bootstrap",
+            &s.arg("boot"),
+            "--idle-timeout",
+            "1",
+        ],
+    );
+    boot.wait_for_line("bootstrap server ready");
+    let start = Instant::now();
+    let silent = testkit::silent_connection(&s.path("boot"));
+    boot.wait_for_line("a client sent nothing for 1 s: I close its connection");
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert!(testkit::closed_by_peer(&silent, Duration::from_secs(10)));
+    // The server goes on answering.
+    let unknown = run(&s, &["look-up", "nobody-here"]);
+    unknown.assert_code(1);
+    assert!(
+        unknown.stderr.contains("BOOTSTRAP_UNKNOWN_SERVICE"),
+        "{unknown}"
+    );
+    stop(boot);
+    drop(silent);
     s.assert_empty();
 }

@@ -365,6 +365,43 @@ pub fn wait_until_gone(pid: i32, limit: Duration) -> bool {
     }
 }
 
+/// A Unix `SOCK_SEQPACKET` connection to the server listening at `path`, on which the
+/// test will send nothing: the silent client a server must not wait for forever.
+pub fn silent_connection(path: &std::path::Path) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let addr = UnixAddr::new(path).expect("a socket path");
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    fd
+}
+
+/// Whether the peer of the socket `fd` has closed its end: waits at most `limit` (a
+/// safety net, not an ordering) for `fd` to become readable, then reads without waiting;
+/// end-of-file (0 bytes) means closed. Nothing arriving, or data, is `false`.
+pub fn closed_by_peer(fd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
+    if poll(&mut fds, ms).expect("poll") == 0 {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let got = nix::sys::socket::recv(
+        std::os::fd::AsRawFd::as_raw_fd(fd),
+        &mut buf,
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    );
+    got == Ok(0)
+}
+
 /// The uid of the second user the tests run processes as: `nobody`.
 pub const NOBODY: u32 = 65534;
 
