@@ -133,6 +133,46 @@ pub fn check(st: &FileStat, kind: Kind, call: &str) -> Result<()> {
     Ok(())
 }
 
+/// `stat(2)` on the folder `path` would be made in, following links, since that is where
+/// the object would land: it must be a folder of this user's or of root's (a shared one
+/// such as `/tmp`). `O_EXCL`, `O_NOFOLLOW` and `bind`'s EADDRINUSE guard only the last
+/// part of a path; a link earlier in it (`/tmp/x/link/file`, `link` planted by another
+/// user) could lead the demo to make, and later remove, an object in another user's
+/// folder. That is refused here, before anything is made.
+pub fn parent_ours_or_root(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let call = format!("stat({:?})", parent.display().to_string());
+    let st = nix::sys::stat::stat(parent).map_err(|errno| Error::sys(call.clone(), errno))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(Error::bad_data(
+            call,
+            crate::tr!(
+                "it is {found}, not {kind}",
+                found = said(st.st_mode),
+                kind = said(libc::S_IFDIR)
+            ),
+        ));
+    }
+    let me = Uid::effective().as_raw();
+    if st.st_uid != me && st.st_uid != 0 {
+        return Err(Error::bad_data(
+            call,
+            crate::tr!(
+                "the folder belongs to uid {owner}, neither to you (uid {me}) nor to root",
+                owner = st.st_uid,
+                me
+            ),
+        )
+        .hint(crate::tr!(
+            "the demo makes its objects only in a folder of yours, or in a shared one of root's such as /tmp; a link in the path may lead into another user's folder: give a path in a folder of yours"
+        )));
+    }
+    Ok(())
+}
+
 /// `lstat(2)` on `path` and [`check`] it: `Ok(None)` if nothing is there, `Ok(Some(st))`
 /// if it is `kind` and ours, an error otherwise (a symbolic link included).
 pub fn lstat_ours(path: &Path, kind: Kind) -> Result<Option<FileStat>> {

@@ -17,6 +17,7 @@ use nix::sys::stat::{FileStat, Mode};
 /// other role, or left by a run that was killed). Returns a guard that removes it if
 /// this process made it; `None` if it was there already.
 pub fn make_or_find(n: &Narrator, path: &Path) -> Result<Option<Guard>> {
+    common::owner::parent_ours_or_root(path)?;
     match sys::mkfifo(n, path, Mode::S_IRUSR | Mode::S_IWUSR) {
         Ok(()) => {
             say!(

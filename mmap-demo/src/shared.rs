@@ -56,6 +56,7 @@ pub struct Shared {
 /// (open(2)).
 pub fn create_file(n: &Narrator, path: &Path, flags: OFlag) -> Result<(OwnedFd, Guard)> {
     let flags = flags | OFlag::O_CREAT | OFlag::O_EXCL;
+    owner::parent_ours_or_root(path)?;
     let fd = common::sys::open(n, path, flags, Mode::from_bits_truncate(0o600))?;
     match owner::fstat_ours(&fd, Kind::File) {
         Ok(made) => Ok((fd, cleanup::remove_own_on_drop(n, path, &made))),

@@ -76,6 +76,7 @@ fn address(path: &Path) -> Result<UnixAddr> {
 /// Returns the listening socket and the guard that removes the path at the end.
 pub fn listen(n: &Narrator, path: &Path, server: Server) -> Result<(OwnedFd, Guard)> {
     let addr = address(path)?;
+    common::owner::parent_ours_or_root(path)?;
     let fd = sys::socket(n, AddressFamily::Unix, SockType::SeqPacket)?;
     // bind() creates the path with 0777 minus the umask: mask everything but the owner.
     let old = my::umask(n, Mode::from_bits_truncate(0o177))?;

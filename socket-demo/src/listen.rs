@@ -39,6 +39,7 @@ pub fn listen(n: &Narrator, endpoint: &Endpoint) -> Result<(OwnedFd, Endpoint, O
                 "the file that bind makes gets the socket's mode: 0600, only I may connect"
             );
             let addr = unix_addr(path)?;
+            common::owner::parent_ours_or_root(path)?;
             if let Err(e) = sys::bind(n, &fd, &addr) {
                 if e.errno() != Some(Errno::EADDRINUSE) {
                     return Err(e);
