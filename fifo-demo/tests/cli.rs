@@ -22,6 +22,20 @@ fn is_fifo(path: &std::path::Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }
 
+/// A `--path` through a link into another user's folder: the FIFO would be made there.
+#[test]
+fn a_path_through_a_link_into_another_users_folder_is_refused() {
+    let dir = Scratch::new("fifo-other-folder");
+    let Some(link) = dir.link_to_another_users_folder() else {
+        return;
+    };
+    let path = format!("{}/fifo", link.display());
+    let r = run(BIN, &["producer", "--path", &path], b"");
+    r.assert_code(1);
+    assert!(r.stderr.contains("the folder belongs to uid 65534"), "{r}");
+    assert_eq!(dir.in_another_users_folder(), 0, "{r}");
+}
+
 #[test]
 fn both_roles_in_one_terminal_meet_at_the_fifo_and_remove_it() {
     let dir = Scratch::new("fifo-exchange");

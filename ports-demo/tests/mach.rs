@@ -42,6 +42,21 @@ fn stop(p: Process) -> Run {
     run
 }
 
+/// A `--bootstrap` path through a link into another user's folder: bind would make the
+/// socket's file there.
+#[test]
+fn a_path_through_a_link_into_another_users_folder_is_refused() {
+    let dir = Scratch::new("ports-other-folder");
+    let Some(link) = dir.link_to_another_users_folder() else {
+        return;
+    };
+    let path = format!("{}/bootstrap", link.display());
+    let r = testkit::run(BIN, &["bootstrap", "--bootstrap", &path], b"");
+    r.assert_code(1);
+    assert!(r.stderr.contains("the folder belongs to uid 65534"), "{r}");
+    assert_eq!(dir.in_another_users_folder(), 0, "{r}");
+}
+
 #[test]
 fn one_terminal_runs_a_bootstrap_server_a_server_and_a_client() {
     let s = Scratch::new("tour");

@@ -456,6 +456,26 @@ impl Scratch {
         self.path(name).to_string_lossy().into_owned()
     }
 
+    /// A folder of another user's (nobody, uid 65534) inside this one, open to all
+    /// (0777), and a link `link` to it: a path through `link` lands in the other user's
+    /// folder. Returns the link's path, or `None` where this process may not give a
+    /// folder away (`chown` needs root, as CI runs).
+    pub fn link_to_another_users_folder(&self) -> Option<std::path::PathBuf> {
+        use std::os::unix::fs::{PermissionsExt, chown, symlink};
+        let theirs = self.path("theirs");
+        std::fs::create_dir(&theirs).expect("create the other user's folder");
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod 777");
+        chown(&theirs, Some(65534), Some(65534)).ok()?;
+        symlink(&theirs, self.path("link")).expect("symlink");
+        Some(self.path("link"))
+    }
+
+    /// What is in the other user's folder of [`Scratch::link_to_another_users_folder`].
+    pub fn in_another_users_folder(&self) -> usize {
+        std::fs::read_dir(self.path("theirs")).map_or(0, |d| d.count())
+    }
+
     /// Fails the test if the demo left anything in the folder.
     pub fn assert_empty(&self) {
         let left = self.leftovers();
