@@ -131,16 +131,39 @@ fn the_fast_ring_stamps_its_slots_and_uses_no_semaphore() {
     assert!(!exists(&n));
 }
 
+/// A fast-ring producer of 10 messages in 2 slots, with no consumer yet, started with
+/// `extra` options: it has put messages 0 and 1 and waits for room.
+fn fast_producer_at_a_full_ring(name: &str, extra: &[&str]) -> Process {
+    let mut args = vec![
+        "producer", "--name", name, "--ring", "fast", "--slots", "2", "--count", "10",
+    ];
+    args.extend_from_slice(extra);
+    let mut producer = Process::start(BIN, &args);
+    producer.wait_for_line("the ring is full; waiting for a consumer");
+    producer
+}
+
+/// The producer stops with `error` (exit 1) and removes its object.
+fn producer_refuses(name: &str, producer: Process, error: &str) {
+    let r = producer.finish();
+    r.assert_code(1);
+    assert!(r.stderr.contains(error), "{r}");
+    assert!(!exists(name));
+}
+
+/// A consumer started now stops with `error` (exit 1); its producer then finds it gone
+/// and removes the object.
+fn consumer_refuses(name: &str, producer: Process, error: &str) {
+    let consumer = shm_demo(&["consumer", "--name", name]);
+    consumer.assert_code(1);
+    assert!(consumer.stderr.contains(error), "{consumer}");
+    producer_refuses(name, producer, "the consumer (pid");
+}
+
 #[test]
 fn a_tail_that_goes_back_is_refused_by_the_producer() {
     let n = name("tail-back");
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10", "--all",
-        ],
-    );
-    producer.wait_for_line("the ring is full; waiting for a consumer");
+    let mut producer = fast_producer_at_a_full_ring(&n, &["--all"]);
     // A consumer takes message 0 (tail = 1) and is held at its next step; the producer
     // puts message 2 into the freed slot and waits for tail = 2.
     let mut consumer = Process::start(BIN, &["consumer", "--name", &n, "--step"]);
@@ -157,15 +180,9 @@ fn a_tail_that_goes_back_is_refused_by_the_producer() {
     // A hostile peer sets tail back to 0: taken for progress, both sides would wait for
     // each other for ever.
     scribble(&n, region::TAIL_OFFSET as u64, &0u64.to_ne_bytes());
-    let r = producer.finish();
-    r.assert_code(1);
-    assert!(
-        r.stderr.contains("ring index tail = 0, not in 1 ..= 3"),
-        "{r}"
-    );
+    producer_refuses(&n, producer, "ring index tail = 0, not in 1 ..= 3");
     consumer.signal(nix::sys::signal::Signal::SIGKILL);
     let _ = consumer.finish();
-    assert!(!exists(&n));
 }
 
 #[test]
@@ -177,41 +194,22 @@ fn a_tail_past_the_count_is_refused_in_the_producers_last_wait() {
     );
     producer.wait_for_line("all sent; waiting until the consumer has taken everything");
     scribble(&n, region::TAIL_OFFSET as u64, &1000u64.to_ne_bytes());
-    let r = producer.finish();
-    r.assert_code(1);
-    assert!(
-        r.stderr.contains("ring index tail = 1000, not in 0 ..= 3"),
-        "{r}"
-    );
-    assert!(!exists(&n));
+    producer_refuses(&n, producer, "ring index tail = 1000, not in 0 ..= 3");
 }
 
 #[test]
 fn a_stamp_set_back_under_a_moved_head_is_refused_by_the_consumer() {
     let n = name("stale-stamp");
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
-        ],
-    );
-    producer.wait_for_line("the ring is full; waiting for a consumer");
+    let producer = fast_producer_at_a_full_ring(&n, &[]);
     // Slot 0 holds message 0 (stamp 1) and head is 2; a hostile peer sets the stamp back
     // to "held message -2" (stamp -1), as if message 0 had never been put.
     let slot_0 = region::HEADER + region::STAMP_OFFSET;
     scribble(&n, slot_0 as u64, &u32::MAX.to_ne_bytes());
-    let consumer = shm_demo(&["consumer", "--name", &n]);
-    consumer.assert_code(1);
-    assert!(
-        consumer.stderr.contains(
-            "head = 2 says message 0 was put, but its slot's stamp still says it was not"
-        ),
-        "{consumer}"
+    consumer_refuses(
+        &n,
+        producer,
+        "head = 2 says message 0 was put, but its slot's stamp still says it was not",
     );
-    let r = producer.finish();
-    r.assert_code(1);
-    assert!(r.stderr.contains("the consumer (pid"), "{r}");
-    assert!(!exists(&n));
 }
 
 #[test]
@@ -235,52 +233,26 @@ fn the_fast_ring_works_with_one_slot() {
 #[test]
 fn a_stamp_no_step_writes_is_refused_by_the_consumer() {
     let n = name("bad-stamp");
-    // Two slots and no consumer: the producer fills both and waits for room.
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
-        ],
-    );
-    producer.wait_for_line("the ring is full; waiting for a consumer");
-    // Slot 1 holds message 1 (stamp 2); a hostile peer writes 12345 there.
+    let producer = fast_producer_at_a_full_ring(&n, &[]);
+    // Slot 1 holds message 1 (stamp 2); a hostile peer writes 12345 there. The consumer
+    // takes message 0 (tail = 1) and stops at slot 1; the producer writes message 2 into
+    // slot 0, then waits for tail = 2 and finds the consumer gone.
     let slot_1 = region::HEADER + 128 + region::STAMP_OFFSET;
     scribble(&n, slot_1 as u64, &12345u32.to_ne_bytes());
-    let consumer = shm_demo(&["consumer", "--name", &n]);
-    consumer.assert_code(1);
-    assert!(
-        consumer.stderr.contains(
-            "the slot of message 1 has the stamp 12345, which no step of the fast ring writes there"
-        ),
-        "{consumer}"
+    consumer_refuses(
+        &n,
+        producer,
+        "the slot of message 1 has the stamp 12345, which no step of the fast ring writes there",
     );
-    // The consumer took message 0 (tail = 1); the producer wrote message 2 into slot 0,
-    // then waited for tail = 2 and found the consumer gone.
-    let r = producer.finish();
-    r.assert_code(1);
-    assert!(r.stderr.contains("the consumer (pid"), "{r}");
-    assert!(!exists(&n));
 }
 
 #[test]
 fn a_tail_past_what_was_put_is_refused_by_the_producer() {
     let n = name("bad-tail");
-    let mut producer = Process::start(
-        BIN,
-        &[
-            "producer", "--name", &n, "--ring", "fast", "--slots", "2", "--count", "10",
-        ],
-    );
-    producer.wait_for_line("the ring is full; waiting for a consumer");
+    let producer = fast_producer_at_a_full_ring(&n, &[]);
     // Messages 0 and 1 are in; a hostile peer says 1000 were taken.
     scribble(&n, region::TAIL_OFFSET as u64, &1000u64.to_ne_bytes());
-    let r = producer.finish();
-    r.assert_code(1);
-    assert!(
-        r.stderr.contains("ring index tail = 1000, not in 0 ..= 2"),
-        "{r}"
-    );
-    assert!(!exists(&n));
+    producer_refuses(&n, producer, "ring index tail = 1000, not in 0 ..= 2");
 }
 
 #[test]

@@ -476,6 +476,26 @@ impl Scratch {
         std::fs::read_dir(self.path("theirs")).map_or(0, |d| d.count())
     }
 
+    /// Runs `program` with `args(path)`, where `path` is `name` in another user's folder,
+    /// reached through a link: the demo must stop with exit 1 and `common::owner`'s error,
+    /// and make nothing there. Returns early where the folder cannot be given away
+    /// (without root).
+    pub fn assert_refuses_another_users_folder(
+        &self,
+        program: &str,
+        name: &str,
+        args: impl Fn(&str) -> Vec<String>,
+    ) {
+        let Some(link) = self.link_to_another_users_folder() else {
+            return;
+        };
+        let path = link.join(name).to_string_lossy().into_owned();
+        let r = run(program, &args(&path), b"");
+        r.assert_code(1);
+        assert!(r.stderr.contains("the folder belongs to uid 65534"), "{r}");
+        assert_eq!(self.in_another_users_folder(), 0, "{r}");
+    }
+
     /// Fails the test if the demo left anything in the folder.
     pub fn assert_empty(&self) {
         let left = self.leftovers();
