@@ -33,6 +33,7 @@ pub mod paths;
 pub mod process;
 pub mod stream;
 pub mod sys;
+pub mod sysv;
 pub mod tally;
 pub mod timing;
 pub mod units;

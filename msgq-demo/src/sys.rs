@@ -17,7 +17,6 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
 use std::time::Duration;
 
 use common::narrate::Shown;
@@ -30,41 +29,7 @@ use nix::sys::stat::Mode;
 
 use crate::sysv::{self, Key, Queue, Status};
 
-/// A System V key as `ipcs -q` shows it: `0x71020f3a`.
-pub fn key_shown(key: Key) -> String {
-    format!("{:#010x}", key as u32)
-}
-
-/// A key returned by `ftok`, shown in hex.
-struct KeyResult(Key);
-
-impl Shown for KeyResult {
-    fn shown(&self) -> String {
-        key_shown(self.0)
-    }
-}
-
-/// `ftok(3)`: a key made from a file's identity (device and inode) and a project number,
-/// so that programs that agree on a path agree on a key.
-pub fn ftok(n: &Narrator, path: &Path, project: u8) -> Result<Key> {
-    n.call(
-        format_args!("ftok({:?}, '{}')", path.display(), project as char),
-        || sysv::ftok(path, project).map(KeyResult),
-    )
-    .map(|key| key.0)
-}
-
-/// How `msgget` finds its queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Get {
-    /// `0`: the queue that exists for the key.
-    Existing,
-    /// `IPC_CREAT | IPC_EXCL | mode`: a new queue, or EEXIST if the key has one.
-    New {
-        /// Its permission bits.
-        mode: u32,
-    },
-}
+pub use common::sysv::{Get, ftok, key_shown};
 
 impl Shown for Queue {
     /// msgget returns the queue identifier.
@@ -75,13 +40,7 @@ impl Shown for Queue {
 
 /// `msgget(2)`: the queue for `key`, existing or new.
 pub fn msgget(n: &Narrator, key: Key, how: Get) -> Result<Queue> {
-    let (shown, flags) = match how {
-        Get::Existing => ("0".to_string(), 0),
-        Get::New { mode } => (
-            format!("IPC_CREAT|IPC_EXCL|{mode:04o}"),
-            libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int,
-        ),
-    };
+    let (shown, flags) = how.flags();
     n.call(format_args!("msgget({}, {shown})", key_shown(key)), || {
         sysv::msgget(key, flags)
     })

@@ -1,6 +1,6 @@
 //! A small safe API over System V message queues (svipc(7)), which nix does not wrap.
 //!
-//! Each function is one system call, named as in the man pages: [`ftok`], [`msgget`],
+//! Each function is one system call, named as in the man pages: [`msgget`],
 //! [`Queue::msgsnd`], [`Queue::msgrcv`], [`Queue::msgrcv_copy`], [`stat`] and
 //! [`Queue::set_capacity`] (`msgctl` with IPC_STAT and IPC_SET), and [`msgctl_rmid`]
 //! (`msgctl` with IPC_RMID). The `unsafe` is all here, each block with the reason it is
@@ -10,26 +10,11 @@
 //! narrated wrappers of [`crate::sys`], which describe each call once; `ipc-watch`, which
 //! looks at a queue without a word and without changing it, calls them directly.
 
-use std::ffi::{CString, c_void};
-use std::path::Path;
+use std::ffi::c_void;
 
 use nix::errno::Errno;
 
-/// A System V key: the name two processes agree on to find one queue.
-pub type Key = libc::key_t;
-
-/// `ftok(3)`: a key made from a file's identity (device and inode) and a project number,
-/// so that programs that agree on a path agree on a key.
-pub fn ftok(path: &Path, project: u8) -> nix::Result<Key> {
-    let path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-    let key = unsafe { libc::ftok(path.as_ptr(), libc::c_int::from(project)) };
-    if key == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(key)
-    }
-}
+pub use common::sysv::Key;
 
 /// An open System V message queue: its identifier, and a buffer for `msgsnd`/`msgrcv`.
 #[derive(Debug)]

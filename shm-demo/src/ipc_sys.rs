@@ -19,7 +19,6 @@
 //! semget(2), semop(2), semctl(2), sem_overview(7), sem_open(3), sem_unlink(3).
 
 use std::ffi::CString;
-use std::path::Path;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -27,66 +26,7 @@ use common::narrate::Shown;
 use common::{Narrator, Result};
 use nix::errno::Errno;
 
-/// A System V key: the number two processes agree on to find one segment or set.
-pub type Key = libc::key_t;
-
-/// A key as `ipcs` shows it: `0x53020f3a`.
-pub fn key_shown(key: Key) -> String {
-    format!("{:#010x}", key as u32)
-}
-
-/// A key returned by `ftok`, shown in hex.
-struct KeyResult(Key);
-
-impl Shown for KeyResult {
-    fn shown(&self) -> String {
-        key_shown(self.0)
-    }
-}
-
-/// `ftok(3)`: a key made from a file's identity (device and inode) and a project number,
-/// so that programs that agree on a path and a letter agree on a key.
-pub fn ftok(n: &Narrator, path: &Path, project: u8) -> Result<Key> {
-    n.call(
-        format_args!("ftok({:?}, '{}')", path.display(), project as char),
-        || {
-            let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-            // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-            let key = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(project)) };
-            if key == -1 {
-                Err(Errno::last())
-            } else {
-                Ok(KeyResult(key))
-            }
-        },
-    )
-    .map(|key| key.0)
-}
-
-/// How a `*get` call finds its object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Get {
-    /// `0`: the object that exists for the key.
-    Existing,
-    /// `IPC_CREAT | IPC_EXCL | mode`: a new object, or EEXIST if the key has one.
-    New {
-        /// Its permission bits.
-        mode: u32,
-    },
-}
-
-impl Get {
-    /// The flags as the call shows them, and as it takes them.
-    fn flags(self) -> (String, libc::c_int) {
-        match self {
-            Get::Existing => ("0".to_string(), 0),
-            Get::New { mode } => (
-                format!("IPC_CREAT|IPC_EXCL|{:04o}", mode & 0o777),
-                libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int,
-            ),
-        }
-    }
-}
+pub use common::sysv::{Get, Key, ftok, key_shown};
 
 // ---------------------------------------------------------------------------------------
 // Shared memory segments (shmget(2), shmctl(2)).
